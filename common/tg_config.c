@@ -1,0 +1,624 @@
+//  tg_config.c - YAML (libyaml) + environment + defaults, checked against tg_config_keys.def.
+#include "tg_config.h"
+#include "tg_util.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <yaml.h>
+
+typedef enum { K_STR, K_INT, K_DBL, K_BOOL } s_ktype_t;
+#define TG_KEY_SECRET 1
+
+typedef struct {
+    const char *key;      //  dotted name
+    s_ktype_t type;       //  value type
+    const char *def;      //  default, as text
+    const char *env;      //  environment override, or NULL
+    double min, max;      //  bounds for INT and DBL
+    int flags;            //  TG_KEY_SECRET
+} s_key_t;
+
+static const s_key_t s_keys[] = {
+#define TG_KEY(k, T, d, e, lo, hi, fl) {k, K_##T, d, e, lo, hi, fl},
+#include "tg_config_keys.def"
+#undef TG_KEY
+};
+#define S_NKEYS (sizeof s_keys / sizeof s_keys[0])
+
+typedef struct {
+    char *name;    //  alias or agent id
+    char *target;  //  model
+} s_pair_t;
+
+struct tg_config {
+    char *values[S_NKEYS];       //  text value of every key, after overrides
+    int64_t ints[S_NKEYS];       //  parsed INT / BOOL values
+    double dbls[S_NKEYS];        //  parsed DBL values
+    tg_provider_t *providers;    //  providers, built-ins first
+    size_t nproviders;           //  entries in providers
+    s_pair_t *aliases;           //  alias -> model
+    size_t naliases;             //  entries in aliases
+    s_pair_t *agents;            //  agent -> default model
+    size_t nagents;              //  entries in agents
+};
+
+static void
+s_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "tollgate: config: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+}
+
+static int
+s_key_index(const char *key)
+{
+    for (size_t i = 0; i < S_NKEYS; i++)
+        if (strcmp(s_keys[i].key, key) == 0)
+            return (int)i;
+    return -1;
+}
+
+static void
+s_set(tg_config_t *self, int idx, const char *value)
+{
+    free(self->values[idx]);
+    self->values[idx] = tg_strdup(value);
+}
+
+static tg_provider_t *
+s_provider_add(tg_config_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->nproviders; i++)
+        if (strcmp(self->providers[i].name, name) == 0)
+            return &self->providers[i];
+    self->providers = tg_realloc(self->providers, (self->nproviders + 1) * sizeof(tg_provider_t));
+    tg_provider_t *p = &self->providers[self->nproviders++];
+    memset(p, 0, sizeof *p);
+    p->name = tg_strdup(name);
+    return p;
+}
+
+static void
+s_pair_put(s_pair_t **pairs, size_t *n, const char *name, const char *target)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp((*pairs)[i].name, name) == 0) {
+            free((*pairs)[i].target);
+            (*pairs)[i].target = tg_strdup(target);
+            return;
+        }
+    *pairs = tg_realloc(*pairs, (*n + 1) * sizeof(s_pair_t));
+    (*pairs)[*n].name = tg_strdup(name);
+    (*pairs)[*n].target = tg_strdup(target);
+    (*n)++;
+}
+
+static const char *
+s_scalar(yaml_node_t *node)
+{
+    return node && node->type == YAML_SCALAR_NODE ? (const char *)node->data.scalar.value : NULL;
+}
+
+static int
+s_load_provider(tg_config_t *self, yaml_document_t *doc, yaml_node_t *node, size_t index)
+{
+    if (node->type != YAML_MAPPING_NODE) {
+        s_error("providers[%zu] must be a mapping", index);
+        return TG_INVALID;
+    }
+    const char *name = NULL;
+    for (yaml_node_pair_t *pr = node->data.mapping.pairs.start; pr < node->data.mapping.pairs.top;
+         pr++) {
+        const char *k = s_scalar(yaml_document_get_node(doc, pr->key));
+        if (k && strcmp(k, "name") == 0)
+            name = s_scalar(yaml_document_get_node(doc, pr->value));
+    }
+    if (!name || !*name) {
+        s_error("providers[%zu].name is required", index);
+        return TG_INVALID;
+    }
+    tg_provider_t *p = s_provider_add(self, name);
+    for (yaml_node_pair_t *pr = node->data.mapping.pairs.start; pr < node->data.mapping.pairs.top;
+         pr++) {
+        const char *k = s_scalar(yaml_document_get_node(doc, pr->key));
+        yaml_node_t *vn = yaml_document_get_node(doc, pr->value);
+        const char *v = s_scalar(vn);
+        if (!k) {
+            s_error("providers[%zu]: keys must be scalars", index);
+            return TG_INVALID;
+        }
+        if (strcmp(k, "name") == 0)
+            continue;
+        if (strcmp(k, "models") == 0) {
+            if (!vn || vn->type != YAML_SEQUENCE_NODE) {
+                s_error("providers[%zu].models must be a list", index);
+                return TG_INVALID;
+            }
+            for (yaml_node_item_t *it = vn->data.sequence.items.start;
+                 it < vn->data.sequence.items.top; it++) {
+                const char *m = s_scalar(yaml_document_get_node(doc, *it));
+                if (!m || !*m) {
+                    s_error("providers[%zu].models must hold model names", index);
+                    return TG_INVALID;
+                }
+                p->models = tg_realloc(p->models, (p->nmodels + 1) * sizeof(char *));
+                p->models[p->nmodels++] = tg_strdup(m);
+            }
+            continue;
+        }
+        if (!v) {
+            s_error("providers[%zu].%s must be a scalar", index, k);
+            return TG_INVALID;
+        }
+        if (strcmp(k, "kind") == 0) {
+            if (strcmp(v, "openai") == 0)
+                p->kind = TG_PROVIDER_OPENAI;
+            else if (strcmp(v, "anthropic") == 0)
+                p->kind = TG_PROVIDER_ANTHROPIC;
+            else {
+                s_error("providers[%zu].kind must be openai or anthropic, not '%s'", index, v);
+                return TG_INVALID;
+            }
+        } else if (strcmp(k, "base_url") == 0) {
+            free(p->base_url);
+            p->base_url = tg_strdup(v);
+        } else if (strcmp(k, "api_key_env") == 0) {
+            free(p->api_key_env);
+            p->api_key_env = tg_strdup(v);
+        } else if (strcmp(k, "api_key") == 0) {
+            s_error("providers[%zu]: api keys come from the environment only; use api_key_env",
+                    index);
+            return TG_INVALID;
+        } else {
+            s_error("unknown key providers[%zu].%s", index, k);
+            return TG_INVALID;
+        }
+    }
+    return TG_OK;
+}
+
+static int
+s_load_pairs(yaml_document_t *doc, yaml_node_t *node, const char *section, s_pair_t **pairs,
+             size_t *n, const char *inner_key)
+{
+    if (node->type != YAML_MAPPING_NODE) {
+        s_error("%s must be a mapping", section);
+        return TG_INVALID;
+    }
+    for (yaml_node_pair_t *pr = node->data.mapping.pairs.start; pr < node->data.mapping.pairs.top;
+         pr++) {
+        const char *k = s_scalar(yaml_document_get_node(doc, pr->key));
+        yaml_node_t *vn = yaml_document_get_node(doc, pr->value);
+        const char *v = NULL;
+        if (inner_key && vn && vn->type == YAML_MAPPING_NODE) {
+            for (yaml_node_pair_t *ip = vn->data.mapping.pairs.start;
+                 ip < vn->data.mapping.pairs.top; ip++) {
+                const char *ik = s_scalar(yaml_document_get_node(doc, ip->key));
+                if (ik && strcmp(ik, inner_key) == 0)
+                    v = s_scalar(yaml_document_get_node(doc, ip->value));
+                else {
+                    s_error("unknown key %s.%s.%s", section, k ? k : "?", ik ? ik : "?");
+                    return TG_INVALID;
+                }
+            }
+        } else if (!inner_key)
+            v = s_scalar(vn);
+        if (!k || !v || !*v) {
+            s_error("%s.%s must name a model%s%s", section, k ? k : "?",
+                    inner_key ? " in " : "", inner_key ? inner_key : "");
+            return TG_INVALID;
+        }
+        s_pair_put(pairs, n, k, v);
+    }
+    return TG_OK;
+}
+
+static int
+s_load_mapping(tg_config_t *self, yaml_document_t *doc, yaml_node_t *node, const char *prefix)
+{
+    for (yaml_node_pair_t *pr = node->data.mapping.pairs.start; pr < node->data.mapping.pairs.top;
+         pr++) {
+        const char *k = s_scalar(yaml_document_get_node(doc, pr->key));
+        yaml_node_t *vn = yaml_document_get_node(doc, pr->value);
+        if (!k || !vn) {
+            s_error("keys must be scalars");
+            return TG_INVALID;
+        }
+        char path[256];
+        snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", k);
+        int rc = TG_OK;
+        if (!*prefix && strcmp(k, "providers") == 0) {
+            if (vn->type != YAML_SEQUENCE_NODE) {
+                s_error("providers must be a list");
+                return TG_INVALID;
+            }
+            size_t i = 0;
+            for (yaml_node_item_t *it = vn->data.sequence.items.start;
+                 rc == TG_OK && it < vn->data.sequence.items.top; it++, i++)
+                rc = s_load_provider(self, doc, yaml_document_get_node(doc, *it), i);
+        } else if (!*prefix && strcmp(k, "aliases") == 0)
+            rc = s_load_pairs(doc, vn, "aliases", &self->aliases, &self->naliases, NULL);
+        else if (!*prefix && strcmp(k, "agents") == 0)
+            rc = s_load_pairs(doc, vn, "agents", &self->agents, &self->nagents, "default_model");
+        else if (vn->type == YAML_MAPPING_NODE)
+            rc = s_load_mapping(self, doc, vn, path);
+        else if (vn->type == YAML_SCALAR_NODE) {
+            int idx = s_key_index(path);
+            if (idx < 0) {
+                s_error("unknown key '%s'", path);
+                return TG_INVALID;
+            }
+            s_set(self, idx, (const char *)vn->data.scalar.value);
+        } else {
+            s_error("'%s' must be a scalar", path);
+            return TG_INVALID;
+        }
+        if (rc != TG_OK)
+            return rc;
+    }
+    return TG_OK;
+}
+
+static int
+s_load_yaml(tg_config_t *self, const char *text, size_t len, const char *origin)
+{
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        s_error("%s: %s at line %zu", origin, parser.problem ? parser.problem : "bad YAML",
+                parser.problem_mark.line + 1);
+        yaml_parser_delete(&parser);
+        return TG_INVALID;
+    }
+    int rc = TG_OK;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (root && root->type == YAML_MAPPING_NODE)
+        rc = s_load_mapping(self, &doc, root, "");
+    else if (root && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)) {
+        s_error("%s: the top level must be a mapping", origin);
+        rc = TG_INVALID;
+    }
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
+static int
+s_check(tg_config_t *self)
+{
+    for (size_t i = 0; i < S_NKEYS; i++) {
+        const s_key_t *k = &s_keys[i];
+        const char *v = self->values[i];
+        char *end = NULL;
+        errno = 0;
+        switch (k->type) {
+        case K_STR:
+            break;
+        case K_INT: {
+            long long n = strtoll(v, &end, 10);
+            if (errno || end == v || *end || n < k->min || n > k->max) {
+                s_error("%s must be an integer from %.0f to %.0f, not '%s'", k->key, k->min,
+                        k->max, v);
+                return TG_INVALID;
+            }
+            self->ints[i] = n;
+            break;
+        }
+        case K_DBL: {
+            double d = strtod(v, &end);
+            if (errno || end == v || *end || !isfinite(d) || d < k->min || d > k->max) {
+                s_error("%s must be a number from %g to %g, not '%s'", k->key, k->min, k->max, v);
+                return TG_INVALID;
+            }
+            self->dbls[i] = d;
+            break;
+        }
+        case K_BOOL:
+            if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1"))
+                self->ints[i] = 1;
+            else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off")
+                     || !strcmp(v, "0"))
+                self->ints[i] = 0;
+            else {
+                s_error("%s must be true or false, not '%s'", k->key, v);
+                return TG_INVALID;
+            }
+            break;
+        }
+    }
+    return TG_OK;
+}
+
+static const struct {
+    const char *name;       //  built-in provider
+    tg_provider_kind_t kind;  //  wire format
+    const char *url;        //  default API root
+    const char *key_env;    //  key variable
+    const char *url_env;    //  base URL variable
+} s_builtins[] = {
+    {"openai", TG_PROVIDER_OPENAI, "https://api.openai.com/v1", "OPENAI_API_KEY",
+     "OPENAI_BASE_URL"},
+    {"anthropic", TG_PROVIDER_ANTHROPIC, "https://api.anthropic.com", "ANTHROPIC_API_KEY",
+     "ANTHROPIC_BASE_URL"},
+    {"openrouter", TG_PROVIDER_OPENAI, "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY",
+     "OPENROUTER_BASE_URL"},
+};
+
+static void
+s_derive(tg_config_t *self)
+{
+    //  Endpoints left empty live in the run directory, as an absolute path so that every
+    //  process agrees on them whatever its working directory.
+    static const char *const names[] = {"router", "jobs", "bus_in", "bus_out", "analytics",
+                                        "alert", "alert_stream", "ingest", "worker"};
+    const char *run = self->values[s_key_index("run_dir")];
+    char *run_abs;
+    if (run[0] == '/')
+        run_abs = tg_strdup(run);
+    else {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof cwd))
+            snprintf(cwd, sizeof cwd, ".");
+        run_abs = tg_strfmt("%s/%s", cwd, strncmp(run, "./", 2) == 0 ? run + 2 : run);
+    }
+    s_set(self, s_key_index("run_dir"), run_abs);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "endpoints.%s", names[i]);
+        int idx = s_key_index(key);
+        if (*self->values[idx])
+            continue;
+        char *ep;
+        //  Processes that run as many instances get one inbox each.
+        if (!strcmp(names[i], "ingest") || !strcmp(names[i], "worker"))
+            ep = tg_strfmt("ipc://%s/%s-%d.ipc", run_abs, names[i], (int)getpid());
+        else
+            ep = tg_strfmt("ipc://%s/%s.ipc", run_abs, names[i]);
+        s_set(self, idx, ep);
+        free(ep);
+    }
+    free(run_abs);
+    for (size_t i = 0; i < self->nproviders; i++) {
+        tg_provider_t *p = &self->providers[i];
+        for (size_t b = 0; b < sizeof s_builtins / sizeof s_builtins[0]; b++)
+            if (!strcmp(p->name, s_builtins[b].name)) {
+                const char *url = getenv(s_builtins[b].url_env);
+                if (url && *url) {
+                    free(p->base_url);
+                    p->base_url = tg_strdup(url);
+                }
+            }
+        if (p->base_url) {
+            size_t n = strlen(p->base_url);
+            while (n > 0 && p->base_url[n - 1] == '/')
+                p->base_url[--n] = 0;
+        }
+        const char *key = p->api_key_env ? getenv(p->api_key_env) : NULL;
+        p->api_key = key && *key ? tg_strdup(key) : NULL;
+        //  A built-in needs its key; a configured server (vLLM, Ollama) may need none.
+        p->enabled = p->base_url && *p->base_url && (p->api_key || !p->api_key_env);
+    }
+}
+
+static tg_config_t *
+s_new(void)
+{
+    tg_config_t *self = tg_zalloc(sizeof *self);
+    for (size_t i = 0; i < S_NKEYS; i++)
+        self->values[i] = tg_strdup(s_keys[i].def);
+    for (size_t b = 0; b < sizeof s_builtins / sizeof s_builtins[0]; b++) {
+        tg_provider_t *p = s_provider_add(self, s_builtins[b].name);
+        p->kind = s_builtins[b].kind;
+        p->base_url = tg_strdup(s_builtins[b].url);
+        p->api_key_env = tg_strdup(s_builtins[b].key_env);
+        p->builtin = true;
+    }
+    return self;
+}
+
+static tg_config_t *
+s_finish(tg_config_t *self)
+{
+    for (size_t i = 0; i < S_NKEYS; i++) {
+        const char *v = s_keys[i].env ? getenv(s_keys[i].env) : NULL;
+        if (v && *v)
+            s_set(self, (int)i, v);
+    }
+    if (s_check(self) != TG_OK) {
+        tg_config_destroy(&self);
+        return NULL;
+    }
+    s_derive(self);
+    return self;
+}
+
+tg_config_t *
+tg_config_load_string(const char *yaml)
+{
+    tg_config_t *self = s_new();
+    if (yaml && s_load_yaml(self, yaml, strlen(yaml), "config") != TG_OK) {
+        tg_config_destroy(&self);
+        return NULL;
+    }
+    return s_finish(self);
+}
+
+tg_config_t *
+tg_config_load(const char *path)
+{
+    if (!path) {
+        const char *env = getenv("TOLLGATE_CONFIG");
+        path = env && *env ? env : NULL;
+    }
+    tg_config_t *self = s_new();
+    if (path) {
+        FILE *f = fopen(path, "rb");
+        if (!f) {
+            s_error("cannot open %s: %s", path, strerror(errno));
+            tg_config_destroy(&self);
+            return NULL;
+        }
+        tg_buf_t buf;
+        tg_buf_init(&buf, 16u << 20);
+        char chunk[4096];
+        size_t n;
+        int rc = TG_OK;
+        while (rc == TG_OK && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+            rc = tg_buf_append(&buf, chunk, n);
+        fclose(f);
+        if (rc != TG_OK)
+            s_error("%s is larger than 16 MiB", path);
+        else
+            rc = s_load_yaml(self, buf.data ? buf.data : "", buf.len, path);
+        tg_buf_fini(&buf);
+        if (rc != TG_OK) {
+            tg_config_destroy(&self);
+            return NULL;
+        }
+    }
+    return s_finish(self);
+}
+
+void
+tg_config_destroy(tg_config_t **self_p)
+{
+    assert(self_p);
+    tg_config_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < S_NKEYS; i++)
+        free(self->values[i]);
+    for (size_t i = 0; i < self->nproviders; i++) {
+        tg_provider_t *p = &self->providers[i];
+        free(p->name);
+        free(p->base_url);
+        free(p->api_key);
+        free(p->api_key_env);
+        for (size_t m = 0; m < p->nmodels; m++)
+            free(p->models[m]);
+        free(p->models);
+    }
+    free(self->providers);
+    for (size_t i = 0; i < self->naliases; i++) {
+        free(self->aliases[i].name);
+        free(self->aliases[i].target);
+    }
+    free(self->aliases);
+    for (size_t i = 0; i < self->nagents; i++) {
+        free(self->agents[i].name);
+        free(self->agents[i].target);
+    }
+    free(self->agents);
+    free(self);
+    *self_p = NULL;
+}
+
+const char *
+tg_config_path_arg(int argc, char **argv)
+{
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config"))
+            return argv[i + 1];
+    return NULL;
+}
+
+static int
+s_typed(const char *key, s_ktype_t type)
+{
+    int idx = s_key_index(key);
+    assert(idx >= 0 && "undeclared config key");
+    assert(s_keys[idx].type == type);
+    (void)type;
+    return idx;
+}
+
+const char *
+tg_config_str(const tg_config_t *self, const char *key)
+{
+    return self->values[s_typed(key, K_STR)];
+}
+
+int64_t
+tg_config_int(const tg_config_t *self, const char *key)
+{
+    return self->ints[s_typed(key, K_INT)];
+}
+
+double
+tg_config_dbl(const tg_config_t *self, const char *key)
+{
+    return self->dbls[s_typed(key, K_DBL)];
+}
+
+bool
+tg_config_bool(const tg_config_t *self, const char *key)
+{
+    return self->ints[s_typed(key, K_BOOL)] != 0;
+}
+
+size_t
+tg_config_provider_count(const tg_config_t *self)
+{
+    return self->nproviders;
+}
+
+const tg_provider_t *
+tg_config_provider(const tg_config_t *self, size_t index)
+{
+    return index < self->nproviders ? &self->providers[index] : NULL;
+}
+
+const tg_provider_t *
+tg_config_provider_find(const tg_config_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->nproviders; i++)
+        if (!strcmp(self->providers[i].name, name))
+            return &self->providers[i];
+    return NULL;
+}
+
+static const char *
+s_pair_get(const s_pair_t *pairs, size_t n, const char *name)
+{
+    for (size_t i = 0; name && i < n; i++)
+        if (!strcmp(pairs[i].name, name))
+            return pairs[i].target;
+    return NULL;
+}
+
+const char *
+tg_config_alias(const tg_config_t *self, const char *name)
+{
+    return s_pair_get(self->aliases, self->naliases, name);
+}
+
+size_t
+tg_config_alias_count(const tg_config_t *self)
+{
+    return self->naliases;
+}
+
+const char *
+tg_config_alias_name(const tg_config_t *self, size_t index)
+{
+    return index < self->naliases ? self->aliases[index].name : NULL;
+}
+
+const char *
+tg_config_agent_model(const tg_config_t *self, const char *agent)
+{
+    return s_pair_get(self->agents, self->nagents, agent);
+}

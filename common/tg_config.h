@@ -1,0 +1,57 @@
+//  tg_config.h - one YAML file for every process: defaults < file < environment.
+//
+//  Scalar keys are declared once in tg_config_keys.def (type, default, env, bounds); the
+//  sections `providers`, `aliases` and `agents` are structured. An unknown key is an error.
+#ifndef TG_CONFIG_H
+#define TG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tg_config tg_config_t;
+
+typedef enum { TG_PROVIDER_OPENAI, TG_PROVIDER_ANTHROPIC } tg_provider_kind_t;
+
+typedef struct {
+    char *name;               //  "openai", "anthropic", "openrouter", or a configured name
+    tg_provider_kind_t kind;  //  wire format spoken
+    char *base_url;           //  API root, no trailing slash
+    char *api_key;            //  from the environment only; NULL when none (never logged)
+    char *api_key_env;        //  name of the variable the key came from
+    char **models;            //  models this provider serves besides the pricing catalogue
+    size_t nmodels;           //  entries in models
+    bool enabled;             //  has what it needs to be called
+    bool builtin;             //  one of the three built-in providers
+} tg_provider_t;
+
+//  Loads `path` (NULL: $TOLLGATE_CONFIG if set, else defaults only), applies environment
+//  overrides, checks bounds and derives endpoints. NULL after printing the reason to stderr.
+tg_config_t *tg_config_load(const char *path);
+//  Loads from YAML text instead of a file (for tests). Same contract as tg_config_load.
+tg_config_t *tg_config_load_string(const char *yaml);
+//  Frees the config; *self_p = NULL. NULL-safe.
+void tg_config_destroy(tg_config_t **self_p);
+//  Finds `-c FILE` / `--config FILE` in argv; NULL when absent. Borrowed from argv.
+const char *tg_config_path_arg(int argc, char **argv);
+
+//  Typed getters; the key must be declared (asserted). Strings are valid for the config's life.
+const char *tg_config_str(const tg_config_t *self, const char *key);
+int64_t tg_config_int(const tg_config_t *self, const char *key);
+double tg_config_dbl(const tg_config_t *self, const char *key);
+bool tg_config_bool(const tg_config_t *self, const char *key);
+
+//  Providers in config order (built-ins first). Borrowed for the config's life.
+size_t tg_config_provider_count(const tg_config_t *self);
+const tg_provider_t *tg_config_provider(const tg_config_t *self, size_t index);
+//  The provider named `name`, or NULL.
+const tg_provider_t *tg_config_provider_find(const tg_config_t *self, const char *name);
+//  The target of alias `name`, or NULL.
+const char *tg_config_alias(const tg_config_t *self, const char *name);
+//  All aliases: count and the i-th name / target.
+size_t tg_config_alias_count(const tg_config_t *self);
+const char *tg_config_alias_name(const tg_config_t *self, size_t index);
+//  The default model of agent `agent`, or NULL.
+const char *tg_config_agent_model(const tg_config_t *self, const char *agent);
+
+#endif

@@ -1,0 +1,70 @@
+//  tg_evzmq.c - drain a zmq socket from libevent.
+#include "tg_evzmq.h"
+#include "tg_log.h"
+#include "tg_util.h"
+
+#include <czmq.h>
+
+#define S_BATCH 256  //  frames handled per activation before yielding to the loop
+
+struct tg_evzmq {
+    void *sock;         //  zsock_t, borrowed
+    struct event *ev;   //  persistent read event on ZMQ_FD
+    tg_evzmq_fn *fn;    //  per-frame handler
+    void *arg;          //  handler argument
+};
+
+static void
+s_on_ready(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    tg_evzmq_t *self = arg;
+    for (int n = 0; n < S_BATCH; n++) {
+        tg_frame_t *frame = NULL;
+        int rc = tg_frame_recv(self->sock, &frame);
+        if (rc == TG_AGAIN)
+            return;  //  empty: the fd will signal again on the next edge
+        if (rc == TG_ERR)
+            return;
+        if (rc == TG_OK) {
+            self->fn(&frame, self->arg);
+            tg_frame_destroy(&frame);
+        }
+    }
+    //  Batch used up with frames still waiting: come back after other events had a turn.
+    event_active(self->ev, EV_READ, 0);
+}
+
+tg_evzmq_t *
+tg_evzmq_new(struct event_base *base, void *sock, tg_evzmq_fn *fn, void *arg)
+{
+    tg_evzmq_t *self = tg_zalloc(sizeof *self);
+    self->sock = sock;
+    self->fn = fn;
+    self->arg = arg;
+    self->ev = event_new(base, zsock_fd(sock), EV_READ | EV_PERSIST, s_on_ready, self);
+    event_add(self->ev, NULL);
+    //  Messages may already be queued: the edge for them has passed.
+    event_active(self->ev, EV_READ, 0);
+    return self;
+}
+
+void
+tg_evzmq_destroy(tg_evzmq_t **self_p)
+{
+    assert(self_p);
+    tg_evzmq_t *self = *self_p;
+    if (!self)
+        return;
+    event_free(self->ev);
+    free(self);
+    *self_p = NULL;
+}
+
+void
+tg_evzmq_kick(tg_evzmq_t *self)
+{
+    if (zsock_events(self->sock) & ZMQ_POLLIN)
+        event_active(self->ev, EV_READ, 0);
+}

@@ -1,0 +1,25 @@
+//  tg_evzmq.h - a ZeroMQ socket read from a libevent loop, frame by frame.
+//
+//  ZMQ_FD is edge-triggered: this module drains the socket until ZMQ_EVENTS says it is
+//  empty, in batches so that one busy socket cannot starve the HTTP side of the loop.
+#ifndef TG_EVZMQ_H
+#define TG_EVZMQ_H
+
+#include <event2/event.h>
+
+#include "tg_frame.h"
+
+typedef struct tg_evzmq tg_evzmq_t;
+
+//  Called once per good frame; takes the frame (destroy it or keep it, *frame_p may be
+//  left non-NULL, then the caller of the callback destroys it).
+typedef void(tg_evzmq_fn)(tg_frame_t **frame_p, void *arg);
+
+//  Starts reading `sock` (zsock_t *, borrowed; must outlive this object) on `base`.
+tg_evzmq_t *tg_evzmq_new(struct event_base *base, void *sock, tg_evzmq_fn *fn, void *arg);
+//  Stops reading and frees; *self_p = NULL. NULL-safe.
+void tg_evzmq_destroy(tg_evzmq_t **self_p);
+//  Re-checks the socket now: call after sending on a socket that is also read here.
+void tg_evzmq_kick(tg_evzmq_t *self);
+
+#endif
