@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 typedef enum { K_STR, K_INT, K_DBL, K_BOOL } s_ktype_t;
@@ -621,4 +622,34 @@ const char *
 tg_config_agent_model(const tg_config_t *self, const char *agent)
 {
     return s_pair_get(self->agents, self->nagents, agent);
+}
+
+static int
+s_mkdirs(const char *path)
+{
+    char *copy = tg_strdup(path);
+    int rc = TG_OK;
+    for (char *p = copy + 1; rc == TG_OK; p++) {
+        if (*p == '/' || *p == 0) {
+            char saved = *p;
+            *p = 0;
+            if (mkdir(copy, 0700) != 0 && errno != EEXIST) {
+                s_error("cannot create directory %s: %s", copy, strerror(errno));
+                rc = TG_ERR;
+            }
+            *p = saved;
+            if (!saved)
+                break;
+        }
+    }
+    free(copy);
+    return rc;
+}
+
+int
+tg_config_ensure_dirs(const tg_config_t *self)
+{
+    if (s_mkdirs(tg_config_str(self, "run_dir")) != TG_OK)
+        return TG_ERR;
+    return s_mkdirs(tg_config_str(self, "data_dir"));
 }

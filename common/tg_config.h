@@ -35,6 +35,9 @@ void tg_config_destroy(tg_config_t **self_p);
 //  Finds `-c FILE` / `--config FILE` in argv; NULL when absent. Borrowed from argv.
 const char *tg_config_path_arg(int argc, char **argv);
 
+//  Creates run_dir and data_dir (mkdir -p, mode 0700). TG_ERR (printed) when it cannot.
+int tg_config_ensure_dirs(const tg_config_t *self);
+
 //  Typed getters; the key must be declared (asserted). Strings are valid for the config's life.
 const char *tg_config_str(const tg_config_t *self, const char *key);
 int64_t tg_config_int(const tg_config_t *self, const char *key);

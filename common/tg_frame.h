@@ -26,7 +26,7 @@ typedef enum {
 #define TG_X(E, n, t)                                                                             \
     typedef struct {                                                                              \
         TG_FIELDS_##n(TG_F, _)                                                                    \
-    } tg_##n##_t;
+    } tg_fr_##n##_t;
 TG_FRAMES(TG_X)
 #undef TG_X
 #undef TG_F
@@ -35,7 +35,7 @@ typedef struct {
     tg_frame_type_t type;  //  which member of the union is live
     char *topic;           //  PUB topic suffix after "<tag>." (NULL = none); owned
     union {
-#define TG_X(E, n, t) tg_##n##_t n;
+#define TG_X(E, n, t) tg_fr_##n##_t n;
         TG_FRAMES(TG_X)
 #undef TG_X
     };

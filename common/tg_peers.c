@@ -1,0 +1,65 @@
+//  tg_peers.c - lazily connected PUSH sockets, one per reply endpoint.
+#include "tg_peers.h"
+#include "tg_log.h"
+#include "tg_util.h"
+
+#include <czmq.h>
+
+#define S_MAX_PEERS 4096  //  beyond this the least recently added socket is closed
+
+struct tg_peers {
+    zhashx_t *socks;  //  endpoint -> zsock_t (owned)
+};
+
+static void
+s_sock_destroy(void **item)
+{
+    zsock_t *s = *item;
+    zsock_destroy(&s);
+    *item = NULL;
+}
+
+tg_peers_t *
+tg_peers_new(void)
+{
+    tg_peers_t *self = tg_zalloc(sizeof *self);
+    self->socks = zhashx_new();
+    zhashx_set_destructor(self->socks, s_sock_destroy);
+    return self;
+}
+
+void
+tg_peers_destroy(tg_peers_t **self_p)
+{
+    assert(self_p);
+    tg_peers_t *self = *self_p;
+    if (!self)
+        return;
+    zhashx_destroy(&self->socks);
+    free(self);
+    *self_p = NULL;
+}
+
+int
+tg_peers_send(tg_peers_t *self, const char *endpoint, tg_frame_t **frame_p)
+{
+    assert(frame_p && *frame_p);
+    zsock_t *sock = endpoint ? zhashx_lookup(self->socks, endpoint) : NULL;
+    if (!sock && endpoint) {
+        if (zhashx_size(self->socks) >= S_MAX_PEERS)
+            zhashx_purge(self->socks);  //  peers reconnect on their next reply
+        sock = zsock_new(ZMQ_PUSH);
+        zsock_set_sndhwm(sock, 100000);
+        zsock_set_linger(sock, 1000);
+        if (zsock_connect(sock, "%s", endpoint) != 0) {
+            tg_log_warn("cannot connect reply endpoint=%s", endpoint);
+            zsock_destroy(&sock);
+        } else
+            zhashx_insert(self->socks, endpoint, sock);
+    }
+    if (!sock) {
+        tg_frame_destroy(frame_p);
+        return TG_INVALID;
+    }
+    return tg_frame_send(frame_p, sock);
+}

@@ -1,0 +1,17 @@
+//  tg_peers.h - PUSH sockets to reply_to endpoints, connected lazily and kept.
+#ifndef TG_PEERS_H
+#define TG_PEERS_H
+
+#include "tg_frame.h"
+
+typedef struct tg_peers tg_peers_t;
+
+//  An empty set of peer sockets.
+tg_peers_t *tg_peers_new(void);
+//  Closes every socket (linger 1 s) and frees; *self_p = NULL. NULL-safe.
+void tg_peers_destroy(tg_peers_t **self_p);
+//  Sends the frame to `endpoint` (connecting on first use) and destroys it (*frame_p = NULL).
+//  TG_OK, TG_AGAIN at HWM, TG_INVALID for an endpoint that cannot be connected (logged).
+int tg_peers_send(tg_peers_t *self, const char *endpoint, tg_frame_t **frame_p);
+
+#endif

@@ -1,0 +1,51 @@
+//  services/router/main.c - wiring only; the logic lives in router.c.
+#include "router.h"
+#include "tg_config.h"
+#include "tg_log.h"
+
+#include <czmq.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <sodium.h>
+
+static void
+s_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    event_base_loopbreak(arg);
+}
+
+int
+main(int argc, char **argv)
+{
+    tg_config_t *cfg = tg_config_load(tg_config_path_arg(argc, argv));
+    if (!cfg || sodium_init() < 0 || tg_config_ensure_dirs(cfg) != 0) {
+        tg_config_destroy(&cfg);
+        return 2;
+    }
+    tg_log_init("router", tg_config_str(cfg, "log.level"));
+    zsys_handler_set(NULL);
+    zsys_init();
+    router_t *router = router_new(cfg);
+    if (!router) {
+        tg_config_destroy(&cfg);
+        return 1;
+    }
+    struct event_base *base = event_base_new();
+    struct event *sigterm = evsignal_new(base, SIGTERM, s_on_signal, base);
+    struct event *sigint = evsignal_new(base, SIGINT, s_on_signal, base);
+    event_add(sigterm, NULL);
+    event_add(sigint, NULL);
+    router_attach(router, base);
+    tg_log_info("ready inbox=%s jobs=%s", tg_config_str(cfg, "endpoints.router"),
+                tg_config_str(cfg, "endpoints.jobs"));
+    event_base_dispatch(base);
+    tg_log_info("stopping");
+    router_destroy(&router);
+    event_free(sigterm);
+    event_free(sigint);
+    event_base_free(base);
+    tg_config_destroy(&cfg);
+    return 0;
+}

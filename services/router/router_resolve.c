@@ -1,0 +1,116 @@
+//  router_resolve.c - model resolution rules (spec G4).
+#include "router_resolve.h"
+#include "tg_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define S_MAX_ALIAS_DEPTH 8  //  alias chains longer than this are a config loop
+
+static bool
+s_starts(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+//  Models that name OpenAI by their family: gpt*, chatgpt*, o1/o3/o4*, text-embedding*.
+static bool
+s_is_openai_family(const char *m)
+{
+    if (s_starts(m, "gpt") || s_starts(m, "chatgpt") || s_starts(m, "text-embedding")
+        || s_starts(m, "davinci") || s_starts(m, "babbage"))
+        return true;
+    return m[0] == 'o' && (m[1] == '1' || m[1] == '3' || m[1] == '4')
+           && (m[2] == 0 || m[2] == '-');
+}
+
+static int
+s_fail(router_route_t *out, int status, const char *param, char *msg)
+{
+    out->status = status;
+    out->error = msg;
+    out->param = param ? tg_strdup(param) : NULL;
+    return status == 400 ? TG_INVALID : TG_NOTFOUND;
+}
+
+static int
+s_choose(const tg_config_t *cfg, const char *asked, const char *provider, const char *model,
+         router_route_t *out)
+{
+    const tg_provider_t *p = tg_config_provider_find(cfg, provider);
+    if (!p || !p->enabled) {
+        const char *hint = p && p->api_key_env ? p->api_key_env : NULL;
+        return s_fail(out, 404, "model",
+                      hint ? tg_strfmt("The model `%s` does not exist or you do not have access "
+                                       "to it: provider %s is not configured (set %s)",
+                                       asked, provider, hint)
+                           : tg_strfmt("The model `%s` does not exist or you do not have access "
+                                       "to it: provider %s is not configured",
+                                       asked, provider));
+    }
+    if (!*model)
+        return s_fail(out, 400, "model", tg_strfmt("The model `%s` names no model", asked));
+    out->provider = tg_strdup(provider);
+    out->model = tg_strdup(model);
+    return TG_OK;
+}
+
+int
+router_resolve(const tg_config_t *cfg, const tg_pricing_t *pricing, const char *model,
+               const char *agent, router_route_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!model || !*model)
+        model = agent && *agent ? tg_config_agent_model(cfg, agent) : NULL;
+    if (!model || !*model)
+        return s_fail(out, 400, "model",
+                      tg_strdup(agent && *agent
+                                    ? "you must provide a model parameter (agent has no "
+                                      "default model)"
+                                    : "you must provide a model parameter"));
+    const char *asked = model;
+    for (int depth = 0;; depth++) {
+        const char *target = tg_config_alias(cfg, model);
+        if (!target)
+            break;
+        if (depth == S_MAX_ALIAS_DEPTH)
+            return s_fail(out, 400, "model", tg_strfmt("alias `%s` loops", asked));
+        model = target;
+    }
+    //  "<provider>/<model>": an explicit provider wins.
+    const char *slash = strchr(model, '/');
+    if (slash) {
+        char *prefix = tg_strndup(model, (size_t)(slash - model));
+        const tg_provider_t *p = tg_config_provider_find(cfg, prefix);
+        int rc = p ? s_choose(cfg, asked, prefix, slash + 1, out) : TG_NOTFOUND;
+        free(prefix);
+        if (p)
+            return rc;
+    }
+    if (s_starts(model, "claude"))
+        return s_choose(cfg, asked, "anthropic", model, out);
+    if (s_is_openai_family(model))
+        return s_choose(cfg, asked, "openai", model, out);
+    //  A model that a configured provider lists.
+    for (size_t i = 0; i < tg_config_provider_count(cfg); i++) {
+        const tg_provider_t *p = tg_config_provider(cfg, i);
+        for (size_t m = 0; m < p->nmodels; m++)
+            if (strcmp(p->models[m], model) == 0)
+                return s_choose(cfg, asked, p->name, model, out);
+    }
+    //  A catalogue model of a built-in direct provider.
+    const tg_price_t *price = pricing ? tg_pricing_find(pricing, model) : NULL;
+    if (price && tg_config_provider_find(cfg, price->provider))
+        return s_choose(cfg, asked, price->provider, model, out);
+    return s_choose(cfg, asked, "openrouter", model, out);
+}
+
+void
+router_route_fini(router_route_t *route)
+{
+    free(route->provider);
+    free(route->model);
+    free(route->error);
+    free(route->param);
+    memset(route, 0, sizeof *route);
+}

@@ -1,0 +1,93 @@
+//  test_config.c - tg_config: defaults, YAML, environment, bounds, unknown keys.
+#include <CUnit/CUnit.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tg_config.h"
+
+static void
+test_defaults(void)
+{
+    unsetenv("TOLLGATE_HTTP_PORT");
+    unsetenv("OPENAI_API_KEY");
+    tg_config_t *cfg = tg_config_load_string(NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_EQUAL(tg_config_int(cfg, "http.port"), 8080);
+    CU_ASSERT_EQUAL(tg_config_int(cfg, "http.max_body_bytes"), 4194304);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tg_config_str(cfg, "endpoints.router"), "/run/router.ipc"));
+    CU_ASSERT_EQUAL(strncmp(tg_config_str(cfg, "endpoints.router"), "ipc:///", 7), 0);
+    const tg_provider_t *p = tg_config_provider_find(cfg, "openai");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_FALSE(p->enabled);
+    CU_ASSERT_STRING_EQUAL(p->base_url, "https://api.openai.com/v1");
+    tg_config_destroy(&cfg);
+    CU_ASSERT_PTR_NULL(cfg);
+}
+
+static void
+test_yaml_and_env(void)
+{
+    setenv("TOLLGATE_HTTP_PORT", "9999", 1);
+    setenv("OPENAI_API_KEY", "sk-test", 1);
+    setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1/", 1);
+    setenv("TG_TEST_VLLM_KEY", "vk", 1);
+    tg_config_t *cfg = tg_config_load_string("http:\n  port: 7000\n  max_body_bytes: 2048\n"
+                                             "budget:\n  monthly_usd: 12.5\n"
+                                             "aliases:\n  fast: gpt-4o-mini\n"
+                                             "agents:\n  bot:\n    default_model: fast\n"
+                                             "providers:\n"
+                                             "  - name: vllm\n    kind: openai\n"
+                                             "    base_url: http://127.0.0.1:8000/v1\n"
+                                             "    models: [llama-3-8b]\n"
+                                             "  - name: local\n    base_url: http://h/v1\n"
+                                             "    api_key_env: TG_TEST_NOPE_KEY\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_EQUAL(tg_config_int(cfg, "http.port"), 9999);  //  env beats file
+    CU_ASSERT_EQUAL(tg_config_int(cfg, "http.max_body_bytes"), 2048);
+    CU_ASSERT_DOUBLE_EQUAL(tg_config_dbl(cfg, "budget.monthly_usd"), 12.5, 1e-9);
+    CU_ASSERT_STRING_EQUAL(tg_config_alias(cfg, "fast"), "gpt-4o-mini");
+    CU_ASSERT_PTR_NULL(tg_config_alias(cfg, "slow"));
+    CU_ASSERT_STRING_EQUAL(tg_config_agent_model(cfg, "bot"), "fast");
+    const tg_provider_t *o = tg_config_provider_find(cfg, "openai");
+    CU_ASSERT_TRUE(o->enabled);
+    CU_ASSERT_STRING_EQUAL(o->base_url, "http://127.0.0.1:1/v1");
+    CU_ASSERT_STRING_EQUAL(o->api_key, "sk-test");
+    const tg_provider_t *v = tg_config_provider_find(cfg, "vllm");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    CU_ASSERT_TRUE(v->enabled);  //  no key needed
+    CU_ASSERT_EQUAL(v->nmodels, 1);
+    CU_ASSERT_FALSE(tg_config_provider_find(cfg, "local")->enabled);  //  its key is missing
+    tg_config_destroy(&cfg);
+    unsetenv("TOLLGATE_HTTP_PORT");
+    unsetenv("OPENAI_API_KEY");
+    unsetenv("OPENAI_BASE_URL");
+}
+
+static void
+test_rejects(void)
+{
+    CU_ASSERT_PTR_NULL(tg_config_load_string("http:\n  prot: 1\n"));         //  unknown key
+    CU_ASSERT_PTR_NULL(tg_config_load_string("http:\n  port: 70000\n"));     //  bound
+    CU_ASSERT_PTR_NULL(tg_config_load_string("http:\n  port: eighty\n"));    //  type
+    CU_ASSERT_PTR_NULL(tg_config_load_string("http: [1, 2\n"));              //  bad YAML
+    CU_ASSERT_PTR_NULL(tg_config_load_string("- a\n- b\n"));                 //  not a mapping
+    CU_ASSERT_PTR_NULL(tg_config_load_string("providers:\n  - kind: openai\n"));  //  no name
+    CU_ASSERT_PTR_NULL(
+        tg_config_load_string("providers:\n  - name: x\n    api_key: sk-inline\n"));
+    CU_ASSERT_PTR_NULL(tg_config_load("/nonexistent/tollgate.yaml"));
+    setenv("TOLLGATE_HTTP_PORT", "-1", 1);
+    CU_ASSERT_PTR_NULL(tg_config_load_string(NULL));  //  env is checked too
+    unsetenv("TOLLGATE_HTTP_PORT");
+    char *argv[] = {"x", "-c", "f.yaml", NULL};
+    CU_ASSERT_STRING_EQUAL(tg_config_path_arg(3, argv), "f.yaml");
+    CU_ASSERT_PTR_NULL(tg_config_path_arg(1, argv));
+}
+
+void
+test_config_register(void)
+{
+    CU_pSuite s = CU_add_suite("config", NULL, NULL);
+    CU_add_test(s, "defaults", test_defaults);
+    CU_add_test(s, "yaml and env", test_yaml_and_env);
+    CU_add_test(s, "rejects bad config", test_rejects);
+}
