@@ -14,15 +14,13 @@
 //  On TG_OK *out_p is a new object (caller decrefs). On TG_INVALID (bad request shape) *out_p
 //  is NULL and, if err_p, *err_p is a message naming the field, e.g. "messages[2].role is
 //  required" (caller frees).
-int tg_anthropic_request(const json_t *oai_req,
-                         const char *upstream_model,
-                         bool stream,
-                         json_t **out_p,
-                         char **err_p);
+int tg_anthropic_request(
+    const json_t *oai_req, const char *upstream_model, bool stream, json_t **out_p, char **err_p);
 //  Translates a Messages response into an OpenAI chat.completion with the given id, model and
 //  created time (NULL id / model: taken from msg). Returns a new object (caller decrefs), or
 //  NULL when msg is not a Messages response.
-json_t *tg_anthropic_response(const json_t *msg, const char *model, const char *id, int64_t created);
+json_t *
+tg_anthropic_response(const json_t *msg, const char *model, const char *id, int64_t created);
 //  Turns an upstream error body (Anthropic's, OpenAI's, or anything else, even empty) with
 //  its HTTP status into an OpenAI error envelope {"error":{message,type,param,code}}.
 //  Never NULL; caller decrefs.
@@ -41,11 +39,8 @@ void tg_anthropic_stream_destroy(tg_anthropic_stream_t **self_p);
 //  after message_stop). TG_OK; TG_ERR on an upstream `error` event (out gets an OpenAI error
 //  line); TG_INVALID on data that is not the expected JSON, or when out's cap is reached
 //  (nothing of that line appended). Events after the end of the stream are ignored.
-int tg_anthropic_stream_event(tg_anthropic_stream_t *self,
-                              const char *event,
-                              const char *data,
-                              size_t len,
-                              tg_buf_t *out);
+int tg_anthropic_stream_event(
+    tg_anthropic_stream_t *self, const char *event, const char *data, size_t len, tg_buf_t *out);
 //  Usage seen so far (in = input + cache read + cache creation tokens, cached = cache read).
 tg_usage_t tg_anthropic_stream_usage(const tg_anthropic_stream_t *self);
 //  True once message_stop was translated (the stream ended normally).

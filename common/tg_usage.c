@@ -70,8 +70,9 @@ tg_usage_from_openai_sse(const char *data, size_t len, tg_usage_t *u)
         data++;
         len--;
     }
-    while (len && (data[len - 1] == ' ' || data[len - 1] == '\t' || data[len - 1] == '\r'
-                   || data[len - 1] == '\n'))
+    while (len
+           && (data[len - 1] == ' ' || data[len - 1] == '\t' || data[len - 1] == '\r'
+               || data[len - 1] == '\n'))
         len--;
     if (len == 6 && memcmp(data, "[DONE]", 6) == 0)
         return TG_NOTFOUND;
