@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+#  scripts/test.sh - installs what is missing, builds the Debug (ASan/UBSan) configuration
+#  into build-debug/ with warnings as errors and runs every test: unit and integration.
+#  Arguments go to ctest (e.g. -L unit, -R chat).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+bash scripts/deps.sh
+
+#  npm ci only when node_modules is missing or older than the lock file.
+it=tests/integration
+stamp=$it/node_modules/.tollgate-lock
+if [[ ! -f $stamp ]] || ! cmp -s "$it/package-lock.json" "$stamp"; then
+    (cd "$it" && npm ci --no-audit --no-fund)
+    cp "$it/package-lock.json" "$stamp"
+fi
+
+jobs=$(nproc 2>/dev/null || echo 2)
+cmake -S . -B build-debug -DCMAKE_BUILD_TYPE=Debug -DTG_WERROR=ON
+cmake --build build-debug -j "$jobs"
+ctest --test-dir build-debug --output-on-failure "$@"

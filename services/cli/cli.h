@@ -1,0 +1,43 @@
+//  cli.h - the `tollgate` command line: its commands and the helpers they share.
+#ifndef CLI_H
+#define CLI_H
+
+#include "tg_config.h"
+
+#include <stdbool.h>
+
+typedef struct {
+    const char *config_path;  //  -c FILE, or NULL (then $TOLLGATE_CONFIG, or defaults)
+    int workers;              //  --workers N: provider-worker processes (>= 1)
+    int ingest;               //  --ingest N: ingest processes sharing the port (>= 1)
+} cli_opts_t;
+
+//  How long `up` waits for /readyz to answer 200 before it gives up.
+#define CLI_READY_TIMEOUT_MS 30000
+//  How long the children get to stop after SIGTERM before SIGKILL.
+#define CLI_STOP_TIMEOUT_MS 15000
+
+//  `tollgate up`: runs the whole set in the foreground until SIGINT/SIGTERM. Exit code:
+//  0 after a clean stop, 1 on failure (logged), 2 for a bad config.
+int cli_up(const cli_opts_t *opts);
+//  `tollgate down`: SIGTERM to the `tollgate up` of this run dir; waits until it is gone.
+int cli_down(const cli_opts_t *opts);
+//  `tollgate status`: prints /readyz. Exit code 0 ready, 1 not ready, 3 not reachable.
+int cli_status(const cli_opts_t *opts);
+
+//  The directory of the running executable (from /proc/self/exe). Caller frees; NULL on error.
+char *cli_bin_dir(void);
+//  Creates `path` and its missing parents (mkdir -p). TG_OK or TG_ERR (printed).
+int cli_mkdirs(const char *path);
+//  "http://host:port" to reach the HTTP API from this host (a wildcard host becomes
+//  127.0.0.1). Caller frees.
+char *cli_http_base(const tg_config_t *cfg);
+//  The host to show users in URLs ("localhost" for a wildcard). Borrowed from cfg or static.
+const char *cli_http_display_host(const tg_config_t *cfg);
+//  GETs `url` within `timeout_ms`. TG_OK with *status_p and *body_p (caller frees, capped at
+//  64 KiB) when a response came; TG_ERR when nothing answered (*status_p = 0, *body_p NULL).
+int cli_http_get(const char *url, long timeout_ms, long *status_p, char **body_p);
+//  Path of the pid file of `tollgate up` in the config's run dir. Caller frees.
+char *cli_pidfile_path(const tg_config_t *cfg);
+
+#endif
