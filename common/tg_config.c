@@ -384,8 +384,16 @@ s_derive(tg_config_t *self)
             continue;
         char *ep;
         //  Processes that run as many instances get one inbox each.
-        if (!strcmp(names[i], "ingest") || !strcmp(names[i], "worker"))
-            ep = tg_strfmt("ipc://%s/%s-%d.ipc", run_abs, names[i], (int)getpid());
+        //  Host name and pid: containers sharing one run dir may all be pid 1.
+        if (!strcmp(names[i], "ingest") || !strcmp(names[i], "worker")) {
+            char host[64] = "";
+            if (gethostname(host, sizeof host - 1) != 0 || !*host)
+                snprintf(host, sizeof host, "local");
+            for (char *c = host; *c; c++)
+                if (*c == '/' || *c == ':')
+                    *c = '_';
+            ep = tg_strfmt("ipc://%s/%s-%s-%d.ipc", run_abs, names[i], host, (int)getpid());
+        }
         else
             ep = tg_strfmt("ipc://%s/%s.ipc", run_abs, names[i]);
         s_set(self, idx, ep);

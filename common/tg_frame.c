@@ -191,7 +191,10 @@ tg_frame_send(tg_frame_t **self_p, void *sock)
 }
 
 static int
-s_find_type(const char *tag, size_t tag_len, tg_frame_type_t *type_p, const char **topic_p,
+s_find_type(const char *tag,
+            size_t tag_len,
+            tg_frame_type_t *type_p,
+            const char **topic_p,
             size_t *topic_len_p)
 {
     const char *dot = memchr(tag, '.', tag_len);
@@ -251,9 +254,136 @@ s_decode_value(const s_field_t *fd, const msgpack_object *o, tg_frame_t *self)
     return TG_INVALID;
 }
 
+//  msgpack-c allocates a container's declared size before reading it, so a 5-byte map
+//  header claiming 2^32 entries would make it allocate gigabytes. Walk the bytes first and
+//  refuse any container that claims more entries than there are bytes left.
+static const uint8_t *
+s_msgpack_skip(const uint8_t *p, const uint8_t *end, int depth)
+{
+    if (p >= end || depth > 16)
+        return NULL;
+    uint8_t b = *p++;
+    uint64_t len = 0, count = 0;
+    size_t lw = 0;  //  width of a length/count field that follows
+    if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+        return p;
+    if (b >= 0xa0 && b <= 0xbf)
+        len = b & 0x1f;
+    else if (b >= 0x80 && b <= 0x8f)
+        count = 2 * (uint64_t)(b & 0x0f);
+    else if (b >= 0x90 && b <= 0x9f)
+        count = b & 0x0f;
+    else
+        switch (b) {
+        case 0xcc:
+        case 0xd0:
+            len = 1;
+            break;
+        case 0xcd:
+        case 0xd1:
+            len = 2;
+            break;
+        case 0xca:
+        case 0xce:
+        case 0xd2:
+            len = 4;
+            break;
+        case 0xcb:
+        case 0xcf:
+        case 0xd3:
+            len = 8;
+            break;
+        case 0xd4:
+            len = 2;
+            break;
+        case 0xd5:
+            len = 3;
+            break;
+        case 0xd6:
+            len = 5;
+            break;
+        case 0xd7:
+            len = 9;
+            break;
+        case 0xd8:
+            len = 17;
+            break;
+        case 0xc4:
+        case 0xd9:
+            lw = 1;
+            break;
+        case 0xc5:
+        case 0xda:
+            lw = 2;
+            break;
+        case 0xc6:
+        case 0xdb:
+            lw = 4;
+            break;
+        case 0xc7:
+            lw = 1;
+            len = 1;
+            break;  //  ext: + type byte
+        case 0xc8:
+            lw = 2;
+            len = 1;
+            break;
+        case 0xc9:
+            lw = 4;
+            len = 1;
+            break;
+        case 0xdc:
+            lw = 2;
+            count = 1;
+            break;
+        case 0xdd:
+            lw = 4;
+            count = 1;
+            break;
+        case 0xde:
+            lw = 2;
+            count = 2;
+            break;
+        case 0xdf:
+            lw = 4;
+            count = 2;
+            break;
+        default:
+            return NULL;  //  0xc1: never used
+        }
+    if (lw) {
+        if ((size_t)(end - p) < lw)
+            return NULL;
+        uint64_t n = 0;
+        for (size_t i = 0; i < lw; i++)
+            n = (n << 8) | p[i];
+        p += lw;
+        if (count)
+            count *= n;  //  1 per array entry, 2 per map entry
+        else
+            len += n;
+    }
+    if (count) {
+        if (count > (uint64_t)(end - p))
+            return NULL;
+        for (uint64_t i = 0; i < count && p; i++)
+            p = s_msgpack_skip(p, end, depth + 1);
+        return p;
+    }
+    if (len > (uint64_t)(end - p))
+        return NULL;
+    return p + len;
+}
+
 int
-tg_frame_decode(const void *tag, size_t tag_len, const void *map, size_t map_len,
-                const void *body, size_t body_len, tg_frame_t **out_p, char *err,
+tg_frame_decode(const void *tag,
+                size_t tag_len,
+                const void *map,
+                size_t map_len,
+                const void *body,
+                size_t body_len,
+                tg_frame_t **out_p,
+                char *err,
                 size_t err_size)
 {
     assert(out_p);
@@ -272,7 +402,8 @@ tg_frame_decode(const void *tag, size_t tag_len, const void *map, size_t map_len
     size_t off = 0;
     int rc = TG_INVALID;
     tg_frame_t *self = NULL;
-    if (msgpack_unpack_next(&up, map, map_len, &off) != MSGPACK_UNPACK_SUCCESS
+    if (s_msgpack_skip(map, (const uint8_t *)map + map_len, 0) != (const uint8_t *)map + map_len
+        || msgpack_unpack_next(&up, map, map_len, &off) != MSGPACK_UNPACK_SUCCESS
         || up.data.type != MSGPACK_OBJECT_MAP || off != map_len) {
         snprintf(err, err_size, "%s frame: body is not one msgpack map", def->name);
         goto cleanup;
@@ -368,10 +499,10 @@ tg_frame_recv(void *sock, tg_frame_t **out_p)
                  oversize ? " and an oversized part" : "");
         rc = TG_INVALID;
     } else
-        rc = tg_frame_decode(
-            zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]), zmq_msg_data(&parts[1]),
-            zmq_msg_size(&parts[1]), nparts == 3 ? zmq_msg_data(&parts[2]) : NULL,
-            nparts == 3 ? zmq_msg_size(&parts[2]) : 0, out_p, err, sizeof err);
+        rc = tg_frame_decode(zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]),
+                             zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]),
+                             nparts == 3 ? zmq_msg_data(&parts[2]) : NULL,
+                             nparts == 3 ? zmq_msg_size(&parts[2]) : 0, out_p, err, sizeof err);
     for (int i = 0; i < nparts && i < 3; i++)
         zmq_msg_close(&parts[i]);
     if (rc == TG_INVALID)

@@ -104,6 +104,16 @@ test_bad_input(void)
     CU_ASSERT_EQUAL(tg_frame_decode("req", 3, "\x82\xa1v", 3, NULL, 0, &g, err, sizeof err),
                     TG_INVALID);
     CU_ASSERT_EQUAL(tg_frame_decode("req", 3, "\x01", 1, NULL, 0, &g, err, sizeof err), TG_INVALID);
+    //  A map header claiming 2^32-1 entries must be refused before anything is allocated.
+    CU_ASSERT_EQUAL(
+        tg_frame_decode("use", 3, "\xdf\xff\xff\xff\xff", 5, NULL, 0, &g, err, sizeof err),
+        TG_INVALID);
+    CU_ASSERT_EQUAL(
+        tg_frame_decode("use", 3, "\x81\xa1v\xdd\xff\xff\xff\xf0", 8, NULL, 0, &g, err, sizeof err),
+        TG_INVALID);
+    CU_ASSERT_EQUAL(
+        tg_frame_decode("use", 3, "\x81\xa1v\xdb\x7f\xff\xff\xf0", 8, NULL, 0, &g, err, sizeof err),
+        TG_INVALID);
     CU_ASSERT_PTR_NULL(g);
 
     //  Wrong type for a field, unknown keys ignored, newer version rejected.

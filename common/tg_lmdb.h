@@ -1,0 +1,78 @@
+//  tg_lmdb.h - one LMDB environment in a directory: named dbs, txns, a schema version.
+//
+//  The only module that sees MDB_* codes: every call returns tg_rc_t and logs
+//  mdb_strerror once. A `meta` db holds "schema_version" (spec O7): a newer version than
+//  the caller knows is refused on open, an older one is migrated (and the log says so).
+//  Single-threaded use per environment (the writer process); read txns are MDB_NOTLS.
+#ifndef TG_LMDB_H
+#define TG_LMDB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tg_lmdb tg_lmdb_t;
+typedef struct tg_lmdb_txn tg_lmdb_txn_t;
+
+//  Migrates the data of a write txn from `from_version` (0 = data written before versions
+//  were recorded) to the current version. TG_OK to commit, anything else refuses the open.
+typedef int(tg_lmdb_migrate_fn)(tg_lmdb_txn_t *txn, uint32_t from_version, void *arg);
+
+//  Visits one record; the views are valid during the call only. Return 0 to go on, any
+//  other value to stop the walk.
+typedef int(tg_lmdb_each_fn)(const void *key, size_t klen, const void *val, size_t vlen, void *arg);
+
+typedef struct {
+    const char *dir;              //  directory of data.mdb/lock.mdb; created if missing
+    size_t map_size;              //  map size in bytes (rounded up by LMDB to pages)
+    const char *const *dbs;       //  names of the named dbs; a db is later named by its index
+    size_t ndbs;                  //  entries in dbs (at most 30)
+    uint32_t schema_version;      //  version this code reads and writes (>= 1)
+    tg_lmdb_migrate_fn *migrate;  //  called when the stored version is older; NULL: none needed
+    void *migrate_arg;            //  passed to migrate
+} tg_lmdb_opts_t;
+
+//  Opens (creating if needed) the environment and its dbs, checks or records the schema
+//  version. NULL after logging why (I/O error, lock, newer schema, failed migration).
+tg_lmdb_t *tg_lmdb_new(const tg_lmdb_opts_t *opts);
+//  Closes the environment; *self_p = NULL. No txn may be open. NULL-safe.
+void tg_lmdb_destroy(tg_lmdb_t **self_p);
+//  Current map size in bytes.
+size_t tg_lmdb_map_size(tg_lmdb_t *self);
+//  Sets a larger map size (no txn may be open in this process). TG_OK or TG_ERR.
+int tg_lmdb_grow(tg_lmdb_t *self, size_t map_size);
+//  Writes a compacted consistent copy to `dir` (must exist and be empty) while the
+//  environment stays in use (backup, spec O7). TG_OK or TG_ERR.
+int tg_lmdb_copy(tg_lmdb_t *self, const char *dir);
+
+//  Starts a txn (one write txn at a time). TG_OK and *txn_p, or TG_ERR.
+int tg_lmdb_begin(tg_lmdb_t *self, bool write, tg_lmdb_txn_t **txn_p);
+//  Commits and frees the txn (*txn_p = NULL whatever the outcome). TG_AGAIN when the map
+//  is full (not logged: the caller grows or gives up), TG_ERR otherwise on failure.
+int tg_lmdb_commit(tg_lmdb_txn_t **txn_p);
+//  Drops the txn's changes and frees it; *txn_p = NULL. NULL-safe.
+void tg_lmdb_abort(tg_lmdb_txn_t **txn_p);
+
+//  Looks a key up in db `db`. TG_OK with a heap copy in *val_p / *len_p (caller frees; pass
+//  val_p NULL to test presence only), TG_NOTFOUND, or TG_ERR.
+int
+tg_lmdb_get(tg_lmdb_txn_t *txn, int db, const void *key, size_t klen, void **val_p, size_t *len_p);
+//  Stores key -> val (overwrites). TG_OK; TG_AGAIN when the map is full (not logged; the
+//  txn can then only be aborted); TG_INVALID for an empty or oversized key; TG_ERR.
+int
+tg_lmdb_put(tg_lmdb_txn_t *txn, int db, const void *key, size_t klen, const void *val, size_t vlen);
+//  Deletes a key. TG_OK, TG_NOTFOUND, TG_AGAIN (map full), or TG_ERR.
+int tg_lmdb_del(tg_lmdb_txn_t *txn, int db, const void *key, size_t klen);
+//  Calls fn for each record with from <= key < to in key order (descending if reverse);
+//  from/to NULL mean the first/past-the-last key. TG_OK when done or stopped by fn, TG_ERR.
+int tg_lmdb_each(tg_lmdb_txn_t *txn,
+                 int db,
+                 const void *from,
+                 size_t flen,
+                 const void *to,
+                 size_t tlen,
+                 bool reverse,
+                 tg_lmdb_each_fn *fn,
+                 void *arg);
+
+#endif

@@ -1,0 +1,45 @@
+//  alert_book.h - budget alerts: which thresholds a SPEND crosses, fired once per period and
+//  kept in LMDB.
+//
+//  Layout (schema version 1), in <data_dir>/alert:
+//    alerts  [u64 BE ts µs][id] -> [u8 severity: 'i' | 'w' | 'c'][alert as JSON text]
+//    fired   "<scope>/<daily|monthly>/<period>/<threshold %|forecast>@<budget>" -> alert id
+//  An alert and its `fired` record are written in one txn, so a restart never fires a
+//  threshold twice in a period and never loses one that was published. The budget is part
+//  of the key: after the operator changes a budget, its thresholds fire anew.
+#ifndef ALERT_BOOK_H
+#define ALERT_BOOK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tg_frame.h"
+
+#define ALERT_SCHEMA_VERSION 1
+
+typedef struct alert_book alert_book_t;
+
+//  Opens (creating) the book in `dir` with an initial map of map_size bytes. NULL (logged).
+alert_book_t *alert_book_new(const char *dir, size_t map_size);
+//  Closes the book; *self_p = NULL. NULL-safe.
+void alert_book_destroy(alert_book_t **self_p);
+
+//  Checks a SPEND (borrowed) against the global budgets (USD; 0 = none): daily 75/90/100 %,
+//  monthly 50/75/90/100 %, and the monthly forecast (tg_budget_overage at spend->ts).
+//  Alerts not fired before in their period are stored in one txn; then *alerts_p holds
+//  them as ALERT frames (topic = severity; caller publishes and frees the frames and the
+//  array) and *n_p their count. TG_OK, TG_INVALID for a malformed SPEND (nothing fired),
+//  TG_ERR when the store failed (nothing fired; the next SPEND tries again).
+int alert_book_on_spend(alert_book_t *self,
+                        const tg_fr_spend_t *spend,
+                        double daily_usd,
+                        double monthly_usd,
+                        tg_frame_t ***alerts_p,
+                        size_t *n_p);
+
+//  The stored alerts with ts >= since_us, newest first, at most `limit`, only of
+//  `severity` if not NULL, as {"object":"list","data":[...]}. Caller frees; NULL on a
+//  store failure (logged).
+char *alert_book_list(alert_book_t *self, int64_t since_us, size_t limit, const char *severity);
+
+#endif

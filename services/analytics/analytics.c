@@ -1,0 +1,310 @@
+//  analytics.c - usage events in batches (one LMDB txn each), ACK after commit, SPEND, queries.
+#include "analytics.h"
+#include "analytics_query.h"
+#include "analytics_store.h"
+#include "tg_frame.h"
+#include "tg_log.h"
+#include "tg_metrics.h"
+#include "tg_peers.h"
+#include "tg_pricing.h"
+#include "tg_stats.h"
+#include "tg_utc.h"
+#include "tg_util.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_BATCH_MAX 1000    //  events per commit at most
+#define S_RECV_BURST 2000   //  frames read per wake-up before timers get a turn
+#define S_SPEND_MS 1000     //  SPEND heartbeat
+#define S_MAX_REPLY_TO 512  //  longest reply endpoint accepted
+
+struct analytics {
+    const tg_config_t *cfg;                    //  borrowed configuration
+    analytics_store_t *store;                  //  the LMDB book
+    tg_pricing_t *pricing;                     //  price catalogue
+    zsock_t *inbox;                            //  PULL bound at endpoints.analytics
+    tg_peers_t *peers;                         //  PUSH sockets to reply_to endpoints (ACK, REPLY)
+    tg_stats_t *stats;                         //  heartbeat; its PUB also carries SPEND
+    tg_metrics_t *metrics;                     //  this process's counters
+    tg_frame_t *batch[S_BATCH_MAX];            //  usage frames waiting for the next commit
+    analytics_outcome_t outcome[S_BATCH_MAX];  //  per batch slot, filled by the store
+    size_t nbatch;                             //  frames in batch
+};
+
+static const double s_commit_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                          0.05,   0.1,   0.25,   0.5,   1,    2.5};
+
+static void
+s_declare_metrics(tg_metrics_t *m)
+{
+    tg_metrics_declare(m, "llm_tokens_total", TG_METRIC_COUNTER,
+                       "Tokens accounted, by type (input includes cached; cached is the "
+                       "cache-read part of input), provider and model.",
+                       NULL, 0);
+    tg_metrics_declare(m, "llm_cost_usd_total", TG_METRIC_COUNTER,
+                       "Cost in USD of the calls accounted (spec llm_cost_usd), by provider and "
+                       "model.",
+                       NULL, 0);
+    tg_metrics_declare(m, "tollgate_usage_events_total", TG_METRIC_COUNTER,
+                       "Usage events received by analytics, by outcome (stored or duplicate).",
+                       NULL, 0);
+    tg_metrics_declare(m, "tollgate_analytics_commit_seconds", TG_METRIC_HISTOGRAM,
+                       "Time to store and commit one batch of usage events.", s_commit_buckets,
+                       sizeof s_commit_buckets / sizeof s_commit_buckets[0]);
+    tg_metrics_declare(m, "tollgate_analytics_map_size_bytes", TG_METRIC_GAUGE,
+                       "Size of the analytics LMDB map.", NULL, 0);
+}
+
+analytics_t *
+analytics_new(const tg_config_t *cfg)
+{
+    analytics_t *self = tg_zalloc(sizeof *self);
+    self->cfg = cfg;
+    const char *pfile = tg_config_str(cfg, "pricing.file");
+    if (!pfile || !*pfile)
+        pfile = tg_pricing_default_path();
+    if (!pfile) {
+        tg_log_error("no pricing file found: set pricing.file or TOLLGATE_PRICING_FILE");
+        goto fail;
+    }
+    if (!(self->pricing = tg_pricing_load(pfile)))
+        goto fail;  //  logged by tg_pricing
+    char *dir = tg_strfmt("%s/analytics", tg_config_str(cfg, "data_dir"));
+    size_t map = (size_t)tg_config_int(cfg, "analytics.map_size_mb") << 20;
+    self->store = analytics_store_new(dir, map);
+    free(dir);
+    if (!self->store)
+        goto fail;
+    const char *ep = tg_config_str(cfg, "endpoints.analytics");
+    self->inbox = zsock_new(ZMQ_PULL);
+    zsock_set_rcvhwm(self->inbox, 100000);
+    if (zsock_bind(self->inbox, "%s", ep) < 0) {
+        tg_log_error("cannot bind analytics inbox endpoint=%s err=%s", ep, zmq_strerror(errno));
+        goto fail;
+    }
+    if (!(self->stats = tg_stats_new(cfg, "analytics")))
+        goto fail;
+    self->peers = tg_peers_new();
+    self->metrics = tg_metrics_new();
+    s_declare_metrics(self->metrics);
+    tg_metrics_set(self->metrics, "tollgate_analytics_map_size_bytes", NULL,
+                   (double)analytics_store_map_size(self->store));
+    tg_log_info("analytics store open pricing=%s models=%zu map_bytes=%zu", pfile,
+                tg_pricing_count(self->pricing), analytics_store_map_size(self->store));
+    return self;
+fail:
+    analytics_destroy(&self);
+    return NULL;
+}
+
+//  Counts one committed event in the metrics.
+static void
+s_count(analytics_t *self, const tg_fr_usage_t *u, const analytics_outcome_t *o)
+{
+    tg_metrics_t *m = self->metrics;
+    if (o->duplicate) {
+        tg_metrics_add(m, "tollgate_usage_events_total", "status=\"duplicate\"", 1);
+        return;
+    }
+    tg_metrics_add(m, "tollgate_usage_events_total", "status=\"stored\"", 1);
+    char labels[1024];
+    static const char *const types[] = {"input", "output", "cached"};
+    const uint64_t counts[] = {u->tok_in, u->tok_out, u->tok_cached};
+    for (int i = 0; i < 3; i++)
+        if (tg_metrics_labels_buf(labels, sizeof labels, "type", types[i], "provider", u->provider,
+                                  "model", u->model, NULL)
+            >= 0)
+            tg_metrics_add(m, "llm_tokens_total", labels, (double)counts[i]);
+    if (tg_metrics_labels_buf(labels, sizeof labels, "provider", u->provider, "model", u->model,
+                              NULL)
+        >= 0)
+        tg_metrics_add(m, "llm_cost_usd_total", labels, (double)o->cost_micro / 1e6);
+}
+
+//  SPEND{today, this month} on the bus (UTC periods of now).
+static void
+s_publish_spend(analytics_t *self)
+{
+    int64_t now = tg_now_us();
+    char day[TG_UTC_DAY_LEN], month[TG_UTC_MONTH_LEN];
+    tg_utc_day(now, day);
+    tg_utc_month(now, month);
+    analytics_totals_t d, m;
+    if (analytics_store_period(self->store, day, &d) != TG_OK
+        || analytics_store_period(self->store, month, &m) != TG_OK)
+        return;  //  logged by the store
+    tg_frame_t *f = tg_frame_new(TG_FRAME_SPEND);
+    f->spend.ts = now;
+    f->spend.day = tg_strdup(day);
+    f->spend.month = tg_strdup(month);
+    f->spend.day_usd = (double)d.cost_micro / 1e6;
+    f->spend.month_usd = (double)m.cost_micro / 1e6;
+    tg_frame_send(&f, tg_stats_socket(self->stats));  //  PUB: never blocks
+}
+
+//  Commits the pending batch in one txn, then ACKs every event of it (duplicates too).
+static void
+s_flush(analytics_t *self)
+{
+    if (self->nbatch == 0)
+        return;
+    int64_t t0 = tg_mono_us();
+    int rc =
+        analytics_store_batch(self->store, self->pricing, self->batch, self->nbatch, self->outcome);
+    while (rc == TG_AGAIN) {
+        //  Map full: grow it and write the batch again; if it cannot grow, nothing is
+        //  acknowledged and the senders resend later.
+        if (analytics_store_grow(self->store) != TG_OK)
+            break;
+        tg_metrics_set(self->metrics, "tollgate_analytics_map_size_bytes", NULL,
+                       (double)analytics_store_map_size(self->store));
+        rc = analytics_store_batch(self->store, self->pricing, self->batch, self->nbatch,
+                                   self->outcome);
+    }
+    if (rc == TG_OK) {
+        tg_metrics_observe(self->metrics, "tollgate_analytics_commit_seconds", NULL,
+                           (double)(tg_mono_us() - t0) / 1e6);
+        for (size_t i = 0; i < self->nbatch; i++) {
+            const tg_fr_usage_t *u = &self->batch[i]->usage;
+            s_count(self, u, &self->outcome[i]);
+            tg_frame_t *ack = tg_frame_new(TG_FRAME_ACK);
+            ack->ack.eid = tg_strdup(u->eid);
+            tg_peers_send(self->peers, u->reply_to, &ack);  //  a lost ACK means a resend
+        }
+    } else
+        tg_log_error("analytics could not store a batch of %zu usage events (%s): not "
+                     "acknowledged, senders will resend",
+                     self->nbatch, rc == TG_AGAIN ? "map full" : "write failed");
+    for (size_t i = 0; i < self->nbatch; i++)
+        tg_frame_destroy(&self->batch[i]);
+    self->nbatch = 0;
+    s_publish_spend(self);
+}
+
+//  An endpoint we can connect an ACK socket to.
+static bool
+s_endpoint_ok(const char *ep)
+{
+    return ep && strlen(ep) <= S_MAX_REPLY_TO
+           && (strncmp(ep, "ipc://", 6) == 0 || strncmp(ep, "tcp://", 6) == 0
+               || strncmp(ep, "inproc://", 9) == 0);
+}
+
+static void
+s_on_usage(analytics_t *self, tg_frame_t **frame_p)
+{
+    const tg_fr_usage_t *u = &(*frame_p)->usage;
+    size_t eid_len = strlen(u->eid);
+    if (eid_len == 0 || eid_len > ANALYTICS_MAX_EID || !s_endpoint_ok(u->reply_to)) {
+        tg_log_warn("dropped usage frame: eid must be 1..%d bytes and reply_to an endpoint "
+                    "eid_len=%zu",
+                    ANALYTICS_MAX_EID, eid_len);
+        return;
+    }
+    self->batch[self->nbatch++] = *frame_p;
+    *frame_p = NULL;
+    if (self->nbatch == S_BATCH_MAX)
+        s_flush(self);
+}
+
+static void
+s_on_query(analytics_t *self, const tg_fr_query_t *q)
+{
+    if (!s_endpoint_ok(q->reply_to)) {
+        tg_log_warn("dropped query frame with a bad reply_to id=%.64s", q->id);
+        return;
+    }
+    s_flush(self);  //  an answer includes every event received before the question
+    tg_frame_t *reply = analytics_query_answer(self->store, q, tg_now_us());
+    if (tg_peers_send(self->peers, q->reply_to, &reply) == TG_AGAIN)
+        tg_log_warn("query reply dropped: asker not reading id=%.64s", q->id);
+}
+
+static int
+s_on_inbox(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void)loop;
+    analytics_t *self = arg;
+    for (int i = 0; i < S_RECV_BURST; i++) {
+        tg_frame_t *f = NULL;
+        int rc = tg_frame_recv(sock, &f);
+        if (rc == TG_AGAIN)
+            break;
+        if (rc == TG_ERR)
+            return zsys_interrupted ? -1 : 0;
+        if (rc == TG_INVALID)
+            continue;  //  garbage: logged by the codec, dropped
+        if (f->type == TG_FRAME_USAGE)
+            s_on_usage(self, &f);
+        else if (f->type == TG_FRAME_QUERY)
+            s_on_query(self, &f->query);
+        else
+            tg_log_warn("analytics ignored a %s frame", tg_frame_name(f->type));
+        tg_frame_destroy(&f);
+    }
+    return 0;
+}
+
+static int
+s_on_commit_timer(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    s_flush(arg);
+    return 0;
+}
+
+static int
+s_on_spend_timer(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    s_publish_spend(arg);
+    return 0;
+}
+
+static int
+s_on_stats_timer(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    analytics_t *self = arg;
+    tg_stats_publish(self->stats, self->metrics, true);
+    return 0;
+}
+
+int
+analytics_attach(analytics_t *self, zloop_t *loop)
+{
+    assert(self && loop);
+    if (zloop_reader(loop, self->inbox, s_on_inbox, self) != 0)
+        return TG_ERR;
+    zloop_timer(loop, (size_t)tg_config_int(self->cfg, "analytics.commit_interval_ms"), 0,
+                s_on_commit_timer, self);
+    zloop_timer(loop, S_SPEND_MS, 0, s_on_spend_timer, self);
+    zloop_timer(loop, (size_t)tg_config_int(self->cfg, "stats.interval_ms"), 0, s_on_stats_timer,
+                self);
+    tg_stats_publish(self->stats, self->metrics, true);
+    return TG_OK;
+}
+
+void
+analytics_destroy(analytics_t **self_p)
+{
+    assert(self_p);
+    analytics_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->store)
+        s_flush(self);               //  the last batch: committed and acknowledged before we go
+    tg_peers_destroy(&self->peers);  //  linger: the ACKs still leave
+    tg_stats_destroy(&self->stats);
+    zsock_destroy(&self->inbox);
+    tg_metrics_destroy(&self->metrics);
+    analytics_store_destroy(&self->store);
+    tg_pricing_destroy(&self->pricing);
+    free(self);
+    *self_p = NULL;
+}

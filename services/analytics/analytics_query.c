@@ -1,0 +1,175 @@
+//  analytics_query.c - GET /v1/usage: range and grouping from the query string, JSON body.
+#include "analytics_query.h"
+#include "tg_error.h"
+#include "tg_jsonw.h"
+#include "tg_log.h"
+#include "tg_utc.h"
+#include "tg_util.h"
+
+#include <sys/queue.h>
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_BODY_LIMIT (16u << 20)  //  largest usage answer (about 50,000 groups)
+
+static const char *const s_dim_names[] = {"provider", "model", "key", "agent"};
+
+static tg_frame_t *
+s_reply(const tg_fr_query_t *q, int status, char *body)
+{
+    tg_frame_t *r = tg_frame_new(TG_FRAME_REPLY);
+    r->reply.id = tg_strdup(q->id);
+    r->reply.status = (uint64_t)status;
+    tg_frame_give_body(r, &body, strlen(body));
+    return r;
+}
+
+static tg_frame_t *
+s_error(const tg_fr_query_t *q, int status, const char *message, const char *param)
+{
+    return s_reply(q, status, tg_error_body(status, message, NULL, param, NULL));
+}
+
+//  A time argument: RFC 3339, a date or epoch seconds. A '+' of an offset that arrived
+//  unencoded in the query string was decoded to ' ': put it back.
+static int
+s_time_arg(const char *value, int64_t *t_us)
+{
+    char buf[72];
+    if (snprintf(buf, sizeof buf, "%s", value) >= (int)sizeof buf)
+        return TG_INVALID;
+    for (char *p = buf + 11; p < buf + strlen(buf); p++)
+        if (*p == ' ' && p - buf >= 19)
+            *p = '+';
+    return tg_utc_parse(buf, t_us);
+}
+
+//  "provider,model" -> ANALYTICS_BY_* bits; 0 when a name is unknown or repeated.
+static unsigned
+s_group_by(const char *value)
+{
+    unsigned by = 0;
+    const char *p = value;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        unsigned bit = 0;
+        for (int i = 0; i < 4; i++)
+            if (n == strlen(s_dim_names[i]) && strncmp(p, s_dim_names[i], n) == 0)
+                bit = 1u << i;
+        if (!bit || (by & bit))
+            return 0;
+        by |= bit;
+        p += n;
+        if (*p == ',' && *++p == 0)
+            return 0;  //  trailing comma
+    }
+    return by;
+}
+
+static void
+s_totals(tg_jsonw_t *w, const analytics_totals_t *t)
+{
+    tg_jsonw_uint(w, "requests", t->requests);
+    tg_jsonw_uint(w, "errors", t->errors);
+    tg_jsonw_uint(w, "tokens_in", t->tok_in);
+    tg_jsonw_uint(w, "tokens_out", t->tok_out);
+    tg_jsonw_uint(w, "tokens_cached", t->tok_cached);
+    tg_jsonw_fixed(w, "cost_usd", (double)t->cost_micro / 1e6, 6);
+}
+
+static tg_frame_t *
+s_usage(analytics_store_t *store, const tg_fr_query_t *q, int64_t now_us)
+{
+    int64_t start = tg_utc_day_start(now_us), end = now_us;
+    unsigned by = ANALYTICS_BY_PROVIDER | ANALYTICS_BY_MODEL;
+    struct evkeyvalq args;
+    TAILQ_INIT(&args);
+    if (q->args && *q->args && evhttp_parse_query_str(q->args, &args) != 0) {
+        evhttp_clear_headers(&args);
+        return s_error(q, 400, "malformed query string", NULL);
+    }
+    const char *v;
+    const char *bad = NULL;
+    if ((v = evhttp_find_header(&args, "start")) && s_time_arg(v, &start) != TG_OK)
+        bad = "start";
+    else if ((v = evhttp_find_header(&args, "end")) && s_time_arg(v, &end) != TG_OK)
+        bad = "end";
+    else if ((v = evhttp_find_header(&args, "group_by")) && !(by = s_group_by(v)))
+        bad = "group_by";
+    evhttp_clear_headers(&args);
+    if (bad && strcmp(bad, "group_by") == 0)
+        return s_error(q, 400,
+                       "group_by must be a comma-separated list of provider, model, key, agent",
+                       "group_by");
+    if (bad)
+        return s_error(q, 400,
+                       "start and end must be RFC 3339 times (2026-11-25T10:00:00Z), dates "
+                       "(2026-11-25) or epoch seconds",
+                       bad);
+    if (start > end)
+        return s_error(q, 400, "start must not be after end", "start");
+
+    analytics_group_t *groups = NULL;
+    size_t n = 0;
+    if (analytics_store_usage(store, start, end, by, &groups, &n) != TG_OK)
+        return s_error(q, 500, "usage data could not be read", NULL);
+    analytics_totals_t all = {0};
+    for (size_t i = 0; i < n; i++)
+        analytics_totals_add(&all, &groups[i].totals);
+
+    tg_jsonw_t *w = tg_jsonw_new(S_BODY_LIMIT);
+    char ts[40];
+    tg_jsonw_object(w, NULL);
+    tg_jsonw_str(w, "object", "usage");
+    tg_time_rfc3339(start, ts, sizeof ts);
+    tg_jsonw_str(w, "start", ts);
+    tg_time_rfc3339(end, ts, sizeof ts);
+    tg_jsonw_str(w, "end", ts);
+    tg_jsonw_array(w, "group_by");
+    for (int i = 0; i < 4; i++)
+        if (by & (1u << i))
+            tg_jsonw_str(w, NULL, s_dim_names[i]);
+    tg_jsonw_end(w);
+    tg_jsonw_object(w, "totals");
+    s_totals(w, &all);
+    tg_jsonw_bool(w, "unknown_pricing", all.unknown > 0);
+    tg_jsonw_end(w);
+    tg_jsonw_array(w, "data");
+    for (size_t i = 0; i < n; i++) {
+        const analytics_group_t *g = &groups[i];
+        const char *vals[4] = {g->provider, g->model, g->key, g->agent};
+        tg_jsonw_object(w, NULL);
+        for (int d = 0; d < 4; d++)
+            if (by & (1u << d))
+                tg_jsonw_str(w, s_dim_names[d], vals[d]);
+        s_totals(w, &g->totals);
+        tg_jsonw_bool(w, "unknown_pricing", g->totals.unknown > 0);
+        tg_jsonw_end(w);
+    }
+    tg_jsonw_end(w);
+    tg_jsonw_end(w);
+    analytics_groups_free(&groups, n);
+    char *body = tg_jsonw_take(w, NULL);
+    tg_jsonw_destroy(&w);
+    if (!body)
+        return s_error(q, 500, "usage answer too large: narrow the range or the grouping", NULL);
+    return s_reply(q, 200, body);
+}
+
+tg_frame_t *
+analytics_query_answer(analytics_store_t *store, const tg_fr_query_t *q, int64_t now_us)
+{
+    if (strcmp(q->path, "/v1/usage") != 0) {
+        char *msg = tg_strfmt("unknown analytics route %.200s", q->path);
+        tg_frame_t *r = s_error(q, 404, msg, NULL);
+        free(msg);
+        return r;
+    }
+    if (strcmp(q->method, "GET") != 0)
+        return s_error(q, 405, "method not allowed: use GET", NULL);
+    return s_usage(store, q, now_us);
+}

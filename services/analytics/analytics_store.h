@@ -1,0 +1,96 @@
+//  analytics_store.h - the accounting book in LMDB: usage events, time index, running totals.
+//
+//  Layout (schema version 1), all in <data_dir>/analytics:
+//    events   eid -> record: [u8 1][u8 flags: 1 = unknown price][i64 BE cost in µUSD]
+//                             [msgpack map of the USAGE frame, every field]
+//    time     [u64 BE ts µs][eid] -> ""                (ranges by time are cursor walks)
+//    totals   "d:YYYY-MM-DD" | "m:YYYY-MM" -> counters   (spend per UTC day / month)
+//    rollup   "YYYY-MM-DD\0provider\0model\0key\0agent" -> counters (per-day groups)
+//  Counters are 7 big-endian 64-bit words: requests, errors, tokens in/out/cached, µUSD,
+//  unknown-priced requests. Everything of one batch is written in one txn, so totals and
+//  events never disagree, also after a SIGKILL.
+#ifndef ANALYTICS_STORE_H
+#define ANALYTICS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tg_frame.h"
+#include "tg_pricing.h"
+
+#define ANALYTICS_SCHEMA_VERSION 1
+#define ANALYTICS_MAX_EID 128  //  longest event id accepted (the rest of the key is bounded)
+#define ANALYTICS_MAX_DIM 96   //  group values (provider, model, key, agent) are cut to this
+
+typedef struct analytics_store analytics_store_t;
+
+typedef struct {
+    uint64_t requests;    //  usage events
+    uint64_t errors;      //  events with status >= 400 or an error type
+    uint64_t tok_in;      //  prompt tokens (cached included)
+    uint64_t tok_out;     //  completion tokens
+    uint64_t tok_cached;  //  cached prompt tokens
+    int64_t cost_micro;   //  cost in millionths of a USD
+    uint64_t unknown;     //  events priced at the default price (model not in the catalogue)
+} analytics_totals_t;
+
+//  What happened to one event of a batch.
+typedef struct {
+    bool duplicate;      //  its eid was already stored: nothing written
+    bool unknown;        //  priced at the default price
+    int64_t cost_micro;  //  its cost in µUSD (stored events)
+} analytics_outcome_t;
+
+//  Group-by dimensions of a usage query (bit set).
+enum {
+    ANALYTICS_BY_PROVIDER = 1,
+    ANALYTICS_BY_MODEL = 2,
+    ANALYTICS_BY_KEY = 4,
+    ANALYTICS_BY_AGENT = 8,
+};
+
+//  One group of a usage query; strings are NULL for dimensions not grouped by.
+typedef struct {
+    char *provider;             //  provider, or NULL
+    char *model;                //  model, or NULL
+    char *key;                  //  API key id, or NULL
+    char *agent;                //  agent id, or NULL
+    analytics_totals_t totals;  //  summed counters
+} analytics_group_t;
+
+//  Opens (creating) the store in `dir` with an initial map of map_size bytes. NULL if LMDB
+//  refuses (logged: I/O, lock, newer schema).
+analytics_store_t *analytics_store_new(const char *dir, size_t map_size);
+//  Closes the store; *self_p = NULL. NULL-safe.
+void analytics_store_destroy(analytics_store_t **self_p);
+//  Current map size in bytes.
+size_t analytics_store_map_size(analytics_store_t *self);
+//  Doubles the map, up to 1 TiB. TG_OK, or TG_ERR when it cannot grow (logged).
+int analytics_store_grow(analytics_store_t *self);
+
+//  Stores the usage frames (borrowed) in one txn: each eid not yet stored is priced,
+//  written, indexed and added to the totals; out[i] tells what happened to frames[i]. TG_OK
+//  once committed (durable), TG_AGAIN when the map is full (nothing stored), TG_ERR.
+int analytics_store_batch(analytics_store_t *self,
+                          const tg_pricing_t *pricing,
+                          tg_frame_t *const *frames,
+                          size_t n,
+                          analytics_outcome_t *out);
+//  Totals of a UTC day ("YYYY-MM-DD") or month ("YYYY-MM"); zero when none. TG_OK or TG_ERR.
+int analytics_store_period(analytics_store_t *self, const char *period, analytics_totals_t *t);
+//  Sums the events with start_us <= ts <= end_us into groups by the dimensions in `by`:
+//  whole days from the per-day rollups, partial days from the events. TG_OK with a heap
+//  array in *groups_p (free with analytics_groups_free) of *n_p groups, or TG_ERR.
+int analytics_store_usage(analytics_store_t *self,
+                          int64_t start_us,
+                          int64_t end_us,
+                          unsigned by,
+                          analytics_group_t **groups_p,
+                          size_t *n_p);
+//  Frees what analytics_store_usage returned; *groups_p = NULL.
+void analytics_groups_free(analytics_group_t **groups_p, size_t n);
+//  Adds b into a.
+void analytics_totals_add(analytics_totals_t *a, const analytics_totals_t *b);
+
+#endif
