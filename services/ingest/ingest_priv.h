@@ -1,0 +1,170 @@
+//  ingest_priv.h - the ingest core's state and the functions its files share.
+#ifndef INGEST_PRIV_H
+#define INGEST_PRIV_H
+
+#include <czmq.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <stdbool.h>
+
+#include "ingest.h"
+#include "tg_evzmq.h"
+#include "tg_frame.h"
+#include "tg_metrics.h"
+#include "tg_stats.h"
+
+#define INGEST_RID_MAX 128              //  longest x-request-id echoed back
+#define INGEST_AGENT_MAX 128            //  longest x-agent-id accepted
+#define INGEST_IDLE_TIMEOUT_S 60        //  keep-alive idle / read / write timeout of a connection
+#define INGEST_WATCH_READ_CAP 65536     //  bytes buffered from a client while its answer is due
+#define INGEST_TICK_MS 100              //  deadline check period
+#define INGEST_READY_WINDOW_US 3000000  //  a peer counts as ready this long after its STATS
+
+typedef enum {
+    INGEST_CHAT,        //  POST /v1/chat/completions -> router
+    INGEST_EMBEDDINGS,  //  POST /v1/embeddings -> router
+    INGEST_QUERY,       //  GET API answered by router, analytics or alert
+} ingest_kind_t;
+
+typedef enum {
+    INGEST_WAITING,    //  sent; nothing came back yet
+    INGEST_STREAMING,  //  HEAD came: SSE chunks are being relayed
+} ingest_state_t;
+
+//  Peers whose ready STATS /readyz requires.
+enum {
+    INGEST_PEER_ROUTER,
+    INGEST_PEER_WORKER,
+    INGEST_PEER_ANALYTICS,
+    INGEST_PEER_ALERT,
+    INGEST_PEERS
+};
+//  Their process kinds, as STATS frames name them ("router", ...).
+extern const char *const ingest_peer_names[INGEST_PEERS];
+
+//  One client call waiting for its answer.
+typedef struct ingest_call {
+    ingest_t *owner;                   //  the ingest it belongs to
+    char id[48];                       //  internal frame id (unique per call)
+    char rid[INGEST_RID_MAX + 1];      //  x-request-id sent back to the client
+    struct evhttp_request *req;        //  the client's request, owned by libevent while attached
+    struct evhttp_connection *evcon;   //  its connection, watched for close
+    ingest_kind_t kind;                //  what was asked
+    ingest_state_t state;              //  where the answer is
+    char agent[INGEST_AGENT_MAX + 1];  //  agent label ("none" if no x-agent-id)
+    char *provider;                    //  from HEAD (streams); owned, NULL until then
+    char *model;                       //  from HEAD (streams); owned, NULL until then
+    int64_t t0_us;                     //  monotonic µs when the request was complete
+    int64_t deadline_us;               //  monotonic µs when the call times out
+    struct ingest_call *prev, *next;   //  deadline list, earliest first
+} ingest_call_t;
+
+struct ingest {
+    const tg_config_t *cfg;             //  borrowed
+    struct event_base *base;            //  borrowed
+    struct evhttp *http;                //  the HTTP server
+    struct evhttp_bound_socket *bound;  //  its listener (NULL once draining)
+    char http_addr[80];                 //  "host:port" bound
+    char *master_key;                   //  accepted bearer key; owned, wiped on destroy
+    const char *inbox_ep;               //  endpoints.ingest (borrowed from cfg)
+    int64_t timeout_us;                 //  http.timeout_ms in µs
+    size_t max_body;                    //  http.max_body_bytes
+    zsock_t *inbox;                     //  PULL: REPLY, HEAD, CHUNK, END
+    zsock_t *router;                    //  PUSH: REQUEST, QUERY
+    zsock_t *analytics;                 //  PUSH: QUERY
+    zsock_t *alert;                     //  PUSH: QUERY
+    zsock_t *bus;                       //  SUB "sta" on bus_out
+    tg_stats_t *stats;                  //  PUB on bus_in: STATS and CANCEL
+    tg_evzmq_t *inbox_reader;           //  inbox on the loop
+    tg_evzmq_t *bus_reader;             //  bus on the loop
+    struct event *tick;                 //  deadlines, drain check
+    struct event *stats_tick;           //  STATS every stats.interval_ms
+    struct event *reaper;               //  frees detached requests after their callback
+    tg_metrics_t *metrics;              //  this process's series
+    tg_metrics_agg_t *agg;              //  every process's series, for GET /metrics
+    int64_t ready_us[INGEST_PEERS];     //  epoch µs of the last ready STATS of each peer
+    zhashx_t *calls;                    //  id -> ingest_call_t (owned)
+    ingest_call_t *first, *last;        //  deadline list
+    struct evbuffer *chunk;             //  reused to hand SSE chunks to libevent
+    struct evhttp_request **dead;       //  detached requests to free from the reaper
+    size_t ndead, dead_cap;             //  entries used / allocated in dead
+    char id_prefix[16];                 //  random per process: call ids are prefix + counter
+    uint64_t seq;                       //  call counter
+    size_t writing;                     //  final answers handed to libevent, not yet written
+    bool draining;                      //  SIGTERM seen: refuse new work
+    struct event *drain_timer;          //  grace period end
+    void (*drain_done)(void *);         //  called once drained
+    void *drain_arg;                    //  its argument
+};
+
+//  ingest_http.c
+//  Creates the evhttp server on the listener bound to http.host:http.port. TG_OK or TG_ERR.
+int ingest_http_start(ingest_t *self);
+//  Stops accepting new connections.
+void ingest_http_stop_accepting(ingest_t *self);
+//  Sends a complete answer (body taken: *body_p = NULL) with the usual headers and counts
+//  it. ctype NULL = application/json.
+void ingest_http_send(ingest_t *self,
+                      struct evhttp_request *req,
+                      const char *rid,
+                      int status,
+                      const char *ctype,
+                      char **body_p,
+                      size_t len);
+//  Sends an OpenAI error object with `status`; param and code may be NULL.
+void ingest_http_error(ingest_t *self,
+                       struct evhttp_request *req,
+                       const char *rid,
+                       int status,
+                       const char *message,
+                       const char *param,
+                       const char *code);
+//  Starts an SSE answer (text/event-stream, chunked) with the usual headers.
+void ingest_http_stream_start(
+    ingest_t *self, struct evhttp_request *req, const char *rid, int status, const char *provider);
+//  Ends an SSE answer; the request goes back to libevent.
+void ingest_http_stream_end(ingest_t *self, struct evhttp_request *req);
+//  Copies at most n bytes of a client string into out[n + 1], non-printable bytes as '?'.
+void ingest_http_printable(const char *s, char *out, size_t n);
+//  True if s is 1..max bytes, each between lo and '~'.
+bool ingest_http_token_valid(const char *s, size_t max, char lo);
+//  Copies the client's x-request-id into out[INGEST_RID_MAX + 1] if it is one we echo
+//  (1..128 printable ASCII characters). False (out untouched) otherwise.
+bool ingest_http_client_rid(struct evhttp_request *req, char *out);
+//  Adds the headers every answer carries (x-request-id; Connection: close while draining).
+void ingest_http_common_headers(ingest_t *self, struct evhttp_request *req, const char *rid);
+
+//  ingest_routes.c
+//  evhttp's handler for every request: route, auth, then the route's work.
+void ingest_routes_dispatch(struct evhttp_request *req, void *arg);
+
+//  ingest_call.c
+//  Registers a call sent under `id` for req (its connection is watched from now on).
+ingest_call_t *ingest_call_add(ingest_t *self,
+                               struct evhttp_request *req,
+                               ingest_kind_t kind,
+                               const char *id,
+                               const char *rid,
+                               const char *agent,
+                               int64_t t0_us);
+//  Handles one frame from the inbox (REPLY, HEAD, CHUNK, END).
+void ingest_call_on_frame(tg_frame_t **frame_p, void *arg);
+//  Times out calls whose deadline passed at `now_us` (monotonic).
+void ingest_call_expire(ingest_t *self, int64_t now_us);
+//  Frees requests left by clients that went away.
+void ingest_call_reap(ingest_t *self);
+//  Forgets every call (destroy): their requests belong to libevent or the reaper.
+void ingest_call_forget_all(ingest_t *self);
+//  Counts a finished LLM call in llm_requests_total (and duration/overhead when it reached
+//  a provider). provider/model/cache NULL = "none"; up_us < 0 = not forwarded.
+void ingest_count_llm(ingest_t *self,
+                      const char *agent,
+                      const char *provider,
+                      const char *model,
+                      const char *cache,
+                      int64_t t0_us,
+                      int64_t up_us);
+//  Called when no call is in flight: finishes a drain if one is under way.
+void ingest_drain_check(ingest_t *self);
+
+#endif

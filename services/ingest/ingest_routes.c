@@ -1,0 +1,332 @@
+//  ingest_routes.c - the routes: dispatch, auth, the LLM calls and queries sent on, and the
+//  answers ingest gives itself (/healthz, /readyz, /metrics).
+#include "ingest_priv.h"
+#include "tg_keys.h"
+#include "tg_log.h"
+#include "tg_util.h"
+#include "tg_validate.h"
+
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef enum { T_NONE, T_ROUTER, T_ANALYTICS, T_ALERT } s_target_t;
+
+typedef struct s_route s_route_t;
+typedef void(s_handler_fn)(ingest_t *self,
+                           struct evhttp_request *req,
+                           const char *id,
+                           const char *rid,
+                           const s_route_t *route);
+
+struct s_route {
+    const char *path;    //  exact path, or a prefix when prefix is set
+    bool prefix;         //  path is a prefix ("/v1/models/")
+    int methods;         //  EVHTTP_REQ_* accepted
+    const char *allow;   //  Allow header for 405
+    bool auth;           //  needs the Bearer key
+    s_handler_fn *fn;    //  handler
+    ingest_kind_t kind;  //  for LLM routes
+    s_target_t target;   //  for query routes
+};
+
+static s_handler_fn s_on_llm, s_on_query, s_on_metrics, s_on_healthz, s_on_readyz;
+
+#define S_GET (EVHTTP_REQ_GET | EVHTTP_REQ_HEAD)
+
+static const s_route_t s_routes[] = {
+    {"/v1/chat/completions", false, EVHTTP_REQ_POST, "POST", true, s_on_llm, INGEST_CHAT, T_NONE},
+    {"/v1/embeddings", false, EVHTTP_REQ_POST, "POST", true, s_on_llm, INGEST_EMBEDDINGS, T_NONE},
+    {"/v1/models", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ROUTER},
+    {"/v1/models/", true, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ROUTER},
+    {"/v1/router/metrics", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ROUTER},
+    {"/v1/usage", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ANALYTICS},
+    {"/v1/costs/alerts", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ALERT},
+    {"/metrics", false, S_GET, "GET, HEAD", false, s_on_metrics, INGEST_QUERY, T_NONE},
+    {"/healthz", false, S_GET, "GET, HEAD", false, s_on_healthz, INGEST_QUERY, T_NONE},
+    {"/readyz", false, S_GET, "GET, HEAD", false, s_on_readyz, INGEST_QUERY, T_NONE},
+};
+
+static const char *
+s_method_name(enum evhttp_cmd_type m)
+{
+    switch (m) {
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    case EVHTTP_REQ_OPTIONS:
+        return "OPTIONS";
+    case EVHTTP_REQ_PATCH:
+        return "PATCH";
+    default:
+        return "?";
+    }
+}
+
+//  True if the request carries the master key as a Bearer token; else answers 401.
+static bool
+s_authorized(ingest_t *self, struct evhttp_request *req, const char *rid)
+{
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    const char *key = NULL;
+    if (h && strncasecmp(h, "Bearer ", 7) == 0)
+        for (key = h + 7; *key == ' ';)
+            key++;
+    if (key && tg_key_equal(self->master_key, key))
+        return true;
+    char msg[320];
+    if (!key || !*key)
+        snprintf(msg, sizeof msg,
+                 "You didn't provide an API key. You need to provide your API key in an "
+                 "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).");
+    else {
+        //  Never echo a key: its first and last 4 characters at most, as OpenAI does.
+        char head[8], tail[8];
+        size_t n = strlen(key);
+        ingest_http_printable(key, head, n >= 12 ? 4 : 0);
+        ingest_http_printable(n >= 12 ? key + n - 4 : "", tail, 4);
+        snprintf(msg, sizeof msg,
+                 "Incorrect API key provided: %s****%s. Use the gateway's master key "
+                 "(TOLLGATE_MASTER_KEY, or the one stored in the data dir).",
+                 head, tail);
+    }
+    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+    ingest_http_error(self, req, rid, 401, msg, NULL, "invalid_api_key");
+    return false;
+}
+
+//  Fills agent (INGEST_AGENT_MAX + 1) from x-agent-id; "none" when absent. False (400 sent)
+//  when the header is not a short printable token.
+static bool
+s_agent(ingest_t *self, struct evhttp_request *req, const char *rid, char *agent)
+{
+    const char *v = evhttp_find_header(evhttp_request_get_input_headers(req), "x-agent-id");
+    if (!v || !*v) {
+        memcpy(agent, "none", 5);
+        return true;
+    }
+    if (!ingest_http_token_valid(v, INGEST_AGENT_MAX, 0x21)) {
+        ingest_http_error(self, req, rid, 400,
+                          "Invalid 'x-agent-id' header: expected 1 to 128 printable ASCII "
+                          "characters without spaces.",
+                          "x-agent-id", NULL);
+        return false;
+    }
+    memcpy(agent, v, strlen(v) + 1);
+    return true;
+}
+
+static void
+s_on_llm(ingest_t *self,
+         struct evhttp_request *req,
+         const char *id,
+         const char *rid,
+         const s_route_t *route)
+{
+    int64_t t0 = tg_mono_us();
+    char agent[INGEST_AGENT_MAX + 1];
+    if (!s_agent(self, req, rid, agent))
+        return;
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    if (len > self->max_body) {  //  libevent enforces the cap too; this keeps it exact
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "The request body is %zu bytes; this gateway accepts at most %zu.", len,
+                 self->max_body);
+        ingest_http_error(self, req, rid, 413, msg, NULL, "request_too_large");
+        ingest_count_llm(self, agent, NULL, NULL, NULL, t0, -1);
+        return;
+    }
+    char *body = tg_zalloc(len + 1);
+    evbuffer_copyout(in, body, len);
+    json_error_t jerr;
+    json_t *doc = json_loadb(body, len, 0, &jerr);
+    char *msg = NULL, *param = NULL;
+    if (!doc)
+        msg = len ? tg_strfmt("We could not parse the JSON body of your request: %s (line %d, "
+                              "column %d). The API expects a JSON object.",
+                              jerr.text, jerr.line, jerr.column)
+                  : tg_strdup("We could not parse the JSON body of your request: the body is "
+                              "empty. The API expects a JSON object.");
+    else if (route->kind == INGEST_CHAT)
+        tg_validate_chat(doc, &msg, &param);
+    else
+        tg_validate_embeddings(doc, &msg, &param);
+    if (msg) {
+        ingest_http_error(self, req, rid, 400, msg, param, NULL);
+        ingest_count_llm(self, agent, NULL, NULL, NULL, t0, -1);
+        free(msg);
+        free(param);
+        free(body);
+        json_decref(doc);
+        return;
+    }
+    tg_frame_t *f = tg_frame_new(TG_FRAME_REQUEST);
+    tg_fr_request_t *rq = &f->request;
+    rq->id = tg_strdup(id);
+    rq->reply_to = tg_strdup(self->inbox_ep);
+    rq->route = tg_strdup(route->kind == INGEST_CHAT ? "chat" : "embeddings");
+    rq->model = tg_strdup(json_string_value(json_object_get(doc, "model")));
+    rq->agent = strcmp(agent, "none") ? tg_strdup(agent) : NULL;
+    rq->key = tg_strdup("master");
+    rq->stream = json_is_true(json_object_get(doc, "stream"));
+    rq->usage =
+        json_is_true(json_object_get(json_object_get(doc, "stream_options"), "include_usage"));
+    rq->t0 = tg_now_us();
+    json_decref(doc);
+    tg_frame_give_body(f, &body, len);  //  the client's bytes, unchanged
+    int rc = tg_frame_send(&f, self->router);
+    if (rc != TG_OK) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+        ingest_http_error(self, req, rid, 503,
+                          "The gateway is overloaded (router queue full); retry shortly.", NULL,
+                          "overloaded");
+        ingest_count_llm(self, agent, NULL, NULL, NULL, t0, -1);
+        return;
+    }
+    ingest_call_add(self, req, route->kind, id, rid, agent, t0);
+}
+
+static void
+s_on_query(ingest_t *self,
+           struct evhttp_request *req,
+           const char *id,
+           const char *rid,
+           const s_route_t *route)
+{
+    zsock_t *to = route->target == T_ROUTER      ? self->router
+                  : route->target == T_ANALYTICS ? self->analytics
+                                                 : self->alert;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    tg_frame_t *f = tg_frame_new(TG_FRAME_QUERY);
+    f->query.id = tg_strdup(id);
+    f->query.reply_to = tg_strdup(self->inbox_ep);
+    f->query.method = tg_strdup("GET");  //  HEAD is a GET whose body libevent leaves out
+    f->query.path = tg_strdup(uri ? evhttp_uri_get_path(uri) : route->path);
+    f->query.args = tg_strdup(uri ? evhttp_uri_get_query(uri) : NULL);
+    f->query.key = tg_strdup("master");
+    if (tg_frame_send(&f, to) != TG_OK) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+        ingest_http_error(self, req, rid, 503, "The gateway is overloaded; retry shortly.", NULL,
+                          "overloaded");
+        return;
+    }
+    ingest_call_add(self, req, INGEST_QUERY, id, rid, "none", tg_mono_us());
+}
+
+static void
+s_on_healthz(ingest_t *self,
+             struct evhttp_request *req,
+             const char *id,
+             const char *rid,
+             const s_route_t *route)
+{
+    (void)id;
+    (void)route;
+    char *body = tg_strdup("{\"status\":\"ok\"}");
+    ingest_http_send(self, req, rid, 200, NULL, &body, strlen(body));
+}
+
+static void
+s_on_readyz(ingest_t *self,
+            struct evhttp_request *req,
+            const char *id,
+            const char *rid,
+            const s_route_t *route)
+{
+    (void)id;
+    (void)route;
+    int64_t now = tg_now_us();
+    json_t *missing = json_array();
+    if (self->draining)
+        json_array_append_new(missing, json_string("ingest"));
+    for (int i = 0; i < INGEST_PEERS; i++)
+        if (!self->ready_us[i] || now - self->ready_us[i] > INGEST_READY_WINDOW_US)
+            json_array_append_new(missing, json_string(ingest_peer_names[i]));
+    bool ready = json_array_size(missing) == 0;
+    json_t *doc = ready ? json_pack("{ss}", "status", "ready")
+                        : json_pack("{ss so}", "status", "not ready", "missing", missing);
+    if (ready)
+        json_decref(missing);
+    char *body = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    ingest_http_send(self, req, rid, ready ? 200 : 503, NULL, &body, strlen(body));
+}
+
+static void
+s_on_metrics(ingest_t *self,
+             struct evhttp_request *req,
+             const char *id,
+             const char *rid,
+             const s_route_t *route)
+{
+    (void)id;
+    (void)route;
+    int64_t interval = tg_config_int(self->cfg, "stats.interval_ms") * 1000;
+    int64_t keep = 5 * interval > 5000000 ? 5 * interval : 5000000;
+    tg_metrics_agg_expire(self->agg, tg_now_us() - keep);  //  gone processes' gauges go
+    char *text = tg_metrics_agg_render(self->agg);
+    ingest_http_send(self, req, rid, 200, "text/plain; version=0.0.4; charset=utf-8", &text,
+                     strlen(text));
+}
+
+static const s_route_t *
+s_find_route(const char *path)
+{
+    for (size_t i = 0; i < sizeof s_routes / sizeof s_routes[0]; i++) {
+        const s_route_t *r = &s_routes[i];
+        size_t n = strlen(r->path);
+        if (r->prefix ? (strncmp(path, r->path, n) == 0 && path[n]) : strcmp(path, r->path) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+void
+ingest_routes_dispatch(struct evhttp_request *req, void *arg)
+{
+    ingest_t *self = arg;
+    char id[48], rid[INGEST_RID_MAX + 1];
+    snprintf(id, sizeof id, "req_%s%012llx", self->id_prefix,
+             (unsigned long long)(++self->seq & 0xffffffffffffULL));
+    if (!ingest_http_client_rid(req, rid))
+        memcpy(rid, id, strlen(id) + 1);
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    if (!path || !*path)
+        path = "/";
+    enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    if (self->draining) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+        ingest_http_error(self, req, rid, 503, "The gateway is shutting down; retry shortly.", NULL,
+                          "shutting_down");
+        return;
+    }
+    const s_route_t *route = s_find_route(path);
+    if (!route || !(route->methods & (int)method)) {
+        char shown[208], msg[300];
+        ingest_http_printable(path, shown, 200);
+        snprintf(msg, sizeof msg, "Invalid %s (%s %s)", route ? "method for URL" : "URL",
+                 s_method_name(method), shown);
+        if (route)
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", route->allow);
+        ingest_http_error(self, req, rid, route ? 405 : 404, msg, NULL,
+                          route ? "method_not_allowed" : "unknown_url");
+        return;
+    }
+    if (route->auth && !s_authorized(self, req, rid))
+        return;
+    route->fn(self, req, id, rid, route);
+}

@@ -1,0 +1,77 @@
+//  services/ingest/main.c - wiring only; the logic lives in ingest.c.
+#include "ingest.h"
+#include "tg_config.h"
+#include "tg_log.h"
+
+#include <czmq.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <sodium.h>
+
+#define S_DRAIN_MS 5000  //  in-flight calls get this long to finish after SIGTERM
+
+typedef struct {
+    struct event_base *base;  //  the loop
+    ingest_t *ingest;         //  the core
+    bool stopping;            //  a first signal was seen
+} s_ctx_t;
+
+static void
+s_on_drained(void *arg)
+{
+    event_base_loopbreak(((s_ctx_t *)arg)->base);
+}
+
+static void
+s_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    s_ctx_t *ctx = arg;
+    if (ctx->stopping) {  //  a second signal stops at once
+        s_on_drained(ctx);
+        return;
+    }
+    ctx->stopping = true;
+    tg_log_info("signal=%d: draining for up to %d ms", (int)sig, S_DRAIN_MS);
+    ingest_drain(ctx->ingest, S_DRAIN_MS, s_on_drained, ctx);
+}
+
+int
+main(int argc, char **argv)
+{
+    tg_config_t *cfg = tg_config_load(tg_config_path_arg(argc, argv));
+    if (!cfg || sodium_init() < 0 || tg_config_ensure_dirs(cfg) != 0) {
+        tg_config_destroy(&cfg);
+        return 2;
+    }
+    tg_log_init("ingest", tg_config_str(cfg, "log.level"));
+    signal(SIGPIPE, SIG_IGN);  //  a client gone mid-write is an error code, not a signal
+    zsys_handler_set(NULL);
+    zsys_init();
+    //  The changelist folds the enable/disable pairs libevent makes per request into one
+    //  epoll_ctl (or none) per loop turn.
+    struct event_config *ec = event_config_new();
+    event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    s_ctx_t ctx = {.base = event_base_new_with_config(ec)};
+    event_config_free(ec);
+    ctx.ingest = ingest_new(cfg, ctx.base);
+    if (!ctx.ingest) {
+        event_base_free(ctx.base);
+        tg_config_destroy(&cfg);
+        return 1;
+    }
+    struct event *sigterm = evsignal_new(ctx.base, SIGTERM, s_on_signal, &ctx);
+    struct event *sigint = evsignal_new(ctx.base, SIGINT, s_on_signal, &ctx);
+    event_add(sigterm, NULL);
+    event_add(sigint, NULL);
+    tg_log_info("ready http=%s inbox=%s", ingest_http_address(ctx.ingest),
+                tg_config_str(cfg, "endpoints.ingest"));
+    event_base_dispatch(ctx.base);
+    tg_log_info("stopping in_flight=%zu", ingest_in_flight(ctx.ingest));
+    ingest_destroy(&ctx.ingest);
+    event_free(sigterm);
+    event_free(sigint);
+    event_base_free(ctx.base);
+    tg_config_destroy(&cfg);
+    return 0;
+}
