@@ -495,8 +495,7 @@ tg_metrics_destroy(tg_metrics_t **self_p)
     *self_p = NULL;
 }
 
-static bool
-s_valid_name(const char *name)
+static bool __attribute__((unused)) s_valid_name(const char *name)
 {
     size_t n = s_scan_name(name, true);
     return n > 0 && n <= TG_METRICS_MAX_NAME && name[n] == 0;

@@ -95,7 +95,7 @@ tg_outbox_send(tg_outbox_t *self, tg_frame_t **usage_p)
     tg_frame_t *f = *usage_p;
     *usage_p = NULL;
     if (!f->usage.eid)
-        f->usage.eid = tg_id_new("ev_");
+        f->usage.eid = tg_id_seq("ev_");
     tg_frame_set_str(&f->usage.reply_to, self->ack_endpoint);
     if (zhashx_lookup(self->by_eid, f->usage.eid)) {
         tg_frame_destroy(&f);  //  already pending under this id

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 const char *
 tg_rc_str(int rc)
@@ -139,6 +140,20 @@ tg_id_new(const char *prefix)
     char *out = tg_zalloc(strlen(prefix) + 2 * 12 + 1);
     tg_id_fill(out, prefix, 12);
     return out;
+}
+
+char *
+tg_id_seq(const char *prefix)
+{
+    static char s_proc[16];
+    static pid_t s_pid;
+    static uint64_t s_counter;
+    if (s_pid != getpid()) {  //  first use, or a forked child: new random part
+        tg_id_fill(s_proc, "", 6);
+        s_pid = getpid();
+    }
+    return tg_strfmt("%s%s%012llx", prefix, s_proc,
+                     (unsigned long long)(++s_counter & 0xffffffffffffULL));
 }
 
 void

@@ -42,6 +42,10 @@ void tg_id_fill(char *out, const char *prefix, size_t nbytes);
 //  Returns a fresh heap id "<prefix><24 hex>". Caller frees.
 char *tg_id_new(const char *prefix);
 
+//  Returns a fresh heap id "<prefix><12 hex per-process random><12 hex counter>": unique
+//  across processes without a syscall per id (for event ids, not for secrets). Caller frees.
+char *tg_id_seq(const char *prefix);
+
 //  A byte buffer filled from outside, with a hard cap fixed at init (curl dynbuf style).
 typedef struct {
     char *data;    //  NUL-terminated contents (NULL until first append)

@@ -52,7 +52,7 @@ cli_down(const cli_opts_t *opts)
     printf("stopping tollgate (pid %ld)...\n", pid);
     fflush(stdout);
     //  The lock goes when the process does, after its children have stopped.
-    int64_t deadline = tg_mono_us() + (CLI_STOP_TIMEOUT_MS + 10000) * 1000LL;
+    int64_t deadline = tg_mono_us() + (6 * CLI_STOP_TIMEOUT_MS + 10000) * 1000LL;
     while (s_locked(fd) && tg_mono_us() < deadline) {
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);

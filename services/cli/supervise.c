@@ -332,7 +332,6 @@ supervisor_stop(supervisor_t *self, int64_t timeout_ms)
     self->stopping = true;
     for (size_t i = 0; i < self->nchildren; i++)
         evtimer_del(self->children[i]->restart);
-    int64_t deadline = tg_mono_us() + timeout_ms * 1000;
     bool clean = true;
     int rank = -1;
     for (;;) {
@@ -349,6 +348,9 @@ supervisor_stop(supervisor_t *self, int64_t timeout_ms)
         for (size_t i = 0; i < self->nchildren; i++)
             if (self->children[i]->pid && self->children[i]->rank == rank)
                 kill(self->children[i]->pid, SIGTERM);
+        //  Each stage gets the whole timeout: a slow drain upstream (ingest, workers) must not
+        //  eat the time analytics needs to commit its last batch.
+        int64_t deadline = tg_mono_us() + timeout_ms * 1000;
         if (s_wait_rank(self, rank, deadline, &clean) > 0)
             break;  //  out of time: what is left gets SIGKILL below
     }

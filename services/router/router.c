@@ -17,20 +17,20 @@
 #include <string.h>
 
 struct router {
-    const tg_config_t *cfg;   //  borrowed
-    tg_pricing_t *pricing;    //  catalogue for resolution and /v1/models
-    zsock_t *inbox;           //  PULL: REQUEST, QUERY
-    zsock_t *jobs;            //  PUSH: JOB to workers
-    zactor_t *proxy;          //  bus XSUB -> XPUB
-    tg_peers_t *peers;        //  replies to ingest inboxes
-    tg_stats_t *stats;        //  heartbeat + metrics
-    tg_metrics_t *metrics;    //  our counters
-    tg_evzmq_t *reader;       //  inbox on the loop
-    struct event *tick;       //  stats timer
-    uint64_t total_calls;     //  requests answered by cache or cloud (O2)
-    uint64_t cache_hits;      //  answered from the cache (O2)
-    uint64_t cloud_calls;     //  dispatched to a worker (O2)
-    uint64_t rejected;        //  refused before dispatch (bad model, no worker)
+    const tg_config_t *cfg;  //  borrowed
+    tg_pricing_t *pricing;   //  catalogue for resolution and /v1/models
+    zsock_t *inbox;          //  PULL: REQUEST, QUERY
+    zsock_t *jobs;           //  PUSH: JOB to workers
+    zactor_t *proxy;         //  bus XSUB -> XPUB
+    tg_peers_t *peers;       //  replies to ingest inboxes
+    tg_stats_t *stats;       //  heartbeat + metrics
+    tg_metrics_t *metrics;   //  our counters
+    tg_evzmq_t *reader;      //  inbox on the loop
+    struct event *tick;      //  stats timer
+    uint64_t total_calls;    //  requests answered by cache or cloud (O2)
+    uint64_t cache_hits;     //  answered from the cache (O2)
+    uint64_t cloud_calls;    //  dispatched to a worker (O2)
+    uint64_t rejected;       //  refused before dispatch (bad model, no worker)
 };
 
 static const double s_no_buckets[] = {0};
@@ -114,8 +114,13 @@ s_reply(router_t *self, const char *id, const char *reply_to, int status, char *
 }
 
 static void
-s_reply_error(router_t *self, const char *id, const char *reply_to, int status, const char *msg,
-              const char *param, const char *code)
+s_reply_error(router_t *self,
+              const char *id,
+              const char *reply_to,
+              int status,
+              const char *msg,
+              const char *param,
+              const char *code)
 {
     char *body = tg_error_body(status, msg, NULL, param, code);
     s_reply(self, id, reply_to, status, &body);
@@ -165,8 +170,7 @@ s_on_request(router_t *self, tg_frame_t **frame_p)
         self->rejected++;
         s_count(self, j->route, "no_worker");
         s_reply_error(self, j->id, j->reply_to, 503,
-                      "no provider worker is available; try again shortly", NULL,
-                      "no_worker");
+                      "no provider worker is available; try again shortly", NULL, "no_worker");
     } else {
         self->cloud_calls++;
         self->total_calls++;
@@ -199,10 +203,9 @@ s_models_json(router_t *self)
             if (json_object_get(seen, prov->models[m]))
                 continue;
             json_object_set_new(seen, prov->models[m], json_true());
-            json_array_append_new(data,
-                                  json_pack("{ss ss si ss}", "id", prov->models[m], "object",
-                                            "model", "created", 1700000000, "owned_by",
-                                            prov->name));
+            json_array_append_new(data, json_pack("{ss ss si ss}", "id", prov->models[m], "object",
+                                                  "model", "created", 1700000000, "owned_by",
+                                                  prov->name));
         }
     }
     for (size_t i = 0; i < tg_config_alias_count(self->cfg); i++) {
@@ -220,6 +223,35 @@ s_models_json(router_t *self)
     return text;
 }
 
+//  GET /v1/models/{id}: the model object if /v1/models lists it, else 404 like OpenAI.
+static void
+s_model_one(router_t *self, tg_fr_query_t *q)
+{
+    const char *id = q->path + 11;
+    char *list = s_models_json(self);
+    json_t *root = json_loads(list, 0, NULL);
+    free(list);
+    json_t *found = NULL, *item;
+    size_t i;
+    json_array_foreach(json_object_get(root, "data"), i, item)
+    {
+        const char *mid = json_string_value(json_object_get(item, "id"));
+        if (mid && strcmp(mid, id) == 0) {
+            found = item;
+            break;
+        }
+    }
+    if (found) {
+        char *body = json_dumps(found, JSON_COMPACT);
+        s_reply(self, q->id, q->reply_to, 200, &body);
+    } else {
+        char *msg = tg_strfmt("The model `%s` does not exist or you do not have access to it.", id);
+        s_reply_error(self, q->id, q->reply_to, 404, msg, "model", "model_not_found");
+        free(msg);
+    }
+    json_decref(root);
+}
+
 static void
 s_on_query(router_t *self, tg_frame_t **frame_p)
 {
@@ -230,13 +262,14 @@ s_on_query(router_t *self, tg_frame_t **frame_p)
     else if (strcmp(q->path, "/v1/models") == 0) {
         body = s_models_json(self);
         s_reply(self, q->id, q->reply_to, 200, &body);
+    } else if (strncmp(q->path, "/v1/models/", 11) == 0 && q->path[11]) {
+        s_model_one(self, q);
     } else if (strcmp(q->path, "/v1/router/metrics") == 0) {
-        body = tg_strfmt("{\"object\":\"router.metrics\",\"total_calls\":%llu,"
-                         "\"cache_hits\":%llu,\"cloud_calls\":%llu,\"rejected\":%llu}",
-                         (unsigned long long)self->total_calls,
-                         (unsigned long long)self->cache_hits,
-                         (unsigned long long)self->cloud_calls,
-                         (unsigned long long)self->rejected);
+        body =
+            tg_strfmt("{\"object\":\"router.metrics\",\"total_calls\":%llu,"
+                      "\"cache_hits\":%llu,\"cloud_calls\":%llu,\"rejected\":%llu}",
+                      (unsigned long long)self->total_calls, (unsigned long long)self->cache_hits,
+                      (unsigned long long)self->cloud_calls, (unsigned long long)self->rejected);
         s_reply(self, q->id, q->reply_to, 200, &body);
     } else
         s_reply_error(self, q->id, q->reply_to, 404, "unknown route", NULL, "unknown_url");

@@ -179,7 +179,7 @@ s_expect_find(const char *model, const char *want)
     const tg_price_t *p = tg_pricing_find(s_pricing, model);
     if (!want) {
         if (p)
-            fprintf(stderr, "\nfind(%s) = %s, want unknown\n", model, p->name);
+            fprintf(stderr, "\nfind(%s) = %s, want unknown\n", model ? model : "(null)", p->name);
         CU_ASSERT_PTR_NULL(p);
         return;
     }
