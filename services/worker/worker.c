@@ -1,0 +1,652 @@
+//  worker.c - the provider-worker core: JOB -> upstream call -> answer to ingest + USAGE.
+#include "worker_int.h"
+
+#include "tg_error.h"
+#include "tg_log.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_TICK_MS 200  //  outbox resend, stats and drain checks
+
+static const double s_ttft_buckets[] = {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60};
+static const double s_latency_buckets[] = {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120};
+
+#define M_REQUESTS "tollgate_provider_requests_total"
+#define M_RETRIES "tollgate_provider_retries_total"
+#define M_ERRORS "llm_provider_errors_total"
+#define M_TTFT "llm_time_to_first_token_seconds"
+#define M_LATENCY "tollgate_provider_latency_seconds"
+#define M_IN_FLIGHT "tollgate_worker_in_flight"
+#define M_PENDING "tollgate_usage_pending"
+
+static void s_on_job(tg_frame_t **frame_p, void *arg);
+
+//  ---------------------------------------------------------------------------------------
+//  Construction
+
+static zsock_t *
+s_socket(int type, const char *endpoint, bool bind)
+{
+    zsock_t *s = zsock_new(type);
+    if (!s)
+        return NULL;
+    int rc = bind ? zsock_bind(s, "%s", endpoint) : zsock_connect(s, "%s", endpoint);
+    if (rc < 0) {
+        tg_log_error("cannot %s endpoint=%s err=%s", bind ? "bind" : "connect", endpoint,
+                     zmq_strerror(zmq_errno()));
+        zsock_destroy(&s);
+    }
+    return s;
+}
+
+static struct curl_slist *
+s_header(struct curl_slist *list, const char *fmt, const char *value)
+{
+    char *h = tg_strfmt(fmt, value);
+    struct curl_slist *next = curl_slist_append(list, h);
+    free(h);
+    if (!next) {
+        tg_log_error("out of memory building headers");
+        abort();
+    }
+    return next;
+}
+
+static void
+s_provs_build(worker_t *self)
+{
+    self->nprovs = tg_config_provider_count(self->cfg);
+    self->provs = tg_zalloc((self->nprovs ? self->nprovs : 1) * sizeof *self->provs);
+    for (size_t i = 0; i < self->nprovs; i++) {
+        worker_prov_t *p = &self->provs[i];
+        p->cfg = tg_config_provider(self->cfg, i);
+        const char *base = p->cfg->base_url ? p->cfg->base_url : "";
+        struct curl_slist *h = s_header(NULL, "%s", "Content-Type: application/json");
+        h = s_header(h, "%s", "Expect:");  //  no 100-continue round trip on big bodies
+        if (p->cfg->kind == TG_PROVIDER_ANTHROPIC) {
+            p->url_chat = tg_strfmt("%s/v1/messages", base);
+            h = s_header(h, "%s", "anthropic-version: 2023-06-01");
+            if (p->cfg->api_key)
+                h = s_header(h, "x-api-key: %s", p->cfg->api_key);
+        } else {
+            p->url_chat = tg_strfmt("%s/chat/completions", base);
+            p->url_embed = tg_strfmt("%s/embeddings", base);
+            if (p->cfg->api_key)
+                h = s_header(h, "Authorization: Bearer %s", p->cfg->api_key);
+        }
+        p->headers = h;
+    }
+}
+
+static const worker_prov_t *
+s_prov_find(worker_t *self, const char *name)
+{
+    for (size_t i = 0; name && i < self->nprovs; i++)
+        if (strcmp(self->provs[i].cfg->name, name) == 0)
+            return &self->provs[i];
+    return NULL;
+}
+
+static void
+s_metrics_declare(tg_metrics_t *m)
+{
+    tg_metrics_declare(m, M_REQUESTS, TG_METRIC_COUNTER,
+                       "Upstream calls finished by the worker, by provider and outcome.", NULL, 0);
+    tg_metrics_declare(m, M_RETRIES, TG_METRIC_COUNTER,
+                       "Upstream call retries made by the worker, by provider.", NULL, 0);
+    tg_metrics_declare(m, M_ERRORS, TG_METRIC_COUNTER,
+                       "Failed upstream attempts (error status, network error, timeout).", NULL,
+                       0);
+    tg_metrics_declare(m, M_TTFT, TG_METRIC_HISTOGRAM,
+                       "Time from request arrival to the first streamed chunk.", s_ttft_buckets,
+                       sizeof s_ttft_buckets / sizeof s_ttft_buckets[0]);
+    tg_metrics_declare(m, M_LATENCY, TG_METRIC_HISTOGRAM,
+                       "Time spent on the upstream call, retries included.", s_latency_buckets,
+                       sizeof s_latency_buckets / sizeof s_latency_buckets[0]);
+    tg_metrics_declare(m, M_IN_FLIGHT, TG_METRIC_GAUGE, "Upstream calls in flight.", NULL, 0);
+    tg_metrics_declare(m, M_PENDING, TG_METRIC_GAUGE,
+                       "Usage events sent but not yet acknowledged by analytics.", NULL, 0);
+}
+
+worker_t *
+worker_new(const tg_config_t *cfg)
+{
+    worker_t *self = tg_zalloc(sizeof *self);
+    self->cfg = cfg;
+    self->jobs = s_socket(ZMQ_PULL, tg_config_str(cfg, "endpoints.jobs"), false);
+    self->inbox = s_socket(ZMQ_PULL, tg_config_str(cfg, "endpoints.worker"), true);
+    self->cancels = s_socket(ZMQ_SUB, tg_config_str(cfg, "endpoints.bus_out"), false);
+    if (!self->jobs || !self->inbox || !self->cancels)
+        goto fail;
+    zsock_set_rcvhwm(self->inbox, 100000);
+    zsock_set_rcvhwm(self->cancels, 100000);
+    zsock_set_subscribe(self->cancels, "cxl");
+    self->peers = tg_peers_new();
+    self->outbox = tg_outbox_new(cfg, tg_config_str(cfg, "endpoints.worker"));
+    self->stats = tg_stats_new(cfg, "worker");
+    if (!self->outbox || !self->stats)
+        goto fail;
+    self->metrics = tg_metrics_new();
+    s_metrics_declare(self->metrics);
+    self->calls = zhashx_new();
+    self->max_in_flight = (size_t)tg_config_int(cfg, "upstream.max_in_flight");
+    self->connect_ms = tg_config_int(cfg, "upstream.connect_timeout_ms");
+    self->first_byte_us = tg_config_int(cfg, "upstream.first_byte_timeout_ms") * 1000;
+    self->idle_us = tg_config_int(cfg, "upstream.idle_timeout_ms") * 1000;
+    self->max_retries = (int)tg_config_int(cfg, "upstream.max_retries");
+    self->retry_base_us = tg_config_int(cfg, "upstream.retry_base_ms") * 1000;
+    self->max_response = (size_t)tg_config_int(cfg, "upstream.max_response_bytes");
+    s_provs_build(self);
+    return self;
+fail:
+    worker_destroy(&self);
+    return NULL;
+}
+
+static void s_cut_all(worker_t *self, const char *why);
+
+void
+worker_destroy(worker_t **self_p)
+{
+    assert(self_p);
+    worker_t *self = *self_p;
+    if (!self)
+        return;
+    tg_evzmq_destroy(&self->jobs_rd);
+    tg_evzmq_destroy(&self->inbox_rd);
+    tg_evzmq_destroy(&self->cancels_rd);
+    if (self->calls)
+        s_cut_all(self, "worker stopped before the upstream answered");
+    if (self->multi)
+        worker_curl_fini(self);
+    if (self->pause_ev)
+        event_free(self->pause_ev);
+    if (self->tick)
+        event_free(self->tick);
+    zhashx_destroy(&self->calls);
+    tg_peers_destroy(&self->peers);
+    tg_outbox_destroy(&self->outbox);
+    tg_stats_destroy(&self->stats);
+    tg_metrics_destroy(&self->metrics);
+    zsock_destroy(&self->cancels);
+    zsock_destroy(&self->inbox);
+    zsock_destroy(&self->jobs);
+    for (size_t i = 0; self->provs && i < self->nprovs; i++) {
+        free(self->provs[i].url_chat);
+        free(self->provs[i].url_embed);
+        curl_slist_free_all(self->provs[i].headers);
+    }
+    free(self->provs);
+    free(self);
+    *self_p = NULL;
+}
+
+size_t
+worker_in_flight(const worker_t *self)
+{
+    return self->in_flight;
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Answers to the asking ingest
+
+static int64_t
+s_up_us(const worker_call_t *c)
+{
+    return c->start_mono ? tg_mono_us() - c->start_mono : 0;
+}
+
+static int
+s_send(worker_call_t *c, tg_frame_t **frame_p)
+{
+    int rc = tg_peers_send(c->w->peers, c->job->job.reply_to, frame_p);
+    if (rc != TG_OK)
+        tg_log_warn("answer not delivered id=%s reply_to=%s rc=%s", c->job->job.id,
+                    c->job->job.reply_to, tg_rc_str(rc));
+    return rc == TG_OK ? TG_OK : TG_ERR;
+}
+
+static int
+s_send_end(worker_call_t *c, int status)
+{
+    tg_frame_t *f = tg_frame_new(TG_FRAME_END);
+    f->end.id = tg_strdup(c->job->job.id);
+    f->end.status = (uint64_t)status;
+    f->end.up_us = (uint64_t)s_up_us(c);
+    return s_send(c, &f);
+}
+
+static int
+s_send_reply(worker_call_t *c, int status, char **body_p, size_t len, uint64_t retry_after_s)
+{
+    tg_frame_t *f = tg_frame_new(TG_FRAME_REPLY);
+    f->reply.id = tg_strdup(c->job->job.id);
+    f->reply.status = (uint64_t)status;
+    f->reply.cache = tg_strdup("miss");
+    f->reply.provider = tg_strdup(c->job->job.provider);
+    f->reply.model = tg_strdup(c->job->job.model);
+    f->reply.retry_after = retry_after_s;
+    f->reply.up_us = (uint64_t)s_up_us(c);
+    tg_frame_give_body(f, body_p, len);
+    return s_send(c, &f);
+}
+
+void
+worker_call_head(worker_call_t *c)
+{
+    tg_frame_t *f = tg_frame_new(TG_FRAME_HEAD);
+    f->head.id = tg_strdup(c->job->job.id);
+    f->head.status = 200;
+    f->head.provider = tg_strdup(c->job->job.provider);
+    f->head.model = tg_strdup(c->job->job.model);
+    c->state = WORKER_CALL_STREAMING;
+    s_send(c, &f);  //  a lost HEAD shows up as a lost CHUNK right after
+}
+
+int
+worker_call_flush(worker_call_t *c)
+{
+    if (c->out.len == 0)
+        return TG_OK;
+    if (!c->ttft_us) {
+        c->ttft_us = c->t0_us ? tg_now_us() - c->t0_us : s_up_us(c);
+        if (c->ttft_us <= 0)
+            c->ttft_us = 1;
+        char labels[TG_METRICS_MAX_VALUE * 2 + 32];
+        tg_metrics_labels_buf(labels, sizeof labels, "provider", c->job->job.provider, "model",
+                              c->job->job.model, NULL);
+        tg_metrics_observe(c->w->metrics, M_TTFT, labels, (double)c->ttft_us / 1e6);
+    }
+    tg_frame_t *f = tg_frame_new(TG_FRAME_CHUNK);
+    f->chunk.id = tg_strdup(c->job->job.id);
+    f->chunk.seq = c->seq++;
+    size_t len;
+    char *data = tg_buf_take(&c->out, &len);
+    tg_frame_give_body(f, &data, len);
+    return s_send(c, &f);
+}
+
+//  ---------------------------------------------------------------------------------------
+//  The end of a call: usage, metrics, free
+
+static void
+s_provider_label(worker_call_t *c, char *out, size_t size, const char *outcome)
+{
+    if (outcome)
+        tg_metrics_labels_buf(out, size, "provider", c->job->job.provider, "outcome", outcome,
+                              NULL);
+    else
+        tg_metrics_labels_buf(out, size, "provider", c->job->job.provider, NULL);
+}
+
+void
+worker_count_error(worker_call_t *c)
+{
+    char labels[TG_METRICS_MAX_VALUE + 32];
+    s_provider_label(c, labels, sizeof labels, NULL);
+    tg_metrics_add(c->w->metrics, M_ERRORS, labels, 1);
+}
+
+void
+worker_count_retry(worker_call_t *c)
+{
+    char labels[TG_METRICS_MAX_VALUE + 32];
+    s_provider_label(c, labels, sizeof labels, NULL);
+    tg_metrics_add(c->w->metrics, M_RETRIES, labels, 1);
+}
+
+static void
+s_usage(worker_call_t *c, int status, const char *error)
+{
+    tg_fr_job_t *j = &c->job->job;
+    tg_frame_t *f = tg_frame_new(TG_FRAME_USAGE);
+    tg_fr_usage_t *u = &f->usage;
+    int64_t now = tg_now_us();
+    u->id = tg_strdup(j->id);
+    u->ts = c->t0_us ? c->t0_us : now;
+    u->route = tg_strdup(j->route);
+    u->key = tg_strdup(j->key);
+    u->agent = tg_strdup(j->agent);
+    u->provider = tg_strdup(j->provider);
+    u->model = tg_strdup(j->model);
+    u->status = (uint64_t)status;
+    u->cache = tg_strdup("miss");
+    u->stream = c->is_stream;
+    if (c->usage.seen) {
+        u->tok_in = c->usage.in;
+        u->tok_out = c->usage.out;
+        u->tok_cached = c->usage.cached;
+    }
+    u->latency_us = (uint64_t)(now > u->ts ? now - u->ts : 0);
+    u->ttft_us = (uint64_t)(c->ttft_us > 0 ? c->ttft_us : 0);
+    u->retries = (uint64_t)c->retries;
+    u->error = tg_strdup(error);
+    tg_outbox_send(c->w->outbox, &f);
+}
+
+static void
+s_resume_jobs(worker_t *self)
+{
+    if (self->jobs_rd || self->draining || !self->base || self->in_flight >= self->max_in_flight)
+        return;
+    self->jobs_rd = tg_evzmq_new(self->base, self->jobs, s_on_job, self);
+}
+
+void
+worker_call_finish(worker_call_t *c, int status, const char *error)
+{
+    worker_t *w = c->w;
+    s_usage(c, status, error);
+    if (status != 499) {  //  a client that left says nothing about the provider
+        char labels[TG_METRICS_MAX_VALUE + 48];
+        s_provider_label(c, labels, sizeof labels,
+                         status >= 200 && status < 300 ? "success" : "failure");
+        tg_metrics_add(w->metrics, M_REQUESTS, labels, 1);
+        if (c->start_mono) {
+            s_provider_label(c, labels, sizeof labels, NULL);
+            tg_metrics_observe(w->metrics, M_LATENCY, labels, (double)s_up_us(c) / 1e6);
+        }
+    }
+    tg_log_debug("call done id=%s provider=%s model=%s status=%d retries=%d error=%s",
+                 c->job->job.id, c->job->job.provider, c->job->job.model, status, c->retries,
+                 error ? error : "-");
+    worker_curl_release(c);
+    if (c->indexed)
+        zhashx_delete(w->calls, c->job->job.id);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        w->tail = c->prev;
+    if (c->body_owned)
+        free(c->body);
+    tg_buf_fini(&c->resp);
+    tg_buf_fini(&c->out);
+    tg_sse_destroy(&c->parser);
+    tg_anthropic_stream_destroy(&c->astream);
+    free(c->abort_msg);
+    tg_frame_destroy(&c->job);
+    free(c);
+    w->in_flight--;
+    s_resume_jobs(w);
+}
+
+void
+worker_call_reply(worker_call_t *c, int status, char **body_p, size_t len)
+{
+    s_send_reply(c, status, body_p, len, 0);
+    worker_call_finish(c, status, NULL);
+}
+
+void
+worker_call_end(worker_call_t *c)
+{
+    if (worker_call_flush(c) != TG_OK) {
+        worker_call_finish(c, 499, "client_unreachable");
+        return;
+    }
+    s_send_end(c, 0);
+    worker_call_finish(c, 200, NULL);
+}
+
+void
+worker_call_fail_body(worker_call_t *c, int status, const char *code, char **body_p,
+                      uint64_t retry_after_s)
+{
+    if (c->state == WORKER_CALL_STREAMING) {
+        worker_call_flush(c);
+        if (!c->err_line_sent) {
+            tg_buf_reset(&c->out);
+            tg_buf_t line;
+            tg_buf_init(&line, strlen(*body_p) + 16);
+            tg_buf_puts(&line, "data: ");
+            tg_buf_puts(&line, *body_p);
+            tg_buf_puts(&line, "\n\n");
+            tg_frame_t *f = tg_frame_new(TG_FRAME_CHUNK);
+            f->chunk.id = tg_strdup(c->job->job.id);
+            f->chunk.seq = c->seq++;
+            size_t n;
+            char *data = tg_buf_take(&line, &n);
+            tg_frame_give_body(f, &data, n);
+            s_send(c, &f);
+            c->err_line_sent = true;
+        }
+        tg_freep(body_p);
+        s_send_end(c, status);
+    } else
+        s_send_reply(c, status, body_p, strlen(*body_p), retry_after_s);
+    worker_call_finish(c, status, code);
+}
+
+void
+worker_call_fail(worker_call_t *c, int status, const char *type, const char *code,
+                 const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    tg_log_warn("call failed id=%s provider=%s model=%s status=%d code=%s retries=%d msg=\"%s\"",
+                c->job->job.id, c->job->job.provider, c->job->job.model, status, code,
+                c->retries, msg);
+    char *body = tg_error_body(status, msg, type, NULL, code);
+    worker_call_fail_body(c, status, code, &body, 0);
+}
+
+void
+worker_call_abort(worker_call_t *c, int status, const char *code, const char *fmt, ...)
+{
+    if (c->abort_status)
+        return;  //  the first reason wins
+    va_list ap;
+    va_start(ap, fmt);
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->abort_status = status;
+    c->abort_code = code;
+    c->abort_msg = tg_strdup(msg);
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Frames in
+
+static void
+s_link_add(worker_t *self, worker_call_t *c)
+{
+    c->prev = self->tail;
+    if (self->tail)
+        self->tail->next = c;
+    else
+        self->head = c;
+    self->tail = c;
+}
+
+static void
+s_start(worker_call_t *c)
+{
+    tg_fr_job_t *j = &c->job->job;
+    bool chat = strcmp(j->route, "chat") == 0;
+    if (!chat && strcmp(j->route, "embeddings") != 0) {
+        worker_call_fail(c, 400, NULL, "unsupported_route", "route '%.64s' is not supported",
+                         j->route);
+        return;
+    }
+    if (!c->job->body || !c->job->body_len) {
+        worker_call_fail(c, 400, NULL, "missing_body", "the request body is empty");
+        return;
+    }
+    c->prov = s_prov_find(c->w, j->provider);
+    if (!c->prov || !c->prov->cfg->enabled) {
+        worker_call_fail(c, 502, "upstream_error", "provider_unavailable",
+                         "provider '%.64s' is not configured on this worker", j->provider);
+        return;
+    }
+    c->is_stream = chat && j->stream;
+    char *err = NULL;
+    int status = 400;
+    int rc;
+    if (c->prov->cfg->kind == TG_PROVIDER_ANTHROPIC)
+        rc = worker_anthropic_prepare(c, &status, &err);
+    else {
+        c->url = chat ? c->prov->url_chat : c->prov->url_embed;
+        rc = worker_openai_prepare(c, &err);
+    }
+    if (rc != TG_OK) {
+        worker_call_fail(c, status, NULL, status == 400 ? "invalid_request" : "bad_request", "%s",
+                         err ? err : "invalid request");
+        free(err);
+        return;
+    }
+    worker_curl_start(c);
+}
+
+static void
+s_on_pause(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    worker_t *self = arg;
+    if (self->jobs_rd && self->in_flight >= self->max_in_flight) {
+        tg_log_warn("in-flight limit reached max=%zu: pausing jobs", self->max_in_flight);
+        tg_evzmq_destroy(&self->jobs_rd);
+    }
+}
+
+static void
+s_on_job(tg_frame_t **frame_p, void *arg)
+{
+    worker_t *self = arg;
+    if ((*frame_p)->type != TG_FRAME_JOB) {
+        tg_log_warn("unexpected frame on jobs type=%s", tg_frame_name((*frame_p)->type));
+        return;
+    }
+    worker_call_t *c = tg_zalloc(sizeof *c);
+    c->w = self;
+    c->job = *frame_p;
+    *frame_p = NULL;
+    c->t0_us = c->job->job.t0 > 0 ? c->job->job.t0 : tg_now_us();
+    self->in_flight++;
+    s_link_add(self, c);
+    if (zhashx_insert(self->calls, c->job->job.id, c) == 0)
+        c->indexed = true;
+    else
+        tg_log_warn("job id already in flight id=%s: this one cannot be cancelled",
+                    c->job->job.id);
+    if (self->in_flight >= self->max_in_flight && self->jobs_rd)
+        event_active(self->pause_ev, EV_TIMEOUT, 0);
+    s_start(c);
+}
+
+static void
+s_on_cancel(tg_frame_t **frame_p, void *arg)
+{
+    worker_t *self = arg;
+    if ((*frame_p)->type != TG_FRAME_CANCEL)
+        return;
+    worker_call_t *c = zhashx_lookup(self->calls, (*frame_p)->cancel.id);
+    if (!c)
+        return;  //  not ours, or already finished
+    tg_log_info("call cancelled id=%s provider=%s state=%d", c->job->job.id,
+                c->job->job.provider, (int)c->state);
+    worker_curl_stop(c);
+    worker_call_finish(c, 499, "client_closed");
+}
+
+static void
+s_on_inbox(tg_frame_t **frame_p, void *arg)
+{
+    worker_t *self = arg;
+    if ((*frame_p)->type == TG_FRAME_ACK)
+        tg_outbox_ack(self->outbox, (*frame_p)->ack.eid);
+    else
+        tg_log_debug("ignored frame on inbox type=%s", tg_frame_name((*frame_p)->type));
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Timers, drain
+
+static void
+s_publish(worker_t *self)
+{
+    tg_metrics_set(self->metrics, M_IN_FLIGHT, NULL, (double)self->in_flight);
+    tg_metrics_set(self->metrics, M_PENDING, NULL, (double)tg_outbox_pending(self->outbox));
+    tg_stats_publish(self->stats, self->metrics, !self->draining);
+    self->last_stats_mono = tg_mono_us();
+}
+
+//  Fails every call still running with 503 (usage recorded for each).
+static void
+s_cut_all(worker_t *self, const char *why)
+{
+    while (self->head) {
+        worker_call_t *c = self->head;
+        worker_curl_stop(c);
+        worker_call_fail(c, 503, "service_unavailable", "worker_shutdown", "%s", why);
+    }
+}
+
+static void
+s_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    worker_t *self = arg;
+    int64_t now = tg_mono_us();
+    tg_outbox_tick(self->outbox, now);
+    if (now - self->last_stats_mono >= tg_config_int(self->cfg, "stats.interval_ms") * 1000)
+        s_publish(self);
+    if (!self->draining)
+        return;
+    if (self->in_flight == 0 && tg_outbox_pending(self->outbox) == 0) {
+        tg_log_info("drained: no call in flight, every usage event acknowledged");
+        event_base_loopbreak(self->base);
+    } else if (now >= self->drain_deadline) {
+        tg_log_warn("drain grace over in_flight=%zu usage_pending=%zu", self->in_flight,
+                    tg_outbox_pending(self->outbox));
+        s_cut_all(self, "the worker is shutting down");
+        event_base_loopbreak(self->base);
+    }
+}
+
+int
+worker_attach(worker_t *self, struct event_base *base)
+{
+    self->base = base;
+    if (worker_curl_init(self) != TG_OK)
+        return TG_ERR;
+    self->pause_ev = event_new(base, -1, 0, s_on_pause, self);
+    self->tick = event_new(base, -1, EV_PERSIST, s_on_tick, self);
+    int64_t ms = tg_config_int(self->cfg, "stats.interval_ms");
+    if (ms > S_TICK_MS)
+        ms = S_TICK_MS;
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    event_add(self->tick, &tv);
+    self->inbox_rd = tg_evzmq_new(base, self->inbox, s_on_inbox, self);
+    self->cancels_rd = tg_evzmq_new(base, self->cancels, s_on_cancel, self);
+    self->jobs_rd = tg_evzmq_new(base, self->jobs, s_on_job, self);
+    s_publish(self);
+    return TG_OK;
+}
+
+void
+worker_drain(worker_t *self, int64_t grace_ms)
+{
+    if (self->draining)
+        return;
+    self->draining = true;
+    self->drain_deadline = tg_mono_us() + grace_ms * 1000;
+    //  No new jobs reach us; those already queued in the socket are still read and served.
+    zsock_disconnect(self->jobs, "%s", tg_config_str(self->cfg, "endpoints.jobs"));
+    tg_log_info("draining in_flight=%zu usage_pending=%zu grace_ms=%lld", self->in_flight,
+                tg_outbox_pending(self->outbox), (long long)grace_ms);
+    s_publish(self);
+}

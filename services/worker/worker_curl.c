@@ -1,0 +1,529 @@
+//  worker_curl.c - libcurl's multi interface on the libevent loop (the "hiperfifo" shape:
+//  CURLMOPT_SOCKETFUNCTION / TIMERFUNCTION -> events -> curl_multi_socket_action), one
+//  attempt at a time per call, first-byte / idle deadlines, retries with backoff.
+#include "worker_int.h"
+
+#include "tg_backoff.h"
+#include "tg_error.h"
+#include "tg_log.h"
+
+#include <jansson.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define S_OUT_MAX (4u << 20)  //  SSE text produced from one read of upstream bytes
+
+static void s_check_done(worker_t *w);
+
+//  ---------------------------------------------------------------------------------------
+//  Sockets and libcurl's timer
+
+static void
+s_on_sock_event(evutil_socket_t fd, short what, void *arg)
+{
+    worker_t *w = arg;
+    int action = (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
+    int running = 0;
+    curl_multi_socket_action(w->multi, fd, action, &running);
+    s_check_done(w);
+}
+
+static void
+s_sock_free(worker_t *w, worker_sock_t *sk)
+{
+    if (sk->prev)
+        sk->prev->next = sk->next;
+    else
+        w->socks = sk->next;
+    if (sk->next)
+        sk->next->prev = sk->prev;
+    event_free(sk->ev);
+    free(sk);
+}
+
+static int
+s_on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    worker_t *w = userp;
+    worker_sock_t *sk = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (sk) {
+            curl_multi_assign(w->multi, s, NULL);
+            s_sock_free(w, sk);
+        }
+        return 0;
+    }
+    short kind = (short)((what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0)
+                         | EV_PERSIST);
+    if (!sk) {
+        sk = tg_zalloc(sizeof *sk);
+        sk->w = w;
+        sk->ev = event_new(w->base, s, kind, s_on_sock_event, w);
+        sk->next = w->socks;
+        if (w->socks)
+            w->socks->prev = sk;
+        w->socks = sk;
+        curl_multi_assign(w->multi, s, sk);
+    } else {
+        event_del(sk->ev);
+        event_assign(sk->ev, w->base, s, kind, s_on_sock_event, w);
+    }
+    event_add(sk->ev, NULL);
+    return 0;
+}
+
+static void
+s_on_curl_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    worker_t *w = arg;
+    int running = 0;
+    curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    s_check_done(w);
+}
+
+static int
+s_on_timer_set(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    worker_t *w = userp;
+    if (timeout_ms < 0) {
+        evtimer_del(w->curl_timer);
+        return 0;
+    }
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+    evtimer_add(w->curl_timer, &tv);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Easy handles: a free list keeps them (and libcurl's per-handle state) warm
+
+static CURL *
+s_easy_get(worker_t *w)
+{
+    if (w->npool > 0)
+        return w->pool[--w->npool];
+    CURL *e = curl_easy_init();
+    if (!e) {
+        tg_log_error("curl_easy_init failed (out of memory)");
+        abort();
+    }
+    return e;
+}
+
+static void
+s_easy_put(worker_t *w, CURL *e)
+{
+    curl_easy_reset(e);
+    if (w->npool < WORKER_POOL_MAX)
+        w->pool[w->npool++] = e;
+    else
+        curl_easy_cleanup(e);
+}
+
+int
+worker_curl_init(worker_t *w)
+{
+    w->multi = curl_multi_init();
+    if (!w->multi) {
+        tg_log_error("curl_multi_init failed");
+        return TG_ERR;
+    }
+    curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, s_on_socket);
+    curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
+    curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, s_on_timer_set);
+    curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
+    curl_multi_setopt(w->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);  //  unlimited
+    curl_multi_setopt(w->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 0L);
+    //  Keep as many idle connections as there may be calls, so a burst finds them warm.
+    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)w->max_in_flight);
+    w->curl_timer = evtimer_new(w->base, s_on_curl_timeout, w);
+    w->pool = tg_zalloc(WORKER_POOL_MAX * sizeof *w->pool);
+    return TG_OK;
+}
+
+void
+worker_curl_fini(worker_t *w)
+{
+    for (size_t i = 0; i < w->npool; i++)
+        curl_easy_cleanup(w->pool[i]);
+    free(w->pool);
+    w->pool = NULL;
+    w->npool = 0;
+    curl_multi_cleanup(w->multi);  //  closes the idle connections
+    w->multi = NULL;
+    while (w->socks)  //  sockets libcurl closed without telling us
+        s_sock_free(w, w->socks);
+    if (w->curl_timer)
+        event_free(w->curl_timer);
+    w->curl_timer = NULL;
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Attempts
+
+//  (Re)arms the call's single timer to fire after `us` microseconds.
+static void
+s_arm(worker_call_t *c, int64_t us)
+{
+    if (us < 0)
+        us = 0;
+    struct timeval tv = {.tv_sec = (time_t)(us / 1000000), .tv_usec = (suseconds_t)(us % 1000000)};
+    evtimer_add(c->timer, &tv);
+}
+
+static bool
+s_is_event_stream(CURL *easy)
+{
+    char *ct = NULL;
+    curl_easy_getinfo(easy, CURLINFO_CONTENT_TYPE, &ct);
+    return !ct || strncasecmp(ct, "text/event-stream", 17) == 0;
+}
+
+static bool
+s_ok(long status)
+{
+    return status >= 200 && status < 300;
+}
+
+static size_t
+s_on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    worker_call_t *c = userdata;
+    worker_t *w = c->w;
+    size_t n = size * nmemb;
+    c->last_rx_mono = tg_mono_us();
+    if (!c->got_bytes) {
+        c->got_bytes = true;
+        curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->status);
+        if (!s_ok(c->status))
+            c->resp.limit = WORKER_ERROR_BODY_MAX;
+        else if (c->is_stream && s_is_event_stream(c->easy)) {
+            c->sse = true;
+            c->parser = tg_sse_new(WORKER_SSE_EVENT_MAX);
+            if (c->prov->cfg->kind == TG_PROVIDER_ANTHROPIC)
+                worker_anthropic_stream_begin(c);
+            worker_call_head(c);
+        }
+        s_arm(c, w->idle_us);  //  from now on the deadline is the idle one
+    }
+    c->rx_bytes += n;
+    if (!s_ok(c->status)) {  //  error body: keep what fits, the rest is of no use
+        size_t room = c->resp.limit - c->resp.len;
+        tg_buf_append(&c->resp, ptr, n < room ? n : room);
+        return n;
+    }
+    if (c->rx_bytes > w->max_response) {
+        worker_call_abort(c, 502, "response_too_large",
+                          "upstream response larger than %zu bytes (upstream.max_response_bytes)",
+                          w->max_response);
+        return 0;
+    }
+    if (!c->sse) {
+        if (tg_buf_append(&c->resp, ptr, n) != TG_OK) {
+            worker_call_abort(c, 502, "response_too_large", "upstream response too large");
+            return 0;
+        }
+        return n;
+    }
+    tg_sse_cb *cb = c->prov->cfg->kind == TG_PROVIDER_ANTHROPIC ? worker_anthropic_event
+                                                                 : worker_openai_event;
+    int rc = tg_sse_feed(c->parser, ptr, n, cb, c);
+    if (worker_call_flush(c) != TG_OK) {
+        worker_call_abort(c, 499, "client_unreachable", "the client's ingest is unreachable");
+        return 0;
+    }
+    if (rc != TG_OK) {
+        worker_call_abort(c, 502, "response_too_large",
+                          "upstream stream event larger than %u bytes", WORKER_SSE_EVENT_MAX);
+        return 0;  //  no-op when a callback already recorded its own reason
+    }
+    return n;
+}
+
+static void s_on_call_timer(evutil_socket_t fd, short what, void *arg);
+
+static void
+s_setopt(worker_call_t *c)
+{
+    CURL *e = c->easy;
+    curl_easy_setopt(e, CURLOPT_URL, c->url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->prov->headers);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->body_len);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, s_on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, c);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);  //  HTTP/2: prefer a multiplexed stream
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->w->connect_ms);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "tollgate");
+}
+
+static void
+s_attempt(worker_call_t *c)
+{
+    worker_t *w = c->w;
+    c->status = 0;
+    c->got_bytes = false;
+    c->sse = false;
+    c->rx_bytes = 0;
+    c->errbuf[0] = 0;
+    tg_buf_reset(&c->resp);
+    c->resp.limit = w->max_response;
+    if (!c->easy) {
+        c->easy = s_easy_get(w);
+        s_setopt(c);
+    }
+    c->attempt_mono = c->last_rx_mono = tg_mono_us();
+    c->state = WORKER_CALL_ACTIVE;
+    CURLMcode mc = curl_multi_add_handle(w->multi, c->easy);
+    if (mc != CURLM_OK) {
+        worker_call_fail(c, 502, "upstream_error", "internal", "cannot start the upstream call: %s",
+                         curl_multi_strerror(mc));
+        return;
+    }
+    c->attached = true;
+    s_arm(c, w->first_byte_us);
+}
+
+void
+worker_curl_start(worker_call_t *c)
+{
+    worker_t *w = c->w;
+    tg_buf_init(&c->resp, w->max_response);
+    tg_buf_init(&c->out, S_OUT_MAX);
+    c->timer = evtimer_new(w->base, s_on_call_timer, c);
+    c->start_mono = tg_mono_us();
+    s_attempt(c);
+}
+
+void
+worker_curl_stop(worker_call_t *c)
+{
+    if (c->attached) {
+        curl_multi_remove_handle(c->w->multi, c->easy);
+        c->attached = false;
+    }
+    if (c->timer)
+        evtimer_del(c->timer);
+}
+
+void
+worker_curl_release(worker_call_t *c)
+{
+    worker_curl_stop(c);
+    if (c->easy)
+        s_easy_put(c->w, c->easy);
+    c->easy = NULL;
+    if (c->timer)
+        event_free(c->timer);
+    c->timer = NULL;
+}
+
+//  Schedules another attempt if the policy allows one. Retry-After (seconds, < 0 = none)
+//  replaces the backoff, capped.
+static bool
+s_retry(worker_call_t *c, curl_off_t retry_after_s)
+{
+    worker_t *w = c->w;
+    if (c->retries >= w->max_retries || c->state != WORKER_CALL_ACTIVE)
+        return false;
+    int64_t delay = tg_backoff_delay_us(c->retries, w->retry_base_us, WORKER_BACKOFF_CAP_US,
+                                        randombytes_random());
+    if (retry_after_s >= 0)
+        delay = retry_after_s * 1000000 < WORKER_RETRY_AFTER_CAP_US
+                    ? (int64_t)retry_after_s * 1000000
+                    : WORKER_RETRY_AFTER_CAP_US;
+    c->retries++;
+    worker_count_retry(c);
+    tg_log_info("retrying id=%s provider=%s retry=%d status=%ld err=\"%s\" delay_ms=%lld",
+                c->job->job.id, c->job->job.provider, c->retries, c->status, c->errbuf,
+                (long long)(delay / 1000));
+    c->state = WORKER_CALL_WAIT;
+    s_arm(c, delay);
+    return true;
+}
+
+static bool
+s_retryable_status(long status)
+{
+    return status == 408 || status == 409 || status == 429 || status >= 500;
+}
+
+//  The OpenAI error envelope for a non-2xx answer held in c->resp; the error type goes into
+//  code (for the usage event). OpenAI-format errors pass through byte for byte.
+static char *
+s_error_body(worker_call_t *c, char *code, size_t size)
+{
+    json_t *doc = c->resp.len ? json_loadb(c->resp.data, c->resp.len, 0, NULL) : NULL;
+    json_t *err = json_is_object(doc) ? json_object_get(doc, "error") : NULL;
+    char *body;
+    if (c->prov->cfg->kind == TG_PROVIDER_OPENAI && json_is_object(err)) {
+        body = tg_strndup(c->resp.data, c->resp.len);
+    } else {
+        json_decref(doc);
+        doc = tg_anthropic_error_to_openai((int)c->status, c->resp.data, c->resp.len);
+        err = json_object_get(doc, "error");
+        body = json_dumps(doc, JSON_COMPACT);
+        if (!body)
+            body = tg_error_body((int)c->status, NULL, NULL, NULL, NULL);
+    }
+    const char *type = json_string_value(json_object_get(err, "type"));
+    snprintf(code, size, "%s", type && *type ? type : "upstream_error");
+    json_decref(doc);
+    return body;
+}
+
+static void
+s_on_http_error(worker_call_t *c)
+{
+    worker_count_error(c);
+    curl_off_t ra = -1;
+    curl_easy_getinfo(c->easy, CURLINFO_RETRY_AFTER, &ra);
+    if (ra <= 0)
+        ra = -1;
+    if (s_retryable_status(c->status) && s_retry(c, ra))
+        return;
+    if (c->status < 400) {
+        worker_call_fail(c, 502, "upstream_error", "bad_response", "upstream answered HTTP %ld",
+                         c->status);
+        return;
+    }
+    char code[64];
+    char *body = s_error_body(c, code, sizeof code);
+    tg_log_warn("upstream error id=%s provider=%s model=%s status=%ld type=%s retries=%d",
+                c->job->job.id, c->job->job.provider, c->job->job.model, c->status, code,
+                c->retries);
+    worker_call_fail_body(c, (int)c->status, code, &body, ra > 0 ? (uint64_t)ra : 0);
+}
+
+static void
+s_on_net_error(worker_call_t *c, CURLcode res)
+{
+    worker_count_error(c);
+    const char *why = c->errbuf[0] ? c->errbuf : curl_easy_strerror(res);
+    if (c->state == WORKER_CALL_STREAMING) {
+        worker_call_fail(c, 502, "upstream_error", "upstream_reset",
+                         "upstream connection lost mid-stream: %s", why);
+        return;
+    }
+    if (s_retry(c, -1))
+        return;
+    if (res == CURLE_OPERATION_TIMEDOUT)  //  the only libcurl timeout we set is connect's
+        worker_call_fail(c, 504, "upstream_error", "connect_timeout",
+                         "upstream connect timeout after %lld ms: %s", (long long)c->w->connect_ms,
+                         why);
+    else if (res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_HOST
+             || res == CURLE_COULDNT_RESOLVE_PROXY)
+        worker_call_fail(c, 502, "upstream_error", "connect_failed", "upstream connect failed: %s",
+                         why);
+    else
+        worker_call_fail(c, 502, "upstream_error", "upstream_reset",
+                         "upstream connection failed: %s", why);
+}
+
+static void
+s_on_done(worker_call_t *c, CURLcode res)
+{
+    worker_curl_stop(c);
+    bool anthropic = c->prov->cfg->kind == TG_PROVIDER_ANTHROPIC;
+    if (c->abort_status) {
+        if (c->abort_status == 499) {
+            worker_call_finish(c, 499, c->abort_code);
+            return;
+        }
+        worker_count_error(c);
+        worker_call_fail(c, c->abort_status, "upstream_error", c->abort_code, "%s", c->abort_msg);
+        return;
+    }
+    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->status);
+    if (res != CURLE_OK) {
+        s_on_net_error(c, res);
+        return;
+    }
+    if (!s_ok(c->status)) {
+        s_on_http_error(c);
+        return;
+    }
+    if (c->sse) {
+        if (anthropic)
+            worker_anthropic_stream_usage(c);
+        bool complete = anthropic ? worker_anthropic_stream_complete(c)
+                                  : worker_openai_stream_complete(c);
+        if (!complete) {
+            worker_count_error(c);
+            worker_call_fail(c, 502, "upstream_error", "upstream_incomplete",
+                             "upstream stream ended before its end marker%s",
+                             tg_sse_pending(c->parser) ? " (cut inside an event)" : "");
+            return;
+        }
+        worker_call_end(c);
+        return;
+    }
+    if (c->is_stream) {
+        worker_count_error(c);
+        worker_call_fail(c, 502, "upstream_error", "bad_response",
+                         "upstream answered a stream request without an event stream");
+        return;
+    }
+    if (anthropic)
+        worker_anthropic_finish(c);
+    else
+        worker_openai_finish(c);
+}
+
+static void
+s_check_done(worker_t *w)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(w->multi, &left)) != NULL) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        CURLcode res = m->data.result;
+        worker_call_t *c = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+        if (c)
+            s_on_done(c, res);
+    }
+}
+
+static void
+s_on_call_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    worker_call_t *c = arg;
+    worker_t *w = c->w;
+    if (c->state == WORKER_CALL_WAIT) {
+        s_attempt(c);
+        return;
+    }
+    int64_t now = tg_mono_us();
+    int64_t deadline =
+        c->got_bytes ? c->last_rx_mono + w->idle_us : c->attempt_mono + w->first_byte_us;
+    if (now < deadline) {
+        s_arm(c, deadline - now);
+        return;
+    }
+    worker_curl_stop(c);
+    worker_count_error(c);
+    if (c->got_bytes)
+        worker_call_fail(c, 504, "upstream_error", "idle_timeout",
+                         "upstream idle timeout: no data for %lld ms",
+                         (long long)(w->idle_us / 1000));
+    else
+        worker_call_fail(c, 504, "upstream_error", "first_byte_timeout",
+                         "upstream first byte timeout: no answer within %lld ms",
+                         (long long)(w->first_byte_us / 1000));
+}

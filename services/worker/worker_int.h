@@ -1,0 +1,211 @@
+//  worker_int.h - the provider-worker's internals, shared by its files only.
+//
+//  worker.c        sockets, jobs, cancels, answers to ingest, usage, metrics, drain
+//  worker_curl.c   libcurl multi on the libevent loop, attempts, timeouts, retries
+//  worker_openai.c OpenAI wire format: request body, stream pass-through, answers
+//  worker_anthropic.c  Anthropic Messages: translation both ways
+#ifndef WORKER_INT_H
+#define WORKER_INT_H
+
+#include "worker.h"
+
+#include <curl/curl.h>
+#include <czmq.h>
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tg_anthropic.h"
+#include "tg_config.h"
+#include "tg_evzmq.h"
+#include "tg_frame.h"
+#include "tg_metrics.h"
+#include "tg_outbox.h"
+#include "tg_peers.h"
+#include "tg_sse.h"
+#include "tg_stats.h"
+#include "tg_usage.h"
+#include "tg_util.h"
+
+#define WORKER_SSE_EVENT_MAX (1u << 20)     //  one upstream SSE event, bytes
+#define WORKER_ERROR_BODY_MAX (64u << 10)   //  upstream error body kept (rest dropped)
+#define WORKER_RETRY_AFTER_CAP_US 30000000  //  Retry-After honoured up to 30 s
+#define WORKER_BACKOFF_CAP_US 30000000      //  exponential backoff never waits longer
+#define WORKER_POOL_MAX 1024                //  idle easy handles kept for reuse
+
+//  One provider as the worker calls it: URLs and headers built once.
+typedef struct {
+    const tg_provider_t *cfg;     //  borrowed from the config
+    char *url_chat;               //  chat endpoint (OpenAI: /chat/completions, Anthropic: /v1/messages)
+    char *url_embed;              //  embeddings endpoint (NULL for Anthropic)
+    struct curl_slist *headers;   //  auth + content type; holds the API key, never logged
+} worker_prov_t;
+
+//  Where a call stands. Retries are possible only before STREAMING.
+typedef enum {
+    WORKER_CALL_WAIT,       //  backing off before the next attempt
+    WORKER_CALL_ACTIVE,     //  attempt in flight, nothing sent to the client yet
+    WORKER_CALL_STREAMING,  //  HEAD sent: no retry, failures go in-band (CHUNK + END)
+} worker_call_state_t;
+
+typedef struct worker_call worker_call_t;
+typedef struct worker_sock worker_sock_t;
+
+//  A socket libcurl asked us to watch.
+struct worker_sock {
+    struct event *ev;             //  persistent read/write event on the fd
+    worker_t *w;                  //  owning worker
+    worker_sock_t *prev;          //  list of live sockets (freed at shutdown if curl forgets)
+    worker_sock_t *next;          //  next in that list
+};
+
+//  One JOB from its arrival to its usage event.
+struct worker_call {
+    worker_t *w;                  //  owning worker
+    worker_call_t *prev;          //  older call in w's list
+    worker_call_t *next;          //  newer call in w's list
+    tg_frame_t *job;              //  the JOB frame (id, reply_to, body ...), owned
+    const worker_prov_t *prov;    //  provider called
+    worker_call_state_t state;    //  see above
+    bool indexed;                 //  registered under job id in w->calls
+    bool is_stream;               //  client asked for SSE (chat only)
+    bool strip_usage;             //  we added include_usage: hide its traces from the client
+    CURL *easy;                   //  from the pool while the call lives (NULL before)
+    bool attached;                //  easy is in the multi handle
+    struct event *timer;          //  backoff wait, or first-byte / idle deadline
+    const char *url;              //  upstream URL (borrowed from prov)
+    char *body;                   //  upstream request body (owned if body_owned)
+    size_t body_len;              //  bytes in body
+    bool body_owned;              //  body is ours (else it is the job's body)
+    int retries;                  //  retries made so far
+    long status;                  //  upstream HTTP status of this attempt (0 = unknown)
+    bool got_bytes;               //  body bytes arrived in this attempt
+    bool sse;                     //  this attempt is passed on as an event stream
+    uint64_t rx_bytes;            //  body bytes of this attempt
+    tg_buf_t resp;                //  buffered body (non-stream answer or error body)
+    tg_sse_t *parser;             //  upstream event parser (stream attempts)
+    tg_anthropic_stream_t *astream;  //  Anthropic events -> OpenAI chunks (stream attempts)
+    tg_buf_t out;                 //  SSE text waiting to go to the client as one CHUNK
+    uint64_t seq;                 //  next CHUNK sequence number
+    bool done_marker;             //  OpenAI `data: [DONE]` seen
+    bool err_line_sent;           //  an SSE error line already went to the client
+    tg_usage_t usage;             //  tokens as the upstream reported them
+    int64_t t0_us;                //  epoch µs the request entered the gateway
+    int64_t start_mono;           //  monotonic µs of the first attempt
+    int64_t attempt_mono;         //  monotonic µs this attempt started
+    int64_t last_rx_mono;         //  monotonic µs of the last upstream bytes
+    int64_t ttft_us;              //  t0 -> first CHUNK forwarded (0 = none yet)
+    int abort_status;             //  set inside a curl callback: fail with this status
+    const char *abort_code;       //  static error code of that failure
+    char *abort_msg;              //  its message (owned)
+    char errbuf[CURL_ERROR_SIZE];  //  libcurl's text for the last error
+};
+
+//  The worker (opaque in worker.h).
+struct worker {
+    const tg_config_t *cfg;       //  borrowed
+    struct event_base *base;      //  loop, borrowed (set by attach)
+    zsock_t *jobs;                //  PULL connected to endpoints.jobs
+    zsock_t *inbox;               //  PULL bound at endpoints.worker (ACKs)
+    zsock_t *cancels;             //  SUB on endpoints.bus_out, topic "cxl"
+    tg_evzmq_t *jobs_rd;          //  jobs reader (NULL while paused at max_in_flight)
+    tg_evzmq_t *inbox_rd;         //  inbox reader
+    tg_evzmq_t *cancels_rd;       //  cancel reader
+    tg_peers_t *peers;            //  PUSH sockets to reply_to endpoints
+    tg_outbox_t *outbox;          //  USAGE, at least once
+    tg_stats_t *stats;            //  STATS publisher
+    tg_metrics_t *metrics;        //  our counters
+    struct event *tick;           //  200 ms: outbox resend, stats, drain check
+    int64_t last_stats_mono;      //  monotonic µs of the last STATS frame
+    CURLM *multi;                 //  the one multi handle (connection pool)
+    struct event *curl_timer;     //  libcurl's requested timeout
+    worker_sock_t *socks;         //  sockets being watched for libcurl
+    CURL **pool;                  //  idle easy handles
+    size_t npool;                 //  entries in pool
+    zhashx_t *calls;              //  job id -> worker_call_t (borrowed)
+    worker_call_t *head;          //  oldest live call (the list owns the calls)
+    worker_call_t *tail;          //  newest live call
+    struct event *pause_ev;       //  deferred pause of the jobs reader
+    size_t in_flight;             //  live calls
+    size_t max_in_flight;         //  upstream.max_in_flight
+    worker_prov_t *provs;         //  one per configured provider
+    size_t nprovs;                //  entries in provs
+    int64_t connect_ms;           //  upstream.connect_timeout_ms
+    int64_t first_byte_us;        //  upstream.first_byte_timeout_ms in µs
+    int64_t idle_us;              //  upstream.idle_timeout_ms in µs
+    int max_retries;              //  upstream.max_retries
+    int64_t retry_base_us;        //  upstream.retry_base_ms in µs
+    size_t max_response;          //  upstream.max_response_bytes
+    bool draining;                //  SIGTERM seen: no new jobs
+    int64_t drain_deadline;       //  monotonic µs when remaining calls are cut
+};
+
+//  worker.c ------------------------------------------------------------------------------
+//  Sends HEAD (status 200) to the client and moves the call to STREAMING.
+void worker_call_head(worker_call_t *c);
+//  Sends c->out as one CHUNK if it holds anything. TG_OK, or TG_ERR when the client's
+//  ingest cannot take it (the call should then be aborted).
+int worker_call_flush(worker_call_t *c);
+//  Answers a non-stream call with `status` and the JSON in *body_p (taken), then finishes it.
+void worker_call_reply(worker_call_t *c, int status, char **body_p, size_t len);
+//  Ends a streamed call cleanly: flushes, END{0}, finishes.
+void worker_call_end(worker_call_t *c);
+//  Fails the call: before HEAD a REPLY with an OpenAI error, after it an SSE error line and
+//  END{status}. `code` is static ("upstream_timeout" ...), also the usage error. Finishes it.
+void worker_call_fail(worker_call_t *c, int status, const char *type, const char *code,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+//  As worker_call_fail with an OpenAI error body the caller made (*body_p taken); the
+//  usage error is `code`.
+void worker_call_fail_body(worker_call_t *c, int status, const char *code, char **body_p,
+                           uint64_t retry_after_s);
+//  Counts one failed upstream attempt (llm_provider_errors_total).
+void worker_count_error(worker_call_t *c);
+//  Counts one retry (tollgate_provider_retries_total).
+void worker_count_retry(worker_call_t *c);
+//  Records usage and metrics and frees the call, sending nothing to the client (it left,
+//  or cannot be reached). The transfer must be stopped already.
+void worker_call_finish(worker_call_t *c, int status, const char *error);
+//  Records a failure detected inside a libcurl callback; the transfer is stopped by the
+//  caller returning an error to libcurl and failed when libcurl reports it done.
+void worker_call_abort(worker_call_t *c, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+//  worker_curl.c -------------------------------------------------------------------------
+//  Creates the multi handle and its timer on w->base. TG_ERR if libcurl refuses.
+int worker_curl_init(worker_t *w);
+//  Removes what is left and frees the multi handle and pooled easy handles.
+void worker_curl_fini(worker_t *w);
+//  Starts the call's first attempt.
+void worker_curl_start(worker_call_t *c);
+//  Stops the call's transfer or pending retry (no callback follows); keeps the easy handle.
+void worker_curl_stop(worker_call_t *c);
+//  Returns the call's easy handle to the pool and frees its timer.
+void worker_curl_release(worker_call_t *c);
+
+//  worker_openai.c -----------------------------------------------------------------------
+//  Builds the upstream body for an OpenAI-format call (model replaced, include_usage added
+//  for streams). TG_OK, or TG_INVALID with *err_p (caller frees) for a body that is not JSON.
+int worker_openai_prepare(worker_call_t *c, char **err_p);
+//  tg_sse callback for an OpenAI stream: forwards complete events into c->out.
+int worker_openai_event(void *arg, const char *event, const char *data, size_t len);
+//  A 2xx body arrived whole: answers the client (pass-through) or fails 502.
+void worker_openai_finish(worker_call_t *c);
+//  True when the stream ended as it should ([DONE] seen).
+bool worker_openai_stream_complete(const worker_call_t *c);
+
+//  worker_anthropic.c --------------------------------------------------------------------
+//  Translates the client's OpenAI body into a Messages request. TG_OK, or TG_INVALID with
+//  *status_p and *err_p (caller frees): 400 for a bad shape or embeddings.
+int worker_anthropic_prepare(worker_call_t *c, int *status_p, char **err_p);
+//  tg_sse callback for a Messages stream: translated chunks into c->out.
+int worker_anthropic_event(void *arg, const char *event, const char *data, size_t len);
+//  Creates the stream translator for this call.
+void worker_anthropic_stream_begin(worker_call_t *c);
+//  A 2xx Messages body arrived whole: translates and answers, or fails 502.
+void worker_anthropic_finish(worker_call_t *c);
+//  Usage seen on the stream so far, into c->usage.
+void worker_anthropic_stream_usage(worker_call_t *c);
+//  True when the stream ended as it should (message_stop seen).
+bool worker_anthropic_stream_complete(const worker_call_t *c);
+
+#endif
