@@ -68,7 +68,9 @@ LUA
 to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /s$/) print n * 1000000; else print n }'; }
 run() {  # url conns -> "rps p50_us p99_us errors"
     local out
-    out=$(wrk -t2 -c"$2" -d"$DURATION" --latency -s "$work/post.lua" "$1")
+    local threads=2
+    [ "$2" -lt 2 ] && threads=1
+    out=$(wrk -t"$threads" -c"$2" -d"$DURATION" --latency -s "$work/post.lua" "$1")
     local rps p50 p99 errs
     rps=$(echo "$out" | awk '/^Requests\/sec/ { print $2 }')
     p50=$(to_us "$(echo "$out" | awk '$1 == "50%" { print $2 }')")

@@ -4,6 +4,7 @@
 #include "tg_util.h"
 
 #include <czmq.h>
+#include <string.h>
 
 #define S_RESEND_BATCH 5000  //  resends per tick, so a returning analytics is not flooded
 
@@ -14,13 +15,13 @@ typedef struct {
 } s_entry_t;
 
 struct tg_outbox {
-    zsock_t *push;         //  PUSH connected to endpoints.analytics
-    char *ack_endpoint;    //  reply_to put in every event
-    zhashx_t *by_eid;      //  eid -> s_entry_t (owns the entries)
-    zlistx_t *order;       //  entries, least recently sent first (borrowed)
-    int64_t resend_us;     //  usage.resend_ms in µs
-    size_t max_pending;    //  usage.max_pending
-    uint64_t dropped;      //  events dropped at max_pending
+    zsock_t *push;       //  PUSH connected to endpoints.analytics
+    char *ack_endpoint;  //  reply_to put in every event
+    zhashx_t *by_eid;    //  eid -> s_entry_t (owns the entries)
+    zlistx_t *order;     //  entries, least recently sent first (borrowed)
+    int64_t resend_us;   //  usage.resend_ms in µs
+    size_t max_pending;  //  usage.max_pending
+    uint64_t dropped;    //  events dropped at max_pending
 };
 
 static void
@@ -125,6 +126,28 @@ tg_outbox_ack(tg_outbox_t *self, const char *eid)
         return;
     zlistx_delete(self->order, e->handle);
     zhashx_delete(self->by_eid, eid);
+}
+
+void
+tg_outbox_ack_frame(tg_outbox_t *self, const tg_frame_t *ack)
+{
+    if (ack->ack.eid)
+        tg_outbox_ack(self, ack->ack.eid);
+    if (!ack->body)
+        return;
+    //  The body is NUL-terminated by the codec; ids are short, so a line buffer suffices.
+    const char *p = ack->body, *end = ack->body + ack->body_len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        char eid[128];
+        if (len > 0 && len < sizeof eid) {
+            memcpy(eid, p, len);
+            eid[len] = 0;
+            tg_outbox_ack(self, eid);
+        }
+        p += len + 1;
+    }
 }
 
 void

@@ -26,6 +26,8 @@ void tg_outbox_send(tg_outbox_t *self, tg_frame_t **usage_p);
 void tg_outbox_ack(tg_outbox_t *self, const char *eid);
 //  Resends events unacknowledged for usage.resend_ms as of `now_us` (monotonic µs).
 void tg_outbox_tick(tg_outbox_t *self, int64_t now_us);
+//  Forgets every event an ACK frame names (its `eid` and the ids in its body, one per line).
+void tg_outbox_ack_frame(tg_outbox_t *self, const tg_frame_t *ack);
 //  Events sent but not yet acknowledged.
 size_t tg_outbox_pending(const tg_outbox_t *self);
 

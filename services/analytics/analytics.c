@@ -144,6 +144,34 @@ s_publish_spend(analytics_t *self)
     tg_frame_send(&f, tg_stats_socket(self->stats));  //  PUB: never blocks
 }
 
+//  One ACK per sender for the whole batch: the event ids, one per line, in the body.
+static void
+s_ack_batch(analytics_t *self)
+{
+    bool *done = tg_zalloc(self->nbatch * sizeof(bool));
+    for (size_t i = 0; i < self->nbatch; i++) {
+        if (done[i])
+            continue;
+        const char *to = self->batch[i]->usage.reply_to;
+        tg_buf_t ids;
+        tg_buf_init(&ids, SIZE_MAX);
+        uint64_t n = 0;
+        for (size_t j = i; j < self->nbatch; j++)
+            if (!done[j] && strcmp(self->batch[j]->usage.reply_to, to) == 0) {
+                tg_buf_printf(&ids, "%s%s", n ? "\n" : "", self->batch[j]->usage.eid);
+                done[j] = true;
+                n++;
+            }
+        tg_frame_t *ack = tg_frame_new(TG_FRAME_ACK);
+        ack->ack.n = n;
+        size_t len;
+        char *body = tg_buf_take(&ids, &len);
+        tg_frame_give_body(ack, &body, len);
+        tg_peers_send(self->peers, to, &ack);  //  a lost ACK means a resend
+    }
+    free(done);
+}
+
 //  Commits the pending batch in one txn, then ACKs every event of it (duplicates too).
 static void
 s_flush(analytics_t *self)
@@ -166,13 +194,9 @@ s_flush(analytics_t *self)
     if (rc == TG_OK) {
         tg_metrics_observe(self->metrics, "tollgate_analytics_commit_seconds", NULL,
                            (double)(tg_mono_us() - t0) / 1e6);
-        for (size_t i = 0; i < self->nbatch; i++) {
-            const tg_fr_usage_t *u = &self->batch[i]->usage;
-            s_count(self, u, &self->outcome[i]);
-            tg_frame_t *ack = tg_frame_new(TG_FRAME_ACK);
-            ack->ack.eid = tg_strdup(u->eid);
-            tg_peers_send(self->peers, u->reply_to, &ack);  //  a lost ACK means a resend
-        }
+        for (size_t i = 0; i < self->nbatch; i++)
+            s_count(self, &self->batch[i]->usage, &self->outcome[i]);
+        s_ack_batch(self);
     } else
         tg_log_error("analytics could not store a batch of %zu usage events (%s): not "
                      "acknowledged, senders will resend",

@@ -99,8 +99,7 @@ s_metrics_declare(tg_metrics_t *m)
     tg_metrics_declare(m, M_RETRIES, TG_METRIC_COUNTER,
                        "Upstream call retries made by the worker, by provider.", NULL, 0);
     tg_metrics_declare(m, M_ERRORS, TG_METRIC_COUNTER,
-                       "Failed upstream attempts (error status, network error, timeout).", NULL,
-                       0);
+                       "Failed upstream attempts (error status, network error, timeout).", NULL, 0);
     tg_metrics_declare(m, M_TTFT, TG_METRIC_HISTOGRAM,
                        "Time from request arrival to the first streamed chunk.", s_ttft_buckets,
                        sizeof s_ttft_buckets / sizeof s_ttft_buckets[0]);
@@ -397,8 +396,8 @@ worker_call_end(worker_call_t *c)
 }
 
 void
-worker_call_fail_body(worker_call_t *c, int status, const char *code, char **body_p,
-                      uint64_t retry_after_s)
+worker_call_fail_body(
+    worker_call_t *c, int status, const char *code, char **body_p, uint64_t retry_after_s)
 {
     if (c->state == WORKER_CALL_STREAMING) {
         worker_call_flush(c);
@@ -426,8 +425,8 @@ worker_call_fail_body(worker_call_t *c, int status, const char *code, char **bod
 }
 
 void
-worker_call_fail(worker_call_t *c, int status, const char *type, const char *code,
-                 const char *fmt, ...)
+worker_call_fail(
+    worker_call_t *c, int status, const char *type, const char *code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -435,8 +434,8 @@ worker_call_fail(worker_call_t *c, int status, const char *type, const char *cod
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     tg_log_warn("call failed id=%s provider=%s model=%s status=%d code=%s retries=%d msg=\"%s\"",
-                c->job->job.id, c->job->job.provider, c->job->job.model, status, code,
-                c->retries, msg);
+                c->job->job.id, c->job->job.provider, c->job->job.model, status, code, c->retries,
+                msg);
     char *body = tg_error_body(status, msg, type, NULL, code);
     worker_call_fail_body(c, status, code, &body, 0);
 }
@@ -539,8 +538,7 @@ s_on_job(tg_frame_t **frame_p, void *arg)
     if (zhashx_insert(self->calls, c->job->job.id, c) == 0)
         c->indexed = true;
     else
-        tg_log_warn("job id already in flight id=%s: this one cannot be cancelled",
-                    c->job->job.id);
+        tg_log_warn("job id already in flight id=%s: this one cannot be cancelled", c->job->job.id);
     if (self->in_flight >= self->max_in_flight && self->jobs_rd)
         event_active(self->pause_ev, EV_TIMEOUT, 0);
     s_start(c);
@@ -555,8 +553,8 @@ s_on_cancel(tg_frame_t **frame_p, void *arg)
     worker_call_t *c = zhashx_lookup(self->calls, (*frame_p)->cancel.id);
     if (!c)
         return;  //  not ours, or already finished
-    tg_log_info("call cancelled id=%s provider=%s state=%d", c->job->job.id,
-                c->job->job.provider, (int)c->state);
+    tg_log_info("call cancelled id=%s provider=%s state=%d", c->job->job.id, c->job->job.provider,
+                (int)c->state);
     worker_curl_stop(c);
     worker_call_finish(c, 499, "client_closed");
 }
@@ -566,7 +564,7 @@ s_on_inbox(tg_frame_t **frame_p, void *arg)
 {
     worker_t *self = arg;
     if ((*frame_p)->type == TG_FRAME_ACK)
-        tg_outbox_ack(self->outbox, (*frame_p)->ack.eid);
+        tg_outbox_ack_frame(self->outbox, *frame_p);
     else
         tg_log_debug("ignored frame on inbox type=%s", tg_frame_name((*frame_p)->type));
 }
