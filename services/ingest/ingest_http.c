@@ -1,5 +1,8 @@
 //  ingest_http.c - the HTTP server: listener, answers and their common headers.
 #include "ingest_priv.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include "tg_error.h"
 #include "tg_log.h"
 #include "tg_util.h"
@@ -189,6 +192,10 @@ ingest_http_start(ingest_t *self)
                      evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
         return TG_ERR;
     }
+    //  Accepted sockets inherit TCP_NODELAY from the listener on Linux: SSE chunks are small
+    //  writes, and Nagle plus the client's delayed ACK would hold each one back up to 40 ms.
+    int one = 1;
+    setsockopt(evconnlistener_get_fd(listener), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     self->http = evhttp_new(self->base);
     evhttp_set_max_body_size(self->http, (ev_ssize_t)self->max_body);
     evhttp_set_max_headers_size(self->http, 65536);

@@ -16,6 +16,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -883,6 +884,9 @@ mock_new(struct event_base *base, const char *host, int port)
         tg_log_error("cannot listen on host=%s port=%d: %s", host, port, strerror(errno));
         return NULL;
     }
+    //  Like real providers, stream chunks without Nagle (accepted sockets inherit it).
+    int one = 1;
+    setsockopt(evconnlistener_get_fd(listener), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct sockaddr_storage ss;
     socklen_t sslen = sizeof ss;
     if (getsockname(evconnlistener_get_fd(listener), (struct sockaddr *)&ss, &sslen) != 0) {
