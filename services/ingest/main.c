@@ -1,12 +1,12 @@
 //  services/ingest/main.c - wiring only; the logic lives in ingest.c.
 #include "ingest.h"
 #include "tg_config.h"
+#include "tg_service.h"
 #include "tg_log.h"
 
 #include <czmq.h>
 #include <event2/event.h>
 #include <signal.h>
-#include <sodium.h>
 
 #define S_DRAIN_MS 5000  //  in-flight calls get this long to finish after SIGTERM
 
@@ -39,15 +39,10 @@ s_on_signal(evutil_socket_t sig, short what, void *arg)
 int
 main(int argc, char **argv)
 {
-    tg_config_t *cfg = tg_config_load(tg_config_path_arg(argc, argv));
-    if (!cfg || sodium_init() < 0 || tg_config_ensure_dirs(cfg) != 0) {
-        tg_config_destroy(&cfg);
+    tg_config_t *cfg = tg_service_start(argc, argv, "ingest", false);
+    if (!cfg)
         return 2;
-    }
-    tg_log_init("ingest", tg_config_str(cfg, "log.level"));
     signal(SIGPIPE, SIG_IGN);  //  a client gone mid-write is an error code, not a signal
-    zsys_handler_set(NULL);
-    zsys_init();
     //  The changelist folds the enable/disable pairs libevent makes per request into one
     //  epoll_ctl (or none) per loop turn.
     struct event_config *ec = event_config_new();

@@ -1,12 +1,12 @@
 //  services/router/main.c - wiring only; the logic lives in router.c.
 #include "router.h"
 #include "tg_config.h"
+#include "tg_service.h"
 #include "tg_log.h"
 
 #include <czmq.h>
 #include <event2/event.h>
 #include <signal.h>
-#include <sodium.h>
 
 static void
 s_on_signal(evutil_socket_t sig, short what, void *arg)
@@ -19,14 +19,9 @@ s_on_signal(evutil_socket_t sig, short what, void *arg)
 int
 main(int argc, char **argv)
 {
-    tg_config_t *cfg = tg_config_load(tg_config_path_arg(argc, argv));
-    if (!cfg || sodium_init() < 0 || tg_config_ensure_dirs(cfg) != 0) {
-        tg_config_destroy(&cfg);
+    tg_config_t *cfg = tg_service_start(argc, argv, "router", false);
+    if (!cfg)
         return 2;
-    }
-    tg_log_init("router", tg_config_str(cfg, "log.level"));
-    zsys_handler_set(NULL);
-    zsys_init();
     router_t *router = router_new(cfg);
     if (!router) {
         tg_config_destroy(&cfg);

@@ -1,0 +1,29 @@
+//  tg_service.c - shared service start-up.
+#include "tg_service.h"
+#include "tg_log.h"
+
+#include <czmq.h>
+#include <sodium.h>
+#include <stdio.h>
+
+tg_config_t *
+tg_service_start(int argc, char **argv, const char *proc, bool czmq_signals)
+{
+    tg_config_t *cfg = tg_config_load(tg_config_path_arg(argc, argv));
+    if (!cfg)
+        return NULL;
+    if (sodium_init() < 0) {
+        fprintf(stderr, "tollgate: %s: libsodium failed to initialise\n", proc);
+        tg_config_destroy(&cfg);
+        return NULL;
+    }
+    if (tg_config_ensure_dirs(cfg) != TG_OK) {
+        tg_config_destroy(&cfg);
+        return NULL;
+    }
+    tg_log_init(proc, tg_config_str(cfg, "log.level"));
+    if (!czmq_signals)
+        zsys_handler_set(NULL);
+    zsys_init();
+    return cfg;
+}
