@@ -1,6 +1,7 @@
 //  tg_service.c - shared service start-up.
 #include "tg_service.h"
 #include "tg_log.h"
+#include "tg_util.h"
 
 #include <czmq.h>
 #include <sodium.h>
