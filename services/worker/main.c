@@ -1,13 +1,13 @@
 //  services/worker/main.c - wiring only; the logic lives in worker.c.
 #include "tg_config.h"
 #include "tg_log.h"
+#include "tg_service.h"
 #include "worker.h"
 
 #include <curl/curl.h>
 #include <czmq.h>
 #include <event2/event.h>
 #include <signal.h>
-#include <sodium.h>
 #include <sys/resource.h>
 
 #define S_DRAIN_MS 10000  //  in-flight calls get this long to finish after SIGTERM
@@ -24,18 +24,20 @@ s_on_signal(evutil_socket_t sig, short what, void *arg)
 int
 main(int argc, char **argv)
 {
-    tg_config_t *cfg = tg_config_load(tg_config_path_arg(argc, argv));
-    if (!cfg || sodium_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+    tg_config_t *cfg = tg_service_start(argc, argv, "worker", false);
+    if (!cfg)
         return 2;
-    tg_log_init("worker", tg_config_str(cfg, "log.level"));
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        tg_log_error("libcurl failed to initialise");
+        tg_config_destroy(&cfg);
+        return 2;
+    }
     //  Thousands of upstream connections: lift the soft fd limit to the hard one.
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    zsys_handler_set(NULL);
-    zsys_init();
     zsys_set_max_sockets(0);
     worker_t *worker = worker_new(cfg);
     struct event_base *base = event_base_new();

@@ -132,6 +132,7 @@ worker_new(const tg_config_t *cfg)
     self->metrics = tg_metrics_new();
     s_metrics_declare(self->metrics);
     self->calls = zhashx_new();
+    self->backlog = zlistx_new();
     self->max_in_flight = (size_t)tg_config_int(cfg, "upstream.max_in_flight");
     self->connect_ms = tg_config_int(cfg, "upstream.connect_timeout_ms");
     self->first_byte_us = tg_config_int(cfg, "upstream.first_byte_timeout_ms") * 1000;
@@ -164,6 +165,9 @@ worker_destroy(worker_t **self_p)
         worker_curl_fini(self);
     if (self->pause_ev)
         event_free(self->pause_ev);
+    if (self->kick_ev)
+        event_free(self->kick_ev);
+    zlistx_destroy(&self->backlog);
     if (self->tick)
         event_free(self->tick);
     zhashx_destroy(&self->calls);
@@ -330,7 +334,9 @@ s_usage(worker_call_t *c, int status, const char *error)
 static void
 s_resume_jobs(worker_t *self)
 {
-    if (self->jobs_rd || self->draining || !self->base || self->in_flight >= self->max_in_flight)
+    //  While draining too: jobs already queued in the socket are still ours to serve.
+    if (self->jobs_rd || !self->base || self->active >= self->max_in_flight
+        || zlistx_size(self->backlog) > 0)
         return;
     self->jobs_rd = tg_evzmq_new(self->base, self->jobs, s_on_job, self);
 }
@@ -354,6 +360,9 @@ worker_call_finish(worker_call_t *c, int status, const char *error)
                  c->job->job.id, c->job->job.provider, c->job->job.model, status, c->retries,
                  error ? error : "-");
     worker_curl_release(c);
+    if (c->queued)
+        zlistx_delete(w->backlog, c->queued);
+    bool started = c->started;
     if (c->indexed)
         zhashx_delete(w->calls, c->job->job.id);
     if (c->prev)
@@ -374,6 +383,11 @@ worker_call_finish(worker_call_t *c, int status, const char *error)
     tg_frame_destroy(&c->job);
     free(c);
     w->in_flight--;
+    if (started) {
+        w->active--;
+        if (zlistx_size(w->backlog) > 0)
+            event_active(w->kick_ev, EV_TIMEOUT, 0);  //  not from here: we may be deep in a call
+    }
     s_resume_jobs(w);
 }
 
@@ -505,6 +519,8 @@ s_start(worker_call_t *c)
         free(err);
         return;
     }
+    c->started = true;
+    c->w->active++;
     worker_curl_start(c);
 }
 
@@ -514,10 +530,25 @@ s_on_pause(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     worker_t *self = arg;
-    if (self->jobs_rd && self->in_flight >= self->max_in_flight) {
+    if (self->jobs_rd && self->active >= self->max_in_flight) {
         tg_log_warn("in-flight limit reached max=%zu: pausing jobs", self->max_in_flight);
         tg_evzmq_destroy(&self->jobs_rd);
     }
+}
+
+static void
+s_on_kick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    worker_t *self = arg;
+    worker_call_t *c;
+    while (self->active < self->max_in_flight && (c = zlistx_first(self->backlog)) != NULL) {
+        zlistx_delete(self->backlog, c->queued);
+        c->queued = NULL;
+        s_start(c);
+    }
+    s_resume_jobs(self);
 }
 
 static void
@@ -539,8 +570,14 @@ s_on_job(tg_frame_t **frame_p, void *arg)
         c->indexed = true;
     else
         tg_log_warn("job id already in flight id=%s: this one cannot be cancelled", c->job->job.id);
-    if (self->in_flight >= self->max_in_flight && self->jobs_rd)
-        event_active(self->pause_ev, EV_TIMEOUT, 0);
+    if (self->active >= self->max_in_flight) {
+        //  Every slot is taken: wait here (a batch read is at most a few hundred frames) and
+        //  stop reading, so further jobs go to other workers.
+        c->queued = zlistx_add_end(self->backlog, c);
+        if (self->jobs_rd)
+            event_active(self->pause_ev, EV_TIMEOUT, 0);
+        return;
+    }
     s_start(c);
 }
 
@@ -604,7 +641,14 @@ s_on_tick(evutil_socket_t fd, short what, void *arg)
         s_publish(self);
     if (!self->draining)
         return;
-    if (self->in_flight == 0 && tg_outbox_pending(self->outbox) == 0) {
+    if (!self->jobs_cut && self->jobs_rd && !(zsock_events(self->jobs) & ZMQ_POLLIN)) {
+        //  Disconnecting drops what the socket holds, so only now that it is empty. Jobs that
+        //  come in meanwhile are served like any other.
+        zsock_disconnect(self->jobs, "%s", tg_config_str(self->cfg, "endpoints.jobs"));
+        self->jobs_cut = true;
+        tg_log_info("draining: jobs endpoint disconnected in_flight=%zu", self->in_flight);
+    }
+    if (self->jobs_cut && self->in_flight == 0 && tg_outbox_pending(self->outbox) == 0) {
         tg_log_info("drained: no call in flight, every usage event acknowledged");
         event_base_loopbreak(self->base);
     } else if (now >= self->drain_deadline) {
@@ -622,6 +666,7 @@ worker_attach(worker_t *self, struct event_base *base)
     if (worker_curl_init(self) != TG_OK)
         return TG_ERR;
     self->pause_ev = event_new(base, -1, 0, s_on_pause, self);
+    self->kick_ev = event_new(base, -1, 0, s_on_kick, self);
     self->tick = event_new(base, -1, EV_PERSIST, s_on_tick, self);
     int64_t ms = tg_config_int(self->cfg, "stats.interval_ms");
     if (ms > S_TICK_MS)
@@ -642,8 +687,6 @@ worker_drain(worker_t *self, int64_t grace_ms)
         return;
     self->draining = true;
     self->drain_deadline = tg_mono_us() + grace_ms * 1000;
-    //  No new jobs reach us; those already queued in the socket are still read and served.
-    zsock_disconnect(self->jobs, "%s", tg_config_str(self->cfg, "endpoints.jobs"));
     tg_log_info("draining in_flight=%zu usage_pending=%zu grace_ms=%lld", self->in_flight,
                 tg_outbox_pending(self->outbox), (long long)grace_ms);
     s_publish(self);

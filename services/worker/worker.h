@@ -20,8 +20,10 @@ void worker_destroy(worker_t **self_p);
 //  Registers readers, libcurl's multi handle and the timers on `base` (borrowed, outlives
 //  the worker). TG_OK, or TG_ERR (logged) when libcurl cannot be set up.
 int worker_attach(worker_t *self, struct event_base *base);
-//  Stops taking jobs; the loop is broken once every call ended and every usage event was
-//  acknowledged, or after grace_ms (calls still running are then failed with 503).
+//  Stops taking jobs: serves what is queued, disconnects from endpoints.jobs once the socket
+//  is empty (disconnecting drops queued messages), and breaks the loop once every call ended
+//  and every usage event was acknowledged, or after grace_ms (calls still running are then
+//  failed with 503, usage recorded).
 void worker_drain(worker_t *self, int64_t grace_ms);
 //  Calls in flight.
 size_t worker_in_flight(const worker_t *self);

@@ -49,8 +49,8 @@ void
 worker_anthropic_stream_begin(worker_call_t *c)
 {
     char *id = s_completion_id(c);
-    c->astream = tg_anthropic_stream_new(id, c->job->job.model, tg_now_us() / 1000000,
-                                         c->job->job.usage);
+    c->astream =
+        tg_anthropic_stream_new(id, c->job->job.model, tg_now_us() / 1000000, c->job->job.usage);
     free(id);
 }
 

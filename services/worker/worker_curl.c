@@ -231,8 +231,8 @@ s_on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
         }
         return n;
     }
-    tg_sse_cb *cb = c->prov->cfg->kind == TG_PROVIDER_ANTHROPIC ? worker_anthropic_event
-                                                                 : worker_openai_event;
+    tg_sse_cb *cb =
+        c->prov->cfg->kind == TG_PROVIDER_ANTHROPIC ? worker_anthropic_event : worker_openai_event;
     int rc = tg_sse_feed(c->parser, ptr, n, cb, c);
     if (worker_call_flush(c) != TG_OK) {
         worker_call_abort(c, 499, "client_unreachable", "the client's ingest is unreachable");
@@ -264,7 +264,11 @@ s_setopt(worker_call_t *c)
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);  //  HTTP/2: prefer a multiplexed stream
+    //  HTTP/2 (https, ALPN): share a multiplexed connection rather than open new ones. Not for
+    //  plain http, where libcurl would hold every transfer until a first answer showed the
+    //  server cannot multiplex.
+    if (strncmp(c->url, "https://", 8) == 0)
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->w->connect_ms);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "tollgate");
 }
@@ -458,8 +462,8 @@ s_on_done(worker_call_t *c, CURLcode res)
     if (c->sse) {
         if (anthropic)
             worker_anthropic_stream_usage(c);
-        bool complete = anthropic ? worker_anthropic_stream_complete(c)
-                                  : worker_openai_stream_complete(c);
+        bool complete =
+            anthropic ? worker_anthropic_stream_complete(c) : worker_openai_stream_complete(c);
         if (!complete) {
             worker_count_error(c);
             worker_call_fail(c, 502, "upstream_error", "upstream_incomplete",

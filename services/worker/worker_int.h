@@ -35,10 +35,10 @@
 
 //  One provider as the worker calls it: URLs and headers built once.
 typedef struct {
-    const tg_provider_t *cfg;     //  borrowed from the config
-    char *url_chat;               //  chat endpoint (OpenAI: /chat/completions, Anthropic: /v1/messages)
-    char *url_embed;              //  embeddings endpoint (NULL for Anthropic)
-    struct curl_slist *headers;   //  auth + content type; holds the API key, never logged
+    const tg_provider_t *cfg;  //  borrowed from the config
+    char *url_chat;   //  chat endpoint (OpenAI: /chat/completions, Anthropic: /v1/messages)
+    char *url_embed;  //  embeddings endpoint (NULL for Anthropic)
+    struct curl_slist *headers;  //  auth + content type; holds the API key, never logged
 } worker_prov_t;
 
 //  Where a call stands. Retries are possible only before STREAMING.
@@ -53,91 +53,97 @@ typedef struct worker_sock worker_sock_t;
 
 //  A socket libcurl asked us to watch.
 struct worker_sock {
-    struct event *ev;             //  persistent read/write event on the fd
-    worker_t *w;                  //  owning worker
-    worker_sock_t *prev;          //  list of live sockets (freed at shutdown if curl forgets)
-    worker_sock_t *next;          //  next in that list
+    struct event *ev;     //  persistent read/write event on the fd
+    worker_t *w;          //  owning worker
+    worker_sock_t *prev;  //  list of live sockets (freed at shutdown if curl forgets)
+    worker_sock_t *next;  //  next in that list
 };
 
 //  One JOB from its arrival to its usage event.
 struct worker_call {
-    worker_t *w;                  //  owning worker
-    worker_call_t *prev;          //  older call in w's list
-    worker_call_t *next;          //  newer call in w's list
-    tg_frame_t *job;              //  the JOB frame (id, reply_to, body ...), owned
-    const worker_prov_t *prov;    //  provider called
-    worker_call_state_t state;    //  see above
-    bool indexed;                 //  registered under job id in w->calls
-    bool is_stream;               //  client asked for SSE (chat only)
-    bool strip_usage;             //  we added include_usage: hide its traces from the client
-    CURL *easy;                   //  from the pool while the call lives (NULL before)
-    bool attached;                //  easy is in the multi handle
-    struct event *timer;          //  backoff wait, or first-byte / idle deadline
-    const char *url;              //  upstream URL (borrowed from prov)
-    char *body;                   //  upstream request body (owned if body_owned)
-    size_t body_len;              //  bytes in body
-    bool body_owned;              //  body is ours (else it is the job's body)
-    int retries;                  //  retries made so far
-    long status;                  //  upstream HTTP status of this attempt (0 = unknown)
-    bool got_bytes;               //  body bytes arrived in this attempt
-    bool sse;                     //  this attempt is passed on as an event stream
-    uint64_t rx_bytes;            //  body bytes of this attempt
-    tg_buf_t resp;                //  buffered body (non-stream answer or error body)
-    tg_sse_t *parser;             //  upstream event parser (stream attempts)
+    worker_t *w;                     //  owning worker
+    worker_call_t *prev;             //  older call in w's list
+    worker_call_t *next;             //  newer call in w's list
+    tg_frame_t *job;                 //  the JOB frame (id, reply_to, body ...), owned
+    const worker_prov_t *prov;       //  provider called
+    worker_call_state_t state;       //  see above
+    bool indexed;                    //  registered under job id in w->calls
+    bool started;                    //  holds one of the max_in_flight upstream slots
+    void *queued;                    //  handle in w->backlog while waiting for a slot (else NULL)
+    bool is_stream;                  //  client asked for SSE (chat only)
+    bool strip_usage;                //  we added include_usage: hide its traces from the client
+    CURL *easy;                      //  from the pool while the call lives (NULL before)
+    bool attached;                   //  easy is in the multi handle
+    struct event *timer;             //  backoff wait, or first-byte / idle deadline
+    const char *url;                 //  upstream URL (borrowed from prov)
+    char *body;                      //  upstream request body (owned if body_owned)
+    size_t body_len;                 //  bytes in body
+    bool body_owned;                 //  body is ours (else it is the job's body)
+    int retries;                     //  retries made so far
+    long status;                     //  upstream HTTP status of this attempt (0 = unknown)
+    bool got_bytes;                  //  body bytes arrived in this attempt
+    bool sse;                        //  this attempt is passed on as an event stream
+    uint64_t rx_bytes;               //  body bytes of this attempt
+    tg_buf_t resp;                   //  buffered body (non-stream answer or error body)
+    tg_sse_t *parser;                //  upstream event parser (stream attempts)
     tg_anthropic_stream_t *astream;  //  Anthropic events -> OpenAI chunks (stream attempts)
-    tg_buf_t out;                 //  SSE text waiting to go to the client as one CHUNK
-    uint64_t seq;                 //  next CHUNK sequence number
-    bool done_marker;             //  OpenAI `data: [DONE]` seen
-    bool err_line_sent;           //  an SSE error line already went to the client
-    tg_usage_t usage;             //  tokens as the upstream reported them
-    int64_t t0_us;                //  epoch µs the request entered the gateway
-    int64_t start_mono;           //  monotonic µs of the first attempt
-    int64_t attempt_mono;         //  monotonic µs this attempt started
-    int64_t last_rx_mono;         //  monotonic µs of the last upstream bytes
-    int64_t ttft_us;              //  t0 -> first CHUNK forwarded (0 = none yet)
-    int abort_status;             //  set inside a curl callback: fail with this status
-    const char *abort_code;       //  static error code of that failure
-    char *abort_msg;              //  its message (owned)
-    char errbuf[CURL_ERROR_SIZE];  //  libcurl's text for the last error
+    tg_buf_t out;                    //  SSE text waiting to go to the client as one CHUNK
+    uint64_t seq;                    //  next CHUNK sequence number
+    bool done_marker;                //  OpenAI `data: [DONE]` seen
+    bool err_line_sent;              //  an SSE error line already went to the client
+    tg_usage_t usage;                //  tokens as the upstream reported them
+    int64_t t0_us;                   //  epoch µs the request entered the gateway
+    int64_t start_mono;              //  monotonic µs of the first attempt
+    int64_t attempt_mono;            //  monotonic µs this attempt started
+    int64_t last_rx_mono;            //  monotonic µs of the last upstream bytes
+    int64_t ttft_us;                 //  t0 -> first CHUNK forwarded (0 = none yet)
+    int abort_status;                //  set inside a curl callback: fail with this status
+    const char *abort_code;          //  static error code of that failure
+    char *abort_msg;                 //  its message (owned)
+    char errbuf[CURL_ERROR_SIZE];    //  libcurl's text for the last error
 };
 
 //  The worker (opaque in worker.h).
 struct worker {
-    const tg_config_t *cfg;       //  borrowed
-    struct event_base *base;      //  loop, borrowed (set by attach)
-    zsock_t *jobs;                //  PULL connected to endpoints.jobs
-    zsock_t *inbox;               //  PULL bound at endpoints.worker (ACKs)
-    zsock_t *cancels;             //  SUB on endpoints.bus_out, topic "cxl"
-    tg_evzmq_t *jobs_rd;          //  jobs reader (NULL while paused at max_in_flight)
-    tg_evzmq_t *inbox_rd;         //  inbox reader
-    tg_evzmq_t *cancels_rd;       //  cancel reader
-    tg_peers_t *peers;            //  PUSH sockets to reply_to endpoints
-    tg_outbox_t *outbox;          //  USAGE, at least once
-    tg_stats_t *stats;            //  STATS publisher
-    tg_metrics_t *metrics;        //  our counters
-    struct event *tick;           //  200 ms: outbox resend, stats, drain check
-    int64_t last_stats_mono;      //  monotonic µs of the last STATS frame
-    CURLM *multi;                 //  the one multi handle (connection pool)
-    struct event *curl_timer;     //  libcurl's requested timeout
-    worker_sock_t *socks;         //  sockets being watched for libcurl
-    CURL **pool;                  //  idle easy handles
-    size_t npool;                 //  entries in pool
-    zhashx_t *calls;              //  job id -> worker_call_t (borrowed)
-    worker_call_t *head;          //  oldest live call (the list owns the calls)
-    worker_call_t *tail;          //  newest live call
-    struct event *pause_ev;       //  deferred pause of the jobs reader
-    size_t in_flight;             //  live calls
-    size_t max_in_flight;         //  upstream.max_in_flight
-    worker_prov_t *provs;         //  one per configured provider
-    size_t nprovs;                //  entries in provs
-    int64_t connect_ms;           //  upstream.connect_timeout_ms
-    int64_t first_byte_us;        //  upstream.first_byte_timeout_ms in µs
-    int64_t idle_us;              //  upstream.idle_timeout_ms in µs
-    int max_retries;              //  upstream.max_retries
-    int64_t retry_base_us;        //  upstream.retry_base_ms in µs
-    size_t max_response;          //  upstream.max_response_bytes
-    bool draining;                //  SIGTERM seen: no new jobs
-    int64_t drain_deadline;       //  monotonic µs when remaining calls are cut
+    const tg_config_t *cfg;    //  borrowed
+    struct event_base *base;   //  loop, borrowed (set by attach)
+    zsock_t *jobs;             //  PULL connected to endpoints.jobs
+    zsock_t *inbox;            //  PULL bound at endpoints.worker (ACKs)
+    zsock_t *cancels;          //  SUB on endpoints.bus_out, topic "cxl"
+    tg_evzmq_t *jobs_rd;       //  jobs reader (NULL while paused at max_in_flight)
+    tg_evzmq_t *inbox_rd;      //  inbox reader
+    tg_evzmq_t *cancels_rd;    //  cancel reader
+    tg_peers_t *peers;         //  PUSH sockets to reply_to endpoints
+    tg_outbox_t *outbox;       //  USAGE, at least once
+    tg_stats_t *stats;         //  STATS publisher
+    tg_metrics_t *metrics;     //  our counters
+    struct event *tick;        //  200 ms: outbox resend, stats, drain check
+    int64_t last_stats_mono;   //  monotonic µs of the last STATS frame
+    CURLM *multi;              //  the one multi handle (connection pool)
+    struct event *curl_timer;  //  libcurl's requested timeout
+    worker_sock_t *socks;      //  sockets being watched for libcurl
+    CURL **pool;               //  idle easy handles
+    size_t npool;              //  entries in pool
+    zhashx_t *calls;           //  job id -> worker_call_t (borrowed)
+    worker_call_t *head;       //  oldest live call (the list owns the calls)
+    worker_call_t *tail;       //  newest live call
+    struct event *pause_ev;    //  deferred pause of the jobs reader
+    size_t in_flight;          //  live calls, waiting ones included
+    size_t active;             //  calls holding an upstream slot
+    size_t max_in_flight;      //  upstream.max_in_flight: slots
+    zlistx_t *backlog;         //  calls read from the socket while every slot was taken
+    struct event *kick_ev;     //  deferred start of backlog calls
+    worker_prov_t *provs;      //  one per configured provider
+    size_t nprovs;             //  entries in provs
+    int64_t connect_ms;        //  upstream.connect_timeout_ms
+    int64_t first_byte_us;     //  upstream.first_byte_timeout_ms in µs
+    int64_t idle_us;           //  upstream.idle_timeout_ms in µs
+    int max_retries;           //  upstream.max_retries
+    int64_t retry_base_us;     //  upstream.retry_base_ms in µs
+    size_t max_response;       //  upstream.max_response_bytes
+    bool jobs_cut;             //  draining: disconnected from endpoints.jobs
+    bool draining;             //  SIGTERM seen: no new jobs
+    int64_t drain_deadline;    //  monotonic µs when remaining calls are cut
 };
 
 //  worker.c ------------------------------------------------------------------------------
@@ -152,12 +158,13 @@ void worker_call_reply(worker_call_t *c, int status, char **body_p, size_t len);
 void worker_call_end(worker_call_t *c);
 //  Fails the call: before HEAD a REPLY with an OpenAI error, after it an SSE error line and
 //  END{status}. `code` is static ("upstream_timeout" ...), also the usage error. Finishes it.
-void worker_call_fail(worker_call_t *c, int status, const char *type, const char *code,
-                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void worker_call_fail(
+    worker_call_t *c, int status, const char *type, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 //  As worker_call_fail with an OpenAI error body the caller made (*body_p taken); the
 //  usage error is `code`.
-void worker_call_fail_body(worker_call_t *c, int status, const char *code, char **body_p,
-                           uint64_t retry_after_s);
+void worker_call_fail_body(
+    worker_call_t *c, int status, const char *code, char **body_p, uint64_t retry_after_s);
 //  Counts one failed upstream attempt (llm_provider_errors_total).
 void worker_count_error(worker_call_t *c);
 //  Counts one retry (tollgate_provider_retries_total).
