@@ -18,12 +18,12 @@ typedef enum { K_STR, K_INT, K_DBL, K_BOOL } s_ktype_t;
 #define TG_KEY_SECRET 1
 
 typedef struct {
-    const char *key;      //  dotted name
-    s_ktype_t type;       //  value type
-    const char *def;      //  default, as text
-    const char *env;      //  environment override, or NULL
-    double min, max;      //  bounds for INT and DBL
-    int flags;            //  TG_KEY_SECRET
+    const char *key;  //  dotted name
+    s_ktype_t type;   //  value type
+    const char *def;  //  default, as text
+    const char *env;  //  environment override, or NULL
+    double min, max;  //  bounds for INT and DBL
+    int flags;        //  TG_KEY_SECRET
 } s_key_t;
 
 static const s_key_t s_keys[] = {
@@ -39,15 +39,15 @@ typedef struct {
 } s_pair_t;
 
 struct tg_config {
-    char *values[S_NKEYS];       //  text value of every key, after overrides
-    int64_t ints[S_NKEYS];       //  parsed INT / BOOL values
-    double dbls[S_NKEYS];        //  parsed DBL values
-    tg_provider_t *providers;    //  providers, built-ins first
-    size_t nproviders;           //  entries in providers
-    s_pair_t *aliases;           //  alias -> model
-    size_t naliases;             //  entries in aliases
-    s_pair_t *agents;            //  agent -> default model
-    size_t nagents;              //  entries in agents
+    char *values[S_NKEYS];     //  text value of every key, after overrides
+    int64_t ints[S_NKEYS];     //  parsed INT / BOOL values
+    double dbls[S_NKEYS];      //  parsed DBL values
+    tg_provider_t *providers;  //  providers, built-ins first
+    size_t nproviders;         //  entries in providers
+    s_pair_t *aliases;         //  alias -> model
+    size_t naliases;           //  entries in aliases
+    s_pair_t *agents;          //  agent -> default model
+    size_t nagents;            //  entries in agents
 };
 
 static void
@@ -190,8 +190,12 @@ s_load_provider(tg_config_t *self, yaml_document_t *doc, yaml_node_t *node, size
 }
 
 static int
-s_load_pairs(yaml_document_t *doc, yaml_node_t *node, const char *section, s_pair_t **pairs,
-             size_t *n, const char *inner_key)
+s_load_pairs(yaml_document_t *doc,
+             yaml_node_t *node,
+             const char *section,
+             s_pair_t **pairs,
+             size_t *n,
+             const char *inner_key)
 {
     if (node->type != YAML_MAPPING_NODE) {
         s_error("%s must be a mapping", section);
@@ -216,8 +220,8 @@ s_load_pairs(yaml_document_t *doc, yaml_node_t *node, const char *section, s_pai
         } else if (!inner_key)
             v = s_scalar(vn);
         if (!k || !v || !*v) {
-            s_error("%s.%s must name a model%s%s", section, k ? k : "?",
-                    inner_key ? " in " : "", inner_key ? inner_key : "");
+            s_error("%s.%s must name a model%s%s", section, k ? k : "?", inner_key ? " in " : "",
+                    inner_key ? inner_key : "");
             return TG_INVALID;
         }
         s_pair_put(pairs, n, k, v);
@@ -311,8 +315,8 @@ s_check(tg_config_t *self)
         case K_INT: {
             long long n = strtoll(v, &end, 10);
             if (errno || end == v || *end || n < k->min || n > k->max) {
-                s_error("%s must be an integer from %.0f to %.0f, not '%s'", k->key, k->min,
-                        k->max, v);
+                s_error("%s must be an integer from %.0f to %.0f, not '%s'", k->key, k->min, k->max,
+                        v);
                 return TG_INVALID;
             }
             self->ints[i] = n;
@@ -344,11 +348,11 @@ s_check(tg_config_t *self)
 }
 
 static const struct {
-    const char *name;       //  built-in provider
+    const char *name;         //  built-in provider
     tg_provider_kind_t kind;  //  wire format
-    const char *url;        //  default API root
-    const char *key_env;    //  key variable
-    const char *url_env;    //  base URL variable
+    const char *url;          //  default API root
+    const char *key_env;      //  key variable
+    const char *url_env;      //  base URL variable
 } s_builtins[] = {
     {"openai", TG_PROVIDER_OPENAI, "https://api.openai.com/v1", "OPENAI_API_KEY",
      "OPENAI_BASE_URL"},
@@ -363,8 +367,8 @@ s_derive(tg_config_t *self)
 {
     //  Endpoints left empty live in the run directory, as an absolute path so that every
     //  process agrees on them whatever its working directory.
-    static const char *const names[] = {"router", "jobs", "bus_in", "bus_out", "analytics",
-                                        "alert", "alert_stream", "ingest", "worker"};
+    static const char *const names[] = {"router", "jobs",         "bus_in", "bus_out", "analytics",
+                                        "alert",  "alert_stream", "ingest", "worker"};
     const char *run = self->values[s_key_index("run_dir")];
     char *run_abs;
     if (run[0] == '/')
@@ -393,8 +397,7 @@ s_derive(tg_config_t *self)
                 if (*c == '/' || *c == ':')
                     *c = '_';
             ep = tg_strfmt("ipc://%s/%s-%s-%d.ipc", run_abs, names[i], host, (int)getpid());
-        }
-        else
+        } else
             ep = tg_strfmt("ipc://%s/%s.ipc", run_abs, names[i]);
         s_set(self, idx, ep);
         free(ep);

@@ -28,8 +28,8 @@ tg_error_type(int status)
 }
 
 char *
-tg_error_body(int status, const char *message, const char *type, const char *param,
-              const char *code)
+tg_error_body(
+    int status, const char *message, const char *type, const char *param, const char *code)
 {
     json_t *err = json_object();
     json_object_set_new(err, "message", json_string(message ? message : "error"));

@@ -4,8 +4,8 @@
 
 //  Returns the JSON text of an OpenAI error object; type NULL picks the usual type for
 //  `status`; param and code may be NULL (null in JSON). Caller frees.
-char *tg_error_body(int status, const char *message, const char *type, const char *param,
-                    const char *code);
+char *tg_error_body(
+    int status, const char *message, const char *type, const char *param, const char *code);
 //  The OpenAI error type usually paired with an HTTP status ("invalid_request_error", ...).
 const char *tg_error_type(int status);
 

@@ -8,10 +8,10 @@
 #define S_BATCH 256  //  frames handled per activation before yielding to the loop
 
 struct tg_evzmq {
-    void *sock;         //  zsock_t, borrowed
-    struct event *ev;   //  persistent read event on ZMQ_FD
-    tg_evzmq_fn *fn;    //  per-frame handler
-    void *arg;          //  handler argument
+    void *sock;        //  zsock_t, borrowed
+    struct event *ev;  //  persistent read event on ZMQ_FD
+    tg_evzmq_fn *fn;   //  per-frame handler
+    void *arg;         //  handler argument
 };
 
 static void

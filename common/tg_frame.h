@@ -23,9 +23,9 @@ typedef enum {
 #define TG_CTYPE_DBL double
 #define TG_CTYPE_BOOL bool
 #define TG_F(f, T, k, r) TG_CTYPE_##T k;
-#define TG_X(E, n, t)                                                                             \
-    typedef struct {                                                                              \
-        TG_FIELDS_##n(TG_F, _)                                                                    \
+#define TG_X(E, n, t)          \
+    typedef struct {           \
+        TG_FIELDS_##n(TG_F, _) \
     } tg_fr_##n##_t;
 TG_FRAMES(TG_X)
 #undef TG_X

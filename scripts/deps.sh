@@ -7,7 +7,7 @@ packages=(
     build-essential cmake pkg-config
     libczmq-dev libzmq3-dev libmsgpack-dev liblmdb-dev libcurl4-openssl-dev libevent-dev
     libjansson-dev libyaml-dev libxxhash-dev libcunit1-dev libsodium-dev zlib1g-dev
-    prometheus wrk curl
+    prometheus wrk curl clang-format
 )
 
 missing=()

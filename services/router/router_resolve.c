@@ -20,8 +20,7 @@ s_is_openai_family(const char *m)
     if (s_starts(m, "gpt") || s_starts(m, "chatgpt") || s_starts(m, "text-embedding")
         || s_starts(m, "davinci") || s_starts(m, "babbage"))
         return true;
-    return m[0] == 'o' && (m[1] == '1' || m[1] == '3' || m[1] == '4')
-           && (m[2] == 0 || m[2] == '-');
+    return m[0] == 'o' && (m[1] == '1' || m[1] == '3' || m[1] == '4') && (m[2] == 0 || m[2] == '-');
 }
 
 static int
@@ -34,7 +33,10 @@ s_fail(router_route_t *out, int status, const char *param, char *msg)
 }
 
 static int
-s_choose(const tg_config_t *cfg, const char *asked, const char *provider, const char *model,
+s_choose(const tg_config_t *cfg,
+         const char *asked,
+         const char *provider,
+         const char *model,
          router_route_t *out)
 {
     const tg_provider_t *p = tg_config_provider_find(cfg, provider);
@@ -56,8 +58,11 @@ s_choose(const tg_config_t *cfg, const char *asked, const char *provider, const 
 }
 
 int
-router_resolve(const tg_config_t *cfg, const tg_pricing_t *pricing, const char *model,
-               const char *agent, router_route_t *out)
+router_resolve(const tg_config_t *cfg,
+               const tg_pricing_t *pricing,
+               const char *model,
+               const char *agent,
+               router_route_t *out)
 {
     memset(out, 0, sizeof *out);
     if (!model || !*model)

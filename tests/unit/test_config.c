@@ -66,14 +66,13 @@ test_yaml_and_env(void)
 static void
 test_rejects(void)
 {
-    CU_ASSERT_PTR_NULL(tg_config_load_string("http:\n  prot: 1\n"));         //  unknown key
-    CU_ASSERT_PTR_NULL(tg_config_load_string("http:\n  port: 70000\n"));     //  bound
-    CU_ASSERT_PTR_NULL(tg_config_load_string("http:\n  port: eighty\n"));    //  type
-    CU_ASSERT_PTR_NULL(tg_config_load_string("http: [1, 2\n"));              //  bad YAML
-    CU_ASSERT_PTR_NULL(tg_config_load_string("- a\n- b\n"));                 //  not a mapping
+    CU_ASSERT_PTR_NULL(tg_config_load_string("http:\n  prot: 1\n"));              //  unknown key
+    CU_ASSERT_PTR_NULL(tg_config_load_string("http:\n  port: 70000\n"));          //  bound
+    CU_ASSERT_PTR_NULL(tg_config_load_string("http:\n  port: eighty\n"));         //  type
+    CU_ASSERT_PTR_NULL(tg_config_load_string("http: [1, 2\n"));                   //  bad YAML
+    CU_ASSERT_PTR_NULL(tg_config_load_string("- a\n- b\n"));                      //  not a mapping
     CU_ASSERT_PTR_NULL(tg_config_load_string("providers:\n  - kind: openai\n"));  //  no name
-    CU_ASSERT_PTR_NULL(
-        tg_config_load_string("providers:\n  - name: x\n    api_key: sk-inline\n"));
+    CU_ASSERT_PTR_NULL(tg_config_load_string("providers:\n  - name: x\n    api_key: sk-inline\n"));
     CU_ASSERT_PTR_NULL(tg_config_load("/nonexistent/tollgate.yaml"));
     setenv("TOLLGATE_HTTP_PORT", "-1", 1);
     CU_ASSERT_PTR_NULL(tg_config_load_string(NULL));  //  env is checked too
