@@ -111,6 +111,27 @@ s_metrics_declare(tg_metrics_t *m)
                        "Usage events sent but not yet acknowledged by analytics.", NULL, 0);
 }
 
+#define S_CANCELLED_MAX 10000                //  remembered early cancels (all workers hear all)
+#define S_CANCELLED_TTL_US (60 * 1000000LL)  //  how long an early cancel is remembered
+
+static void
+s_free_item(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+static bool
+s_was_cancelled(worker_t *self, const char *id)
+{
+    int64_t *at = zhashx_lookup(self->cancelled, id);
+    if (!at)
+        return false;
+    bool fresh = tg_mono_us() - *at < S_CANCELLED_TTL_US;
+    zhashx_delete(self->cancelled, id);
+    return fresh;
+}
+
 worker_t *
 worker_new(const tg_config_t *cfg)
 {
@@ -132,6 +153,8 @@ worker_new(const tg_config_t *cfg)
     self->metrics = tg_metrics_new();
     s_metrics_declare(self->metrics);
     self->calls = zhashx_new();
+    self->cancelled = zhashx_new();
+    zhashx_set_destructor(self->cancelled, s_free_item);
     self->backlog = zlistx_new();
     self->max_in_flight = (size_t)tg_config_int(cfg, "upstream.max_in_flight");
     self->connect_ms = tg_config_int(cfg, "upstream.connect_timeout_ms");
@@ -171,6 +194,7 @@ worker_destroy(worker_t **self_p)
     if (self->tick)
         event_free(self->tick);
     zhashx_destroy(&self->calls);
+    zhashx_destroy(&self->cancelled);
     tg_peers_destroy(&self->peers);
     tg_outbox_destroy(&self->outbox);
     tg_stats_destroy(&self->stats);
@@ -570,6 +594,11 @@ s_on_job(tg_frame_t **frame_p, void *arg)
         c->indexed = true;
     else
         tg_log_warn("job id already in flight id=%s: this one cannot be cancelled", c->job->job.id);
+    if (s_was_cancelled(self, c->job->job.id)) {
+        //  The client left before this job reached us: no upstream call at all.
+        worker_call_finish(c, 499, "client_closed");
+        return;
+    }
     if (self->active >= self->max_in_flight) {
         //  Every slot is taken: wait here (a batch read is at most a few hundred frames) and
         //  stop reading, so further jobs go to other workers.
@@ -588,8 +617,16 @@ s_on_cancel(tg_frame_t **frame_p, void *arg)
     if ((*frame_p)->type != TG_FRAME_CANCEL)
         return;
     worker_call_t *c = zhashx_lookup(self->calls, (*frame_p)->cancel.id);
-    if (!c)
-        return;  //  not ours, or already finished
+    if (!c) {
+        //  Not ours, already finished, or its job is still on the way: remember the id a
+        //  while so that a job arriving after its cancel is never sent upstream.
+        if (zhashx_size(self->cancelled) >= S_CANCELLED_MAX)
+            zhashx_purge(self->cancelled);
+        int64_t *at = tg_zalloc(sizeof *at);
+        *at = tg_mono_us();
+        zhashx_update(self->cancelled, (*frame_p)->cancel.id, at);
+        return;
+    }
     tg_log_info("call cancelled id=%s provider=%s state=%d", c->job->job.id, c->job->job.provider,
                 (int)c->state);
     worker_curl_stop(c);

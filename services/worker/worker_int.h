@@ -125,6 +125,7 @@ struct worker {
     CURL **pool;               //  idle easy handles
     size_t npool;              //  entries in pool
     zhashx_t *calls;           //  job id -> worker_call_t (borrowed)
+    zhashx_t *cancelled;       //  ids cancelled before their job came -> int64_t mono µs (owned)
     worker_call_t *head;       //  oldest live call (the list owns the calls)
     worker_call_t *tail;       //  newest live call
     struct event *pause_ev;    //  deferred pause of the jobs reader
