@@ -23,6 +23,21 @@ s_is_openai_family(const char *m)
     return m[0] == 'o' && (m[1] == '1' || m[1] == '3' || m[1] == '4') && (m[2] == 0 || m[2] == '-');
 }
 
+//  OpenRouter's vendor prefix for a catalogue provider, or NULL when it has none.
+static const char *
+s_openrouter_vendor(const char *provider)
+{
+    static const char *const map[][2] = {
+        {"google", "google"}, {"mistral", "mistralai"},   {"meta", "meta-llama"},
+        {"cohere", "cohere"}, {"deepseek", "deepseek"},   {"xai", "x-ai"},
+        {"openai", "openai"}, {"anthropic", "anthropic"},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(map[i][0], provider) == 0)
+            return map[i][1];
+    return NULL;
+}
+
 static int
 s_fail(router_route_t *out, int status, const char *param, char *msg)
 {
@@ -107,6 +122,14 @@ router_resolve(const tg_config_t *cfg,
     const tg_price_t *price = pricing ? tg_pricing_find(pricing, model) : NULL;
     if (price && tg_config_provider_find(cfg, price->provider))
         return s_choose(cfg, asked, price->provider, model, out);
+    //  OpenRouter names models "<vendor>/<model>": give a bare catalogue name its vendor.
+    const char *vendor = price ? s_openrouter_vendor(price->provider) : NULL;
+    if (vendor && !slash) {
+        char *full = tg_strfmt("%s/%s", vendor, model);
+        int rc = s_choose(cfg, asked, "openrouter", full, out);
+        free(full);
+        return rc;
+    }
     return s_choose(cfg, asked, "openrouter", model, out);
 }
 

@@ -91,6 +91,32 @@ test_aliases_and_agents(void)
     s_expect("openai/", NULL, TG_INVALID, NULL, NULL);
 }
 
+static void
+test_openrouter_vendor(void)
+{
+    setenv("OPENROUTER_API_KEY", "k", 1);
+    tg_config_t *cfg = tg_config_load_string(NULL);
+    unsetenv("OPENROUTER_API_KEY");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    router_route_t r;
+    CU_ASSERT_EQUAL(router_resolve(cfg, s_pricing, "gemini-2.5-pro", NULL, &r), TG_OK);
+    CU_ASSERT_STRING_EQUAL(r.provider, "openrouter");
+    CU_ASSERT_STRING_EQUAL(r.model, "google/gemini-2.5-pro");
+    router_route_fini(&r);
+    CU_ASSERT_EQUAL(router_resolve(cfg, s_pricing, "mistral-large", NULL, &r), TG_OK);
+    CU_ASSERT_STRING_EQUAL(r.model, "mistralai/mistral-large");
+    router_route_fini(&r);
+    //  Already vendor-qualified or unknown names pass unchanged.
+    CU_ASSERT_EQUAL(router_resolve(cfg, s_pricing, "meta-llama/llama-3.1-8b-instruct", NULL, &r),
+                    TG_OK);
+    CU_ASSERT_STRING_EQUAL(r.model, "meta-llama/llama-3.1-8b-instruct");
+    router_route_fini(&r);
+    CU_ASSERT_EQUAL(router_resolve(cfg, s_pricing, "some-new-model", NULL, &r), TG_OK);
+    CU_ASSERT_STRING_EQUAL(r.model, "some-new-model");
+    router_route_fini(&r);
+    tg_config_destroy(&cfg);
+}
+
 void
 test_router_register(void)
 {
@@ -98,4 +124,5 @@ test_router_register(void)
     CU_add_test(s, "prefix rules", test_prefix_rules);
     CU_add_test(s, "openrouter fallback", test_openrouter_fallback);
     CU_add_test(s, "aliases and agents", test_aliases_and_agents);
+    CU_add_test(s, "openrouter vendor prefix", test_openrouter_vendor);
 }
