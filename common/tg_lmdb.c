@@ -278,6 +278,16 @@ tg_lmdb_grow(tg_lmdb_t *self, size_t map_size)
 }
 
 int
+tg_lmdb_grow_double(tg_lmdb_t *self, size_t max_size)
+{
+    assert(self);
+    size_t now = self->map_size;
+    if (now >= max_size)
+        return TG_AGAIN;
+    return tg_lmdb_grow(self, now > max_size / 2 ? max_size : now * 2);
+}
+
+int
 tg_lmdb_copy(tg_lmdb_t *self, const char *dir)
 {
     assert(self && dir);
@@ -460,4 +470,22 @@ tg_lmdb_each(tg_lmdb_txn_t *txn,
     if (rc && rc != MDB_NOTFOUND)
         return s_fail(txn->owner, "cursor walk", rc);
     return TG_OK;
+}
+
+void
+tg_lmdb_be64_put(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)(v & 0xff);
+        v >>= 8;
+    }
+}
+
+uint64_t
+tg_lmdb_be64_get(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
 }

@@ -11,6 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+//  Largest map a store grows to (1 TiB, the bound of the *.map_size_mb config keys).
+#define TG_LMDB_MAX_MAP ((size_t)1 << 40)
+
 typedef struct tg_lmdb tg_lmdb_t;
 typedef struct tg_lmdb_txn tg_lmdb_txn_t;
 
@@ -41,6 +44,9 @@ void tg_lmdb_destroy(tg_lmdb_t **self_p);
 size_t tg_lmdb_map_size(tg_lmdb_t *self);
 //  Sets a larger map size (no txn may be open in this process). TG_OK or TG_ERR.
 int tg_lmdb_grow(tg_lmdb_t *self, size_t map_size);
+//  Doubles the map size, up to max_size (no txn may be open). TG_OK; TG_AGAIN when the map
+//  is already max_size or larger (not logged: it stays full); TG_ERR (logged).
+int tg_lmdb_grow_double(tg_lmdb_t *self, size_t max_size);
 //  Writes a compacted consistent copy to `dir` (must exist and be empty) while the
 //  environment stays in use (backup, spec O7). TG_OK or TG_ERR.
 int tg_lmdb_copy(tg_lmdb_t *self, const char *dir);
@@ -74,5 +80,10 @@ int tg_lmdb_each(tg_lmdb_txn_t *txn,
                  bool reverse,
                  tg_lmdb_each_fn *fn,
                  void *arg);
+
+//  Writes v big-endian into p[0..7], so that keys sort by number (time-ordered keys).
+void tg_lmdb_be64_put(uint8_t *p, uint64_t v);
+//  Reads the big-endian number that tg_lmdb_be64_put wrote at p[0..7].
+uint64_t tg_lmdb_be64_get(const uint8_t *p);
 
 #endif

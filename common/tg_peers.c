@@ -4,6 +4,7 @@
 #include "tg_util.h"
 
 #include <czmq.h>
+#include <string.h>
 
 #define S_MAX_PEERS 4096  //  beyond this the least recently added socket is closed
 
@@ -62,4 +63,12 @@ tg_peers_send(tg_peers_t *self, const char *endpoint, tg_frame_t **frame_p)
         return TG_INVALID;
     }
     return tg_frame_send(frame_p, sock);
+}
+
+bool
+tg_peers_endpoint_ok(const char *endpoint)
+{
+    return endpoint && strlen(endpoint) <= TG_PEERS_MAX_ENDPOINT
+           && (strncmp(endpoint, "ipc://", 6) == 0 || strncmp(endpoint, "tcp://", 6) == 0
+               || strncmp(endpoint, "inproc://", 9) == 0);
 }

@@ -2,7 +2,11 @@
 #ifndef TG_PEERS_H
 #define TG_PEERS_H
 
+#include <stdbool.h>
+
 #include "tg_frame.h"
+
+#define TG_PEERS_MAX_ENDPOINT 512  //  longest reply endpoint accepted from a frame
 
 typedef struct tg_peers tg_peers_t;
 
@@ -13,5 +17,8 @@ void tg_peers_destroy(tg_peers_t **self_p);
 //  Sends the frame to `endpoint` (connecting on first use) and destroys it (*frame_p = NULL).
 //  TG_OK, TG_AGAIN at HWM, TG_INVALID for an endpoint that cannot be connected (logged).
 int tg_peers_send(tg_peers_t *self, const char *endpoint, tg_frame_t **frame_p);
+//  True if `endpoint` (from a frame; may be NULL) is one a reply socket may connect to: an
+//  ipc://, tcp:// or inproc:// address of at most TG_PEERS_MAX_ENDPOINT bytes.
+bool tg_peers_endpoint_ok(const char *endpoint);
 
 #endif

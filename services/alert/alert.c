@@ -1,11 +1,12 @@
 //  alert.c - SPEND in from the bus, budget alerts out on the alert stream, GET /v1/costs/alerts.
 #include "alert.h"
 #include "alert_book.h"
-#include "tg_error.h"
 #include "tg_frame.h"
+#include "tg_inbox.h"
 #include "tg_log.h"
 #include "tg_metrics.h"
 #include "tg_peers.h"
+#include "tg_reply.h"
 #include "tg_stats.h"
 #include "tg_utc.h"
 #include "tg_util.h"
@@ -20,7 +21,6 @@
 #define S_RECV_BURST 1000   //  frames read per wake-up
 #define S_LIST_DEFAULT 100  //  alerts listed when no limit is given
 #define S_LIST_MAX 1000     //  largest limit accepted
-#define S_MAX_REPLY_TO 512  //  longest reply endpoint accepted
 
 struct alert {
     const tg_config_t *cfg;  //  borrowed configuration
@@ -106,22 +106,6 @@ s_on_spend(alert_t *self, const tg_fr_spend_t *spend)
     free(alerts);
 }
 
-static tg_frame_t *
-s_reply(const tg_fr_query_t *q, int status, char *body)
-{
-    tg_frame_t *r = tg_frame_new(TG_FRAME_REPLY);
-    r->reply.id = tg_strdup(q->id);
-    r->reply.status = (uint64_t)status;
-    tg_frame_give_body(r, &body, strlen(body));
-    return r;
-}
-
-static tg_frame_t *
-s_error(const tg_fr_query_t *q, int status, const char *message, const char *param)
-{
-    return s_reply(q, status, tg_error_body(status, message, NULL, param, NULL));
-}
-
 //  GET /v1/costs/alerts?limit=&since=&severity=
 static tg_frame_t *
 s_list(alert_t *self, const tg_fr_query_t *q)
@@ -133,7 +117,7 @@ s_list(alert_t *self, const tg_fr_query_t *q)
     TAILQ_INIT(&args);
     if (q->args && *q->args && evhttp_parse_query_str(q->args, &args) != 0) {
         evhttp_clear_headers(&args);
-        return s_error(q, 400, "malformed query string", NULL);
+        return tg_reply_error(q->id, 400, "malformed query string", NULL);
     }
     const char *v;
     const char *bad = NULL, *why = NULL;
@@ -160,57 +144,60 @@ s_list(alert_t *self, const tg_fr_query_t *q)
     }
     evhttp_clear_headers(&args);
     if (bad)
-        return s_error(q, 400, why, bad);
+        return tg_reply_error(q->id, 400, why, bad);
     char *body = alert_book_list(self->book, since, (size_t)limit, severity);
     if (!body)
-        return s_error(q, 500, "alerts could not be read", NULL);
-    return s_reply(q, 200, body);
+        return tg_reply_error(q->id, 500, "alerts could not be read", NULL);
+    return tg_reply_new(q->id, 200, &body);
 }
 
 static void
 s_on_query(alert_t *self, const tg_fr_query_t *q)
 {
-    const char *ep = q->reply_to;
-    if (strlen(ep) > S_MAX_REPLY_TO
-        || (strncmp(ep, "ipc://", 6) != 0 && strncmp(ep, "tcp://", 6) != 0
-            && strncmp(ep, "inproc://", 9) != 0)) {
+    if (!tg_peers_endpoint_ok(q->reply_to)) {
         tg_log_warn("dropped query frame with a bad reply_to id=%.64s", q->id);
         return;
     }
     tg_frame_t *reply;
     if (strcmp(q->path, "/v1/costs/alerts") != 0) {
         char *msg = tg_strfmt("unknown alert route %.200s", q->path);
-        reply = s_error(q, 404, msg, NULL);
+        reply = tg_reply_error(q->id, 404, msg, NULL);
         free(msg);
     } else if (strcmp(q->method, "GET") != 0)
-        reply = s_error(q, 405, "method not allowed: use GET", NULL);
+        reply = tg_reply_error(q->id, 405, "method not allowed: use GET", NULL);
     else
         reply = s_list(self, q);
-    if (tg_peers_send(self->peers, q->reply_to, &reply) == TG_AGAIN)
-        tg_log_warn("query reply dropped: asker not reading id=%.64s", q->id);
+    tg_reply_send(self->peers, q, &reply);
+}
+
+static void
+s_on_inbox_frame(tg_frame_t **frame_p, void *arg)
+{
+    tg_frame_t *f = *frame_p;
+    if (f->type == TG_FRAME_QUERY)
+        s_on_query(arg, &f->query);
+    else
+        tg_log_warn("alert ignored a %s frame", tg_frame_name(f->type));
 }
 
 static int
 s_on_inbox(zloop_t *loop, zsock_t *sock, void *arg)
 {
     (void)loop;
-    alert_t *self = arg;
-    for (int i = 0; i < S_RECV_BURST; i++) {
-        tg_frame_t *f = NULL;
-        int rc = tg_frame_recv(sock, &f);
-        if (rc == TG_AGAIN)
-            break;
-        if (rc == TG_ERR)
-            return zsys_interrupted ? -1 : 0;
-        if (rc == TG_INVALID)
-            continue;  //  logged by the codec
-        if (f->type == TG_FRAME_QUERY)
-            s_on_query(self, &f->query);
-        else
-            tg_log_warn("alert ignored a %s frame", tg_frame_name(f->type));
-        tg_frame_destroy(&f);
-    }
-    return 0;
+    int rc = tg_inbox_drain(sock, S_RECV_BURST, s_on_inbox_frame, arg);
+    return rc == TG_ERR && zsys_interrupted ? -1 : 0;
+}
+
+//  Keeps the newest SPEND in *arg (a tg_frame_t *), dropping the one before.
+static void
+s_keep_spend(tg_frame_t **frame_p, void *arg)
+{
+    tg_frame_t **last_p = arg;
+    if ((*frame_p)->type != TG_FRAME_SPEND)
+        return;
+    tg_frame_destroy(last_p);
+    *last_p = *frame_p;
+    *frame_p = NULL;
 }
 
 static int
@@ -220,27 +207,11 @@ s_on_bus(zloop_t *loop, zsock_t *sock, void *arg)
     alert_t *self = arg;
     //  SPEND comes every second and after each commit: only the newest one matters.
     tg_frame_t *last = NULL;
-    for (int i = 0; i < S_RECV_BURST; i++) {
-        tg_frame_t *f = NULL;
-        int rc = tg_frame_recv(sock, &f);
-        if (rc == TG_AGAIN)
-            break;
-        if (rc == TG_ERR) {
-            tg_frame_destroy(&last);
-            return zsys_interrupted ? -1 : 0;
-        }
-        if (rc == TG_INVALID)
-            continue;
-        if (f->type == TG_FRAME_SPEND) {
-            tg_frame_destroy(&last);
-            last = f;
-        } else
-            tg_frame_destroy(&f);
-    }
-    if (last)
+    int rc = tg_inbox_drain(sock, S_RECV_BURST, s_keep_spend, &last);
+    if (rc == TG_OK && last)
         s_on_spend(self, &last->spend);
     tg_frame_destroy(&last);
-    return 0;
+    return rc == TG_ERR && zsys_interrupted ? -1 : 0;
 }
 
 static int

@@ -16,10 +16,9 @@
 enum { DB_ALERTS, DB_FIRED };
 static const char *const s_dbs[] = {"alerts", "fired"};
 
-#define S_MAX_CANDIDATES 8           //  3 daily + 4 monthly levels + the forecast
-#define S_MAX_MAP ((size_t)1 << 40)  //  growth stops at 1 TiB (config bound)
-#define S_LIST_LIMIT (8u << 20)      //  largest list answer in bytes
-#define S_SCOPE "global"             //  budgets from the config apply to all traffic
+#define S_MAX_CANDIDATES 8       //  3 daily + 4 monthly levels + the forecast
+#define S_LIST_LIMIT (8u << 20)  //  largest list answer in bytes
+#define S_SCOPE "global"         //  budgets from the config apply to all traffic
 
 struct alert_book {
     tg_lmdb_t *db;  //  the environment
@@ -36,15 +35,6 @@ typedef struct {
     double limit;          //  the budget
     char *message;         //  human text (owned)
 } s_candidate_t;
-
-static void
-s_be64_put(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (uint8_t)(v & 0xff);
-        v >>= 8;
-    }
-}
 
 alert_book_t *
 alert_book_new(const char *dir, size_t map_size)
@@ -219,7 +209,7 @@ s_store(alert_book_t *self,
         memcpy(val + 1, json, jlen);
         free(json);
         uint8_t key[8 + sizeof id];
-        s_be64_put(key, (uint64_t)ts);
+        tg_lmdb_be64_put(key, (uint64_t)ts);
         memcpy(key + 8, id, strlen(id));
         rc = tg_lmdb_put(txn, DB_ALERTS, key, 8 + strlen(id), val, jlen + 1);
         free(val);
@@ -263,8 +253,7 @@ alert_book_on_spend(alert_book_t *self,
     while (rc == TG_AGAIN) {
         //  Map full: grow and try again; the txn was aborted, nothing was half-written.
         size_t now = tg_lmdb_map_size(self->db);
-        if (now >= S_MAX_MAP
-            || tg_lmdb_grow(self->db, now * 2 > S_MAX_MAP ? S_MAX_MAP : now * 2) != TG_OK) {
+        if (tg_lmdb_grow_double(self->db, TG_LMDB_MAX_MAP) != TG_OK) {
             tg_log_error("alert map full and cannot grow bytes=%zu", now);
             break;
         }
@@ -317,7 +306,7 @@ alert_book_list(alert_book_t *self, int64_t since_us, size_t limit, const char *
     tg_jsonw_array(w, "data");
     s_list_t l = {.w = w, .left = limit, .severity = severity};
     uint8_t from[8];
-    s_be64_put(from, (uint64_t)(since_us < 0 ? 0 : since_us));
+    tg_lmdb_be64_put(from, (uint64_t)(since_us < 0 ? 0 : since_us));
     int rc =
         limit == 0 ? TG_OK : tg_lmdb_each(txn, DB_ALERTS, from, 8, NULL, 0, true, s_on_alert, &l);
     tg_lmdb_abort(&txn);

@@ -3,10 +3,12 @@
 #include "analytics_query.h"
 #include "analytics_store.h"
 #include "tg_frame.h"
+#include "tg_inbox.h"
 #include "tg_log.h"
 #include "tg_metrics.h"
 #include "tg_peers.h"
 #include "tg_pricing.h"
+#include "tg_reply.h"
 #include "tg_stats.h"
 #include "tg_utc.h"
 #include "tg_util.h"
@@ -15,10 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_BATCH_MAX 1000    //  events per commit at most
-#define S_RECV_BURST 2000   //  frames read per wake-up before timers get a turn
-#define S_SPEND_MS 1000     //  SPEND heartbeat
-#define S_MAX_REPLY_TO 512  //  longest reply endpoint accepted
+#define S_BATCH_MAX 1000   //  events per commit at most
+#define S_RECV_BURST 2000  //  frames read per wake-up before timers get a turn
+#define S_SPEND_MS 1000    //  SPEND heartbeat
 
 struct analytics {
     const tg_config_t *cfg;                    //  borrowed configuration
@@ -207,21 +208,12 @@ s_flush(analytics_t *self)
     s_publish_spend(self);
 }
 
-//  An endpoint we can connect an ACK socket to.
-static bool
-s_endpoint_ok(const char *ep)
-{
-    return ep && strlen(ep) <= S_MAX_REPLY_TO
-           && (strncmp(ep, "ipc://", 6) == 0 || strncmp(ep, "tcp://", 6) == 0
-               || strncmp(ep, "inproc://", 9) == 0);
-}
-
 static void
 s_on_usage(analytics_t *self, tg_frame_t **frame_p)
 {
     const tg_fr_usage_t *u = &(*frame_p)->usage;
     size_t eid_len = strlen(u->eid);
-    if (eid_len == 0 || eid_len > ANALYTICS_MAX_EID || !s_endpoint_ok(u->reply_to)) {
+    if (eid_len == 0 || eid_len > ANALYTICS_MAX_EID || !tg_peers_endpoint_ok(u->reply_to)) {
         tg_log_warn("dropped usage frame: eid must be 1..%d bytes and reply_to an endpoint "
                     "eid_len=%zu",
                     ANALYTICS_MAX_EID, eid_len);
@@ -236,39 +228,34 @@ s_on_usage(analytics_t *self, tg_frame_t **frame_p)
 static void
 s_on_query(analytics_t *self, const tg_fr_query_t *q)
 {
-    if (!s_endpoint_ok(q->reply_to)) {
+    if (!tg_peers_endpoint_ok(q->reply_to)) {
         tg_log_warn("dropped query frame with a bad reply_to id=%.64s", q->id);
         return;
     }
     s_flush(self);  //  an answer includes every event received before the question
     tg_frame_t *reply = analytics_query_answer(self->store, q, tg_now_us());
-    if (tg_peers_send(self->peers, q->reply_to, &reply) == TG_AGAIN)
-        tg_log_warn("query reply dropped: asker not reading id=%.64s", q->id);
+    tg_reply_send(self->peers, q, &reply);
+}
+
+static void
+s_on_inbox_frame(tg_frame_t **frame_p, void *arg)
+{
+    analytics_t *self = arg;
+    tg_frame_type_t type = (*frame_p)->type;
+    if (type == TG_FRAME_USAGE)
+        s_on_usage(self, frame_p);
+    else if (type == TG_FRAME_QUERY)
+        s_on_query(self, &(*frame_p)->query);
+    else
+        tg_log_warn("analytics ignored a %s frame", tg_frame_name(type));
 }
 
 static int
 s_on_inbox(zloop_t *loop, zsock_t *sock, void *arg)
 {
     (void)loop;
-    analytics_t *self = arg;
-    for (int i = 0; i < S_RECV_BURST; i++) {
-        tg_frame_t *f = NULL;
-        int rc = tg_frame_recv(sock, &f);
-        if (rc == TG_AGAIN)
-            break;
-        if (rc == TG_ERR)
-            return zsys_interrupted ? -1 : 0;
-        if (rc == TG_INVALID)
-            continue;  //  garbage: logged by the codec, dropped
-        if (f->type == TG_FRAME_USAGE)
-            s_on_usage(self, &f);
-        else if (f->type == TG_FRAME_QUERY)
-            s_on_query(self, &f->query);
-        else
-            tg_log_warn("analytics ignored a %s frame", tg_frame_name(f->type));
-        tg_frame_destroy(&f);
-    }
-    return 0;
+    int rc = tg_inbox_drain(sock, S_RECV_BURST, s_on_inbox_frame, arg);
+    return rc == TG_ERR && zsys_interrupted ? -1 : 0;
 }
 
 static int

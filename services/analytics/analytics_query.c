@@ -1,8 +1,8 @@
 //  analytics_query.c - GET /v1/usage: range and grouping from the query string, JSON body.
 #include "analytics_query.h"
-#include "tg_error.h"
 #include "tg_jsonw.h"
 #include "tg_log.h"
+#include "tg_reply.h"
 #include "tg_utc.h"
 #include "tg_util.h"
 
@@ -17,22 +17,6 @@
 #define S_BODY_LIMIT (16u << 20)  //  largest usage answer (about 50,000 groups)
 
 static const char *const s_dim_names[] = {"provider", "model", "key", "agent"};
-
-static tg_frame_t *
-s_reply(const tg_fr_query_t *q, int status, char *body)
-{
-    tg_frame_t *r = tg_frame_new(TG_FRAME_REPLY);
-    r->reply.id = tg_strdup(q->id);
-    r->reply.status = (uint64_t)status;
-    tg_frame_give_body(r, &body, strlen(body));
-    return r;
-}
-
-static tg_frame_t *
-s_error(const tg_fr_query_t *q, int status, const char *message, const char *param)
-{
-    return s_reply(q, status, tg_error_body(status, message, NULL, param, NULL));
-}
 
 //  A time argument: RFC 3339, a date or epoch seconds. A '+' of an offset that arrived
 //  unencoded in the query string was decoded to ' ': put it back.
@@ -90,7 +74,7 @@ s_usage(analytics_store_t *store, const tg_fr_query_t *q, int64_t now_us)
     TAILQ_INIT(&args);
     if (q->args && *q->args && evhttp_parse_query_str(q->args, &args) != 0) {
         evhttp_clear_headers(&args);
-        return s_error(q, 400, "malformed query string", NULL);
+        return tg_reply_error(q->id, 400, "malformed query string", NULL);
     }
     const char *v;
     const char *bad = NULL;
@@ -102,21 +86,21 @@ s_usage(analytics_store_t *store, const tg_fr_query_t *q, int64_t now_us)
         bad = "group_by";
     evhttp_clear_headers(&args);
     if (bad && strcmp(bad, "group_by") == 0)
-        return s_error(q, 400,
-                       "group_by must be a comma-separated list of provider, model, key, agent",
-                       "group_by");
+        return tg_reply_error(
+            q->id, 400, "group_by must be a comma-separated list of provider, model, key, agent",
+            "group_by");
     if (bad)
-        return s_error(q, 400,
-                       "start and end must be RFC 3339 times (2026-11-25T10:00:00Z), dates "
-                       "(2026-11-25) or epoch seconds",
-                       bad);
+        return tg_reply_error(q->id, 400,
+                              "start and end must be RFC 3339 times (2026-11-25T10:00:00Z), dates "
+                              "(2026-11-25) or epoch seconds",
+                              bad);
     if (start > end)
-        return s_error(q, 400, "start must not be after end", "start");
+        return tg_reply_error(q->id, 400, "start must not be after end", "start");
 
     analytics_group_t *groups = NULL;
     size_t n = 0;
     if (analytics_store_usage(store, start, end, by, &groups, &n) != TG_OK)
-        return s_error(q, 500, "usage data could not be read", NULL);
+        return tg_reply_error(q->id, 500, "usage data could not be read", NULL);
     analytics_totals_t all = {0};
     for (size_t i = 0; i < n; i++)
         analytics_totals_add(&all, &groups[i].totals);
@@ -156,8 +140,9 @@ s_usage(analytics_store_t *store, const tg_fr_query_t *q, int64_t now_us)
     char *body = tg_jsonw_take(w, NULL);
     tg_jsonw_destroy(&w);
     if (!body)
-        return s_error(q, 500, "usage answer too large: narrow the range or the grouping", NULL);
-    return s_reply(q, 200, body);
+        return tg_reply_error(q->id, 500,
+                              "usage answer too large: narrow the range or the grouping", NULL);
+    return tg_reply_new(q->id, 200, &body);
 }
 
 tg_frame_t *
@@ -165,11 +150,11 @@ analytics_query_answer(analytics_store_t *store, const tg_fr_query_t *q, int64_t
 {
     if (strcmp(q->path, "/v1/usage") != 0) {
         char *msg = tg_strfmt("unknown analytics route %.200s", q->path);
-        tg_frame_t *r = s_error(q, 404, msg, NULL);
+        tg_frame_t *r = tg_reply_error(q->id, 404, msg, NULL);
         free(msg);
         return r;
     }
     if (strcmp(q->method, "GET") != 0)
-        return s_error(q, 405, "method not allowed: use GET", NULL);
+        return tg_reply_error(q->id, 405, "method not allowed: use GET", NULL);
     return s_usage(store, q, now_us);
 }

@@ -18,31 +18,12 @@ static const char *const s_dbs[] = {"events", "time", "totals", "rollup"};
 #define S_REC_HEAD 10                  //  version, flags, cost
 #define S_REC_UNKNOWN 1                //  flags bit: priced at the default price
 #define S_TOTALS_LEN 56                //  7 words
-#define S_MAX_MAP ((size_t)1 << 40)    //  growth stops at 1 TiB (config bound)
 #define S_TS_MAX 253402300799999999LL  //  9999-12-31T23:59:59.999999Z
 #define S_ROLLUP_KEY (TG_UTC_DAY_LEN + 4 * (ANALYTICS_MAX_DIM + 1))
 
 struct analytics_store {
     tg_lmdb_t *db;  //  the environment
 };
-
-static void
-s_be64_put(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (uint8_t)(v & 0xff);
-        v >>= 8;
-    }
-}
-
-static uint64_t
-s_be64_get(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
 
 static int64_t
 s_clamp_ts(int64_t ts)
@@ -53,13 +34,13 @@ s_clamp_ts(int64_t ts)
 static void
 s_totals_encode(const analytics_totals_t *t, uint8_t *out)
 {
-    s_be64_put(out, t->requests);
-    s_be64_put(out + 8, t->errors);
-    s_be64_put(out + 16, t->tok_in);
-    s_be64_put(out + 24, t->tok_out);
-    s_be64_put(out + 32, t->tok_cached);
-    s_be64_put(out + 40, (uint64_t)t->cost_micro);
-    s_be64_put(out + 48, t->unknown);
+    tg_lmdb_be64_put(out, t->requests);
+    tg_lmdb_be64_put(out + 8, t->errors);
+    tg_lmdb_be64_put(out + 16, t->tok_in);
+    tg_lmdb_be64_put(out + 24, t->tok_out);
+    tg_lmdb_be64_put(out + 32, t->tok_cached);
+    tg_lmdb_be64_put(out + 40, (uint64_t)t->cost_micro);
+    tg_lmdb_be64_put(out + 48, t->unknown);
 }
 
 //  Reads counters; records written by a later version may be longer (extra words ignored).
@@ -69,13 +50,13 @@ s_totals_decode(const void *data, size_t len, analytics_totals_t *t)
     if (len < S_TOTALS_LEN)
         return false;
     const uint8_t *p = data;
-    t->requests = s_be64_get(p);
-    t->errors = s_be64_get(p + 8);
-    t->tok_in = s_be64_get(p + 16);
-    t->tok_out = s_be64_get(p + 24);
-    t->tok_cached = s_be64_get(p + 32);
-    t->cost_micro = (int64_t)s_be64_get(p + 40);
-    t->unknown = s_be64_get(p + 48);
+    t->requests = tg_lmdb_be64_get(p);
+    t->errors = tg_lmdb_be64_get(p + 8);
+    t->tok_in = tg_lmdb_be64_get(p + 16);
+    t->tok_out = tg_lmdb_be64_get(p + 24);
+    t->tok_cached = tg_lmdb_be64_get(p + 32);
+    t->cost_micro = (int64_t)tg_lmdb_be64_get(p + 40);
+    t->unknown = tg_lmdb_be64_get(p + 48);
     return true;
 }
 
@@ -159,12 +140,10 @@ int
 analytics_store_grow(analytics_store_t *self)
 {
     size_t now = tg_lmdb_map_size(self->db);
-    if (now >= S_MAX_MAP) {
+    int rc = tg_lmdb_grow_double(self->db, TG_LMDB_MAX_MAP);
+    if (rc == TG_AGAIN)
         tg_log_error("analytics map is full at its largest size bytes=%zu", now);
-        return TG_ERR;
-    }
-    size_t next = now * 2 > S_MAX_MAP ? S_MAX_MAP : now * 2;
-    if (tg_lmdb_grow(self->db, next) != TG_OK)
+    if (rc != TG_OK)
         return TG_ERR;
     tg_log_warn("analytics map was full: grown from %zu to %zu bytes", now,
                 tg_lmdb_map_size(self->db));
@@ -216,7 +195,7 @@ s_store_one(tg_lmdb_txn_t *txn, const tg_frame_t *f, const analytics_outcome_t *
     uint8_t *rec = tg_zalloc(rec_len);
     rec[0] = S_REC_VERSION;
     rec[1] = o->unknown ? S_REC_UNKNOWN : 0;
-    s_be64_put(rec + 2, (uint64_t)o->cost_micro);
+    tg_lmdb_be64_put(rec + 2, (uint64_t)o->cost_micro);
     memcpy(rec + S_REC_HEAD, map, map_len);
     free(map);
     int rc = tg_lmdb_put(txn, DB_EVENTS, u->eid, eid_len, rec, rec_len);
@@ -226,7 +205,7 @@ s_store_one(tg_lmdb_txn_t *txn, const tg_frame_t *f, const analytics_outcome_t *
 
     int64_t ts = s_clamp_ts(u->ts);
     uint8_t tkey[8 + ANALYTICS_MAX_EID];
-    s_be64_put(tkey, (uint64_t)ts);
+    tg_lmdb_be64_put(tkey, (uint64_t)ts);
     memcpy(tkey + 8, u->eid, eid_len);
     if ((rc = tg_lmdb_put(txn, DB_TIME, tkey, 8 + eid_len, NULL, 0)) != TG_OK)
         return rc;
@@ -367,7 +346,7 @@ s_on_edge(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
     s_edge_t *e = arg;
     if (klen >= 8) {
         e->found = true;
-        e->ts = (int64_t)s_be64_get(key);
+        e->ts = (int64_t)tg_lmdb_be64_get(key);
     }
     return 1;  //  the first one is all we want
 }
@@ -377,7 +356,7 @@ static int
 s_edge(s_query_t *q, int64_t t, bool reverse, s_edge_t *e)
 {
     uint8_t bound[8];
-    s_be64_put(bound, (uint64_t)t);
+    tg_lmdb_be64_put(bound, (uint64_t)t);
     memset(e, 0, sizeof *e);
     return reverse ? tg_lmdb_each(q->txn, DB_TIME, NULL, 0, bound, 8, true, s_on_edge, e)
                    : tg_lmdb_each(q->txn, DB_TIME, bound, 8, NULL, 0, false, s_on_edge, e);
@@ -442,7 +421,7 @@ s_on_event(const void *key, size_t klen, const void *val, size_t vlen, void *arg
         s_dim(dims[3], u->agent);
         const char *d[4] = {dims[0], dims[1], dims[2], dims[3]};
         analytics_totals_t t =
-            s_event_totals(u, (int64_t)s_be64_get(p + 2), (p[1] & S_REC_UNKNOWN) != 0);
+            s_event_totals(u, (int64_t)tg_lmdb_be64_get(p + 2), (p[1] & S_REC_UNKNOWN) != 0);
         s_group_add(q, d, &t);
     } else
         tg_log_warn("analytics skipped an unreadable event record len=%zu", len);
@@ -513,8 +492,8 @@ analytics_store_usage(analytics_store_t *self,
                 q.rc = TG_ERR;
         } else {
             uint8_t from[8], to[8];
-            s_be64_put(from, (uint64_t)(start > day0 ? start : day0));
-            s_be64_put(to, (uint64_t)(end < day1 - 1 ? end + 1 : day1));
+            tg_lmdb_be64_put(from, (uint64_t)(start > day0 ? start : day0));
+            tg_lmdb_be64_put(to, (uint64_t)(end < day1 - 1 ? end + 1 : day1));
             if (tg_lmdb_each(q.txn, DB_TIME, from, 8, to, 8, false, s_on_event, &q) != TG_OK)
                 q.rc = TG_ERR;
         }

@@ -74,6 +74,18 @@ s_method_name(enum evhttp_cmd_type m)
     }
 }
 
+//  Answers 503 with Retry-After: 1 (the client may retry shortly).
+static void
+s_retry_later(ingest_t *self,
+              struct evhttp_request *req,
+              const char *rid,
+              const char *message,
+              const char *code)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+    ingest_http_error(self, req, rid, 503, message, NULL, code);
+}
+
 //  True if the request carries the master key as a Bearer token; else answers 401.
 static bool
 s_authorized(ingest_t *self, struct evhttp_request *req, const char *rid)
@@ -189,10 +201,9 @@ s_on_llm(ingest_t *self,
     tg_frame_give_body(f, &body, len);  //  the client's bytes, unchanged
     int rc = tg_frame_send(&f, self->router);
     if (rc != TG_OK) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
-        ingest_http_error(self, req, rid, 503,
-                          "The gateway is overloaded (router queue full); retry shortly.", NULL,
-                          "overloaded");
+        s_retry_later(self, req, rid,
+                      "The gateway is overloaded (router queue full); retry shortly.",
+                      "overloaded");
         ingest_count_llm(self, agent, NULL, NULL, NULL, t0, -1);
         return;
     }
@@ -218,9 +229,7 @@ s_on_query(ingest_t *self,
     f->query.args = tg_strdup(uri ? evhttp_uri_get_query(uri) : NULL);
     f->query.key = tg_strdup("master");
     if (tg_frame_send(&f, to) != TG_OK) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
-        ingest_http_error(self, req, rid, 503, "The gateway is overloaded; retry shortly.", NULL,
-                          "overloaded");
+        s_retry_later(self, req, rid, "The gateway is overloaded; retry shortly.", "overloaded");
         return;
     }
     ingest_call_add(self, req, INGEST_QUERY, id, rid, "none", tg_mono_us());
@@ -309,9 +318,8 @@ ingest_routes_dispatch(struct evhttp_request *req, void *arg)
         path = "/";
     enum evhttp_cmd_type method = evhttp_request_get_command(req);
     if (self->draining) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
-        ingest_http_error(self, req, rid, 503, "The gateway is shutting down; retry shortly.", NULL,
-                          "shutting_down");
+        s_retry_later(self, req, rid, "The gateway is shutting down; retry shortly.",
+                      "shutting_down");
         return;
     }
     const s_route_t *route = s_find_route(path);

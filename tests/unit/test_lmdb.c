@@ -227,6 +227,40 @@ test_map_full_then_grow(void)
     s_rmdir(dir);
 }
 
+static void
+test_grow_double(void)
+{
+    char *dir = s_tmpdir();
+    tg_lmdb_t *db = s_open(dir, 256 << 10, 1, NULL, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+    CU_ASSERT_EQUAL(tg_lmdb_map_size(db), 256 << 10);
+    CU_ASSERT_EQUAL(tg_lmdb_grow_double(db, 768 << 10), TG_OK);
+    CU_ASSERT_EQUAL(tg_lmdb_map_size(db), 512 << 10);
+    CU_ASSERT_EQUAL(tg_lmdb_grow_double(db, 768 << 10), TG_OK);  //  capped, not doubled
+    CU_ASSERT_EQUAL(tg_lmdb_map_size(db), 768 << 10);
+    CU_ASSERT_EQUAL(tg_lmdb_grow_double(db, 768 << 10), TG_AGAIN);
+    CU_ASSERT_EQUAL(tg_lmdb_grow_double(db, 512 << 10), TG_AGAIN);  //  already larger
+    CU_ASSERT_EQUAL(tg_lmdb_map_size(db), 768 << 10);
+    tg_lmdb_destroy(&db);
+    s_rmdir(dir);
+}
+
+static void
+test_be64(void)
+{
+    uint8_t a[8], b[8];
+    tg_lmdb_be64_put(a, 0x0102030405060708ULL);
+    static const uint8_t want[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    CU_ASSERT_EQUAL(memcmp(a, want, 8), 0);
+    CU_ASSERT_EQUAL(tg_lmdb_be64_get(a), 0x0102030405060708ULL);
+    tg_lmdb_be64_put(b, UINT64_MAX);
+    CU_ASSERT_EQUAL(tg_lmdb_be64_get(b), UINT64_MAX);
+    //  Byte order follows number order.
+    tg_lmdb_be64_put(a, 255);
+    tg_lmdb_be64_put(b, 256);
+    CU_ASSERT(memcmp(a, b, 8) < 0);
+}
+
 typedef struct {
     int calls;      //  migrate calls
     uint32_t from;  //  version it was called with
@@ -317,6 +351,8 @@ test_lmdb_register(void)
     CU_add_test(s, "put_get_del", test_put_get_del);
     CU_add_test(s, "each_ranges", test_each_ranges);
     CU_add_test(s, "map_full_then_grow", test_map_full_then_grow);
+    CU_add_test(s, "grow_double", test_grow_double);
+    CU_add_test(s, "be64", test_be64);
     CU_add_test(s, "schema_versions", test_schema_versions);
     CU_add_test(s, "bad_dir", test_bad_dir);
 }
