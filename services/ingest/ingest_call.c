@@ -275,6 +275,9 @@ ingest_call_on_frame(tg_frame_t **frame_p, void *arg)
     case TG_FRAME_END:
         id = f->end.id;
         break;
+    case TG_FRAME_ACCEPT:
+        id = f->accept.id;
+        break;
     default:
         tg_log_warn("ingest inbox ignores frame type=%s", tg_frame_name(f->type));
         return;
@@ -284,7 +287,9 @@ ingest_call_on_frame(tg_frame_t **frame_p, void *arg)
         tg_log_debug("dropped %s for a call no longer here id=%s", tg_frame_name(f->type), id);
         return;
     }
-    if (f->type == TG_FRAME_REPLY)
+    if (f->type == TG_FRAME_ACCEPT)
+        snprintf(call->worker, sizeof call->worker, "%s", f->accept.worker);
+    else if (f->type == TG_FRAME_REPLY)
         s_on_reply(self, call, f);
     else if (f->type == TG_FRAME_HEAD)
         s_on_head(self, call, f);
@@ -292,6 +297,27 @@ ingest_call_on_frame(tg_frame_t **frame_p, void *arg)
         s_on_chunk(self, call, f);
     else
         s_on_end(self, call, f);
+}
+
+//  Answers a call that will get nothing more from its worker: an error object while the
+//  client still waits for the head, an SSE error line and the end once it streams.
+static void
+s_fail(ingest_t *self, ingest_call_t **call_p, int status, const char *msg, const char *code)
+{
+    ingest_call_t *call = *call_p;
+    s_unwatch(call);
+    if (call->state == INGEST_WAITING)
+        ingest_http_error(self, call->req, call->rid, status, msg, NULL, code);
+    else {
+        char *err = tg_error_body(status, msg, NULL, NULL, code);
+        char *line = tg_strfmt("data: %s\n\n", err);
+        free(err);
+        s_write_chunk(self, call, &line, strlen(line));
+        ingest_http_stream_end(self, call->req);
+    }
+    if (call->kind != INGEST_QUERY)
+        ingest_count_llm(self, call->agent, call->provider, call->model, NULL, call->t0_us, -1);
+    s_remove(self, call_p);
 }
 
 void
@@ -306,20 +332,47 @@ ingest_call_expire(ingest_t *self, int64_t now_us)
                     call->state == INGEST_STREAMING ? "streaming" : "waiting");
         if (call->kind != INGEST_QUERY)
             s_cancel(self, call->id);
-        s_unwatch(call);
-        if (call->state == INGEST_WAITING)
-            ingest_http_error(self, call->req, call->rid, 504, msg, NULL, "timeout");
-        else {
-            char *err = tg_error_body(504, msg, NULL, NULL, "timeout");
-            char *line = tg_strfmt("data: %s\n\n", err);
-            free(err);
-            s_write_chunk(self, call, &line, strlen(line));
-            ingest_http_stream_end(self, call->req);
-        }
-        if (call->kind != INGEST_QUERY)
-            ingest_count_llm(self, call->agent, call->provider, call->model, NULL, call->t0_us, -1);
-        s_remove(self, &call);
+        s_fail(self, &call, 504, msg, "timeout");
     }
+}
+
+void
+ingest_call_check_workers(ingest_t *self, int64_t now_us)
+{
+    int64_t mono = tg_mono_us();
+    if (mono - self->workers_checked_us < 500000)
+        return;
+    self->workers_checked_us = mono;
+    int64_t quiet = 3 * tg_config_int(self->cfg, "stats.interval_ms") * 1000;
+    if (quiet < 3000000)
+        quiet = 3000000;
+    //  Workers gone quiet: collect their names first, then fail their calls.
+    zlist_t *lost = NULL;
+    for (int64_t *seen = zhashx_first(self->workers); seen; seen = zhashx_next(self->workers))
+        if (now_us - *seen > quiet) {
+            if (!lost)
+                lost = zlist_new();
+            zlist_append(lost, (void *)zhashx_cursor(self->workers));
+        }
+    if (!lost)
+        return;
+    for (const char *inst = zlist_first(lost); inst; inst = zlist_next(lost)) {
+        tg_log_warn("worker stopped sending heartbeats worker=%s: failing its calls", inst);
+        ingest_call_t *call = self->first;
+        while (call) {
+            ingest_call_t *next = call->next;
+            if (strcmp(call->worker, inst) == 0)
+                s_fail(self, &call, 502,
+                       "The provider worker handling this request stopped before answering; "
+                       "it is safe to retry.",
+                       "worker_lost");
+            call = next;
+        }
+    }
+    //  Forget them after the calls (the names are the hash's keys).
+    for (const char *inst = zlist_first(lost); inst; inst = zlist_next(lost))
+        zhashx_delete(self->workers, inst);
+    zlist_destroy(&lost);
 }
 
 void

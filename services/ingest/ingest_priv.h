@@ -56,6 +56,7 @@ typedef struct ingest_call {
     char *model;                       //  from HEAD (streams); owned, NULL until then
     int64_t t0_us;                     //  monotonic µs when the request was complete
     int64_t deadline_us;               //  monotonic µs when the call times out
+    char worker[64];                   //  instance of the worker that took it ("" = unknown)
     struct ingest_call *prev, *next;   //  deadline list, earliest first
 } ingest_call_t;
 
@@ -84,6 +85,8 @@ struct ingest {
     tg_metrics_agg_t *agg;              //  every process's series, for GET /metrics
     int64_t ready_us[INGEST_PEERS];     //  epoch µs of the last ready STATS of each peer
     zhashx_t *calls;                    //  id -> ingest_call_t (owned)
+    zhashx_t *workers;                  //  worker instance -> int64_t epoch µs of its last STATS
+    int64_t workers_checked_us;         //  monotonic µs of the last lost-worker check
     ingest_call_t *first, *last;        //  deadline list
     struct evbuffer *chunk;             //  reused to hand SSE chunks to libevent
     struct evhttp_request **dead;       //  detached requests to free from the reaper
@@ -149,6 +152,9 @@ ingest_call_t *ingest_call_add(ingest_t *self,
                                int64_t t0_us);
 //  Handles one frame from the inbox (REPLY, HEAD, CHUNK, END).
 void ingest_call_on_frame(tg_frame_t **frame_p, void *arg);
+//  Answers 502 `worker_lost` to every call held by a worker whose heartbeats stopped
+//  (none for 3 stats intervals, at least 3 s) as of `now_us` (epoch). Checks twice a second.
+void ingest_call_check_workers(ingest_t *self, int64_t now_us);
 //  Times out calls whose deadline passed at `now_us` (monotonic).
 void ingest_call_expire(ingest_t *self, int64_t now_us);
 //  Frees requests left by clients that went away.

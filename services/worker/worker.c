@@ -594,6 +594,12 @@ s_on_job(tg_frame_t **frame_p, void *arg)
         c->indexed = true;
     else
         tg_log_warn("job id already in flight id=%s: this one cannot be cancelled", c->job->job.id);
+    //  Tell the asking ingest which worker holds the call: if this process dies, ingest
+    //  sees its heartbeats stop and answers the client instead of waiting for a timeout.
+    tg_frame_t *acc = tg_frame_new(TG_FRAME_ACCEPT);
+    acc->accept.id = tg_strdup(c->job->job.id);
+    acc->accept.worker = tg_strdup(tg_stats_instance(self->stats));
+    tg_peers_send(self->peers, c->job->job.reply_to, &acc);
     if (s_was_cancelled(self, c->job->job.id)) {
         //  The client left before this job reached us: no upstream call at all.
         worker_call_finish(c, 499, "client_closed");

@@ -92,6 +92,32 @@ describe('tollgate up with a provider, 2 workers and 2 ingest', () => {
     });
   });
 
+  test('a call held by a worker that dies is answered 502 worker_lost, not left to time out', async () => {
+    const client = new OpenAI({ baseURL: tg.baseURL, apiKey: MASTER_KEY, maxRetries: 0 });
+    const started = Date.now();
+    const pending = client.chat.completions
+      .create({ model: 'gpt-4o', messages: [{ role: 'user', content: '[[mock:hang]] held' }] })
+      .then(
+        () => null,
+        (err) => err,
+      );
+    await waitFor(async () => (await mock.stats()).in_flight >= 1, {
+      timeout: 10000,
+      what: 'the call to reach the mock',
+    });
+    //  Either worker may hold it: both go.
+    for (const name of ['worker-1', 'worker-2']) process.kill(tg.pidOf(name), 'SIGKILL');
+    const err = await pending;
+    assert.ok(err instanceof OpenAI.APIError, String(err));
+    assert.equal(err.status, 502);
+    assert.equal(err.code, 'worker_lost');
+    assert.ok(Date.now() - started < 20000, 'answered long before http.timeout_ms');
+    await waitFor(async () => (await tg.ready()).status === 200, {
+      timeout: 30000,
+      what: '/readyz 200 once the supervisor restarted the workers',
+    });
+  });
+
   test('a crashed worker is logged, restarted and serves again', async () => {
     const old = tg.pidOf('worker-1');
     process.kill(old, 'SIGKILL');
