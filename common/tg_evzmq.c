@@ -36,6 +36,16 @@ s_on_ready(evutil_socket_t fd, short what, void *arg)
     event_active(self->ev, EV_READ, 0);
 }
 
+struct event_base *
+tg_evzmq_base_new(void)
+{
+    struct event_config *ec = event_config_new();
+    event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    struct event_base *base = event_base_new_with_config(ec);
+    event_config_free(ec);
+    return base;
+}
+
 tg_evzmq_t *
 tg_evzmq_new(struct event_base *base, void *sock, tg_evzmq_fn *fn, void *arg)
 {

@@ -11,6 +11,10 @@
 
 typedef struct tg_evzmq tg_evzmq_t;
 
+//  A libevent base for a service loop, with epoll's changelist on: the enable/disable pairs
+//  made per request fold into one epoll_ctl (or none) per loop turn. Caller frees it.
+struct event_base *tg_evzmq_base_new(void);
+
 //  Called once per good frame; takes the frame (destroy it or keep it, *frame_p may be
 //  left non-NULL, then the caller of the callback destroys it).
 typedef void(tg_evzmq_fn)(tg_frame_t **frame_p, void *arg);

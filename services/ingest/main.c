@@ -2,6 +2,7 @@
 #include "ingest.h"
 #include "tg_config.h"
 #include "tg_service.h"
+#include "tg_evzmq.h"
 #include "tg_log.h"
 
 #include <czmq.h>
@@ -43,12 +44,7 @@ main(int argc, char **argv)
     if (!cfg)
         return 2;
     signal(SIGPIPE, SIG_IGN);  //  a client gone mid-write is an error code, not a signal
-    //  The changelist folds the enable/disable pairs libevent makes per request into one
-    //  epoll_ctl (or none) per loop turn.
-    struct event_config *ec = event_config_new();
-    event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-    s_ctx_t ctx = {.base = event_base_new_with_config(ec)};
-    event_config_free(ec);
+    s_ctx_t ctx = {.base = tg_evzmq_base_new()};
     ctx.ingest = ingest_new(cfg, ctx.base);
     if (!ctx.ingest) {
         event_base_free(ctx.base);

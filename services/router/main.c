@@ -2,6 +2,7 @@
 #include "router.h"
 #include "tg_config.h"
 #include "tg_service.h"
+#include "tg_evzmq.h"
 #include "tg_log.h"
 
 #include <czmq.h>
@@ -27,7 +28,7 @@ main(int argc, char **argv)
         tg_config_destroy(&cfg);
         return 1;
     }
-    struct event_base *base = event_base_new();
+    struct event_base *base = tg_evzmq_base_new();
     struct event *sigterm = evsignal_new(base, SIGTERM, s_on_signal, base);
     struct event *sigint = evsignal_new(base, SIGINT, s_on_signal, base);
     event_add(sigterm, NULL);

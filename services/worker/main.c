@@ -1,5 +1,6 @@
 //  services/worker/main.c - wiring only; the logic lives in worker.c.
 #include "tg_config.h"
+#include "tg_evzmq.h"
 #include "tg_log.h"
 #include "tg_service.h"
 #include "worker.h"
@@ -40,7 +41,7 @@ main(int argc, char **argv)
     }
     zsys_set_max_sockets(0);
     worker_t *worker = worker_new(cfg);
-    struct event_base *base = event_base_new();
+    struct event_base *base = event_base_new();  //  no changelist: curl opens and closes sockets
     if (!worker || !base || worker_attach(worker, base) != 0) {
         worker_destroy(&worker);
         if (base)
