@@ -175,3 +175,28 @@ describe('isolation', () => {
     assert.ok(err && err.status >= 500, `bad request failed: ${err?.status}`);
   });
 });
+
+describe('concurrency', () => {
+  test('1,000 calls in flight at once through one worker all reach the upstream together', async () => {
+    const N = 1000;
+    const body = JSON.stringify(ask('[[mock:latency_ms=3000]] held together'));
+    const headers = { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json' };
+    const calls = Array.from({ length: N }, () =>
+      fetch(`${tg.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers,
+        body,
+        signal: AbortSignal.timeout(60000),
+      }).then(async (res) => ({ status: res.status, json: await res.json() })),
+    );
+    //  The upstream sees all of them in flight at the same moment (one worker, one curl multi).
+    await waitFor(async () => (await mock.stats()).in_flight >= N, {
+      timeout: 30000,
+      interval: 50,
+      what: `${N} upstream calls in flight at once`,
+    });
+    const results = await Promise.all(calls);
+    assert.equal(results.filter((r) => r.status === 200).length, N);
+    assert.ok(results.every((r) => r.json.choices[0].finish_reason === 'stop'));
+  });
+});
