@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -237,6 +238,21 @@ s_prepare(cli_up_t *up)
     return rc;
 }
 
+//  Every child is gone and this run dir is ours (flock on tollgate.pid): the ipc socket
+//  files left in it are stale, and per-pid inbox names would pile up across restarts.
+static void
+s_remove_sockets(cli_up_t *up)
+{
+    char *pattern = tg_strfmt("%s/*.ipc", tg_config_str(up->cfg, "run_dir"));
+    glob_t g;
+    if (glob(pattern, GLOB_NOSORT, NULL, &g) == 0) {
+        for (size_t i = 0; i < g.gl_pathc; i++)
+            unlink(g.gl_pathv[i]);
+        globfree(&g);
+    }
+    free(pattern);
+}
+
 static void
 s_run(cli_up_t *up)
 {
@@ -271,6 +287,8 @@ s_run(cli_up_t *up)
     fflush(stdout);
     if (supervisor_stop(up->sup, CLI_STOP_TIMEOUT_MS) != TG_OK && up->rc == 0)
         up->rc = 1;
+    else
+        s_remove_sockets(up);
     event_free(up->tick);
     for (size_t i = 0; i < 4; i++)
         event_free(events[i]);
