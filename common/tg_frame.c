@@ -410,6 +410,7 @@ tg_frame_decode(const void *tag,
     }
     self = tg_frame_new(type);
     bool seen[64] = {false};
+    assert(def->nfields <= sizeof seen / sizeof seen[0]);  //  frames.def rows per frame
     bool version_ok = false;
     const msgpack_object_map *m = &up.data.via.map;
     for (uint32_t i = 0; i < m->size; i++) {
