@@ -1,0 +1,95 @@
+// alerts.test.mjs - budget alerts end to end: real calls are priced by analytics, the spend
+// goes over the bus to alert, each threshold fires once per period, and GET /v1/costs/alerts
+// lists them (newest first).
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import { MASTER_KEY, delay, http, startMock, startTollgate, waitFor } from './harness.mjs';
+
+// gpt-4o output is $10 per 1M tokens: an 80-word answer costs just over $0.0008.
+const DAILY = 0.001;
+const MONTHLY = 0.002;
+let mock;
+let tg;
+let client;
+
+before(async () => {
+  mock = await startMock();
+  tg = await startTollgate({
+    mock,
+    config: `budget:\n  daily_usd: ${DAILY}\n  monthly_usd: ${MONTHLY}\n`,
+  });
+  client = new OpenAI({ baseURL: tg.baseURL, apiKey: MASTER_KEY, maxRetries: 0, timeout: 30000 });
+});
+
+after(async () => {
+  if (tg) {
+    const res = await tg.stop();
+    assert.deepEqual([res.code, res.signal], [0, null], 'tollgate up exits 0 after SIGTERM');
+  }
+  if (mock) await mock.stop();
+});
+
+async function alerts() {
+  const res = await http(`${tg.baseURL}/costs/alerts`, {
+    headers: { authorization: `Bearer ${MASTER_KEY}` },
+  });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json.object, 'list');
+  return res.json.data.filter((a) => a.kind === 'budget');
+}
+
+// "daily 0.75" style keys: which budget (by the period's shape) and which threshold.
+const key = (a) => `${a.period.length === 10 ? 'daily' : 'monthly'} ${Number(a.threshold)}`;
+
+const spend = (text) =>
+  client.chat.completions.create({
+    model: 'gpt-4o',
+    messages: [{ role: 'user', content: `${text} [[mock:words=80]]` }],
+  });
+
+test('budget thresholds fire once each, with the severities of spec L1', async () => {
+  await spend('first');  // ~80 % of the daily budget, ~40 % of the monthly one
+  let seen = await waitFor(
+    async () => {
+      const list = await alerts();
+      return list.some((a) => key(a) === 'daily 0.75') ? list : null;
+    },
+    { timeout: 20000, what: 'the daily 75 % alert' },
+  );
+  assert.deepEqual(seen.map(key), ['daily 0.75'], 'nothing else crossed yet');
+  assert.equal(seen[0].severity, 'info');
+  assert.ok(Number(seen[0].value) >= 0.75 * DAILY);
+  assert.equal(Number(seen[0].limit), DAILY);
+
+  await spend('second');  // daily > 100 %, monthly > 75 %
+  const want = ['daily 0.75', 'daily 0.9', 'daily 1', 'monthly 0.5', 'monthly 0.75'];
+  seen = await waitFor(
+    async () => {
+      const list = await alerts();
+      return want.every((k) => list.some((a) => key(a) === k)) ? list : null;
+    },
+    { timeout: 20000, what: 'the daily 90/100 % and monthly 50/75 % alerts' },
+  );
+  const severity = Object.fromEntries(seen.map((a) => [key(a), a.severity]));
+  assert.equal(severity['daily 0.9'], 'warning');
+  assert.equal(severity['daily 1'], 'critical');
+  assert.equal(severity['monthly 0.5'], 'info');
+  assert.equal(severity['monthly 0.75'], 'info');
+  assert.ok(seen[0].created >= seen[seen.length - 1].created, 'newest first');
+
+  // More spend: only the monthly 90 % and 100 % are new; nothing fires twice.
+  await spend('third');
+  await spend('fourth');
+  seen = await waitFor(
+    async () => {
+      const list = await alerts();
+      return list.some((a) => key(a) === 'monthly 1') ? list : null;
+    },
+    { timeout: 20000, what: 'the monthly 100 % alert' },
+  );
+  await delay(1500);  // a few more SPEND rounds: a duplicate would show up now
+  const keys = (await alerts()).map(key).sort();
+  assert.deepEqual(keys, [...want, 'monthly 0.9', 'monthly 1'].sort());
+});
