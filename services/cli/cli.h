@@ -25,6 +25,10 @@ int cli_down(const cli_opts_t *opts);
 //  `tollgate status`: prints /readyz. Exit code 0 ready, 1 not ready, 3 not reachable.
 int cli_status(const cli_opts_t *opts);
 
+//  `tollgate alerts [SEVERITY]`: subscribes to the alert stream (all severities, or one) and
+//  prints each alert as a JSON line until SIGINT/SIGTERM. 0 on a clean stop, 1/2 on errors.
+int cli_alerts(const cli_opts_t *opts, const char *severity);
+
 //  The directory of the running executable (from /proc/self/exe). Caller frees; NULL on error.
 char *cli_bin_dir(void);
 //  Creates `path` and its missing parents (mkdir -p). TG_OK or TG_ERR (printed).

@@ -24,6 +24,9 @@ s_usage(FILE *out)
             "  down [-c FILE] stop the `tollgate up` running for this run dir\n"
             "  status [-c FILE]\n"
             "                 print /readyz (exit 0 ready, 1 not ready, 3 not reachable)\n"
+            "  alerts [-c FILE] [--severity info|warning|critical]\n"
+            "                 subscribe to the alert stream and print each alert as a JSON\n"
+            "                 line until Ctrl-C\n"
             "  version        print the version\n"
             "  help           print this help\n"
             "\n"
@@ -46,9 +49,10 @@ s_count(const char *text)
     return (int)n;
 }
 
-//  Fills opts from argv[2..]; which options a command takes is checked by the caller.
+//  Fills opts (and *severity_p, when not NULL) from argv[2..]; which options a command
+//  takes is checked by the caller.
 static int
-s_parse(int argc, char **argv, cli_opts_t *opts, bool counts_allowed)
+s_parse(int argc, char **argv, cli_opts_t *opts, bool counts_allowed, const char **severity_p)
 {
     for (int i = 2; i < argc; i++) {
         const char *arg = argv[i];
@@ -60,6 +64,14 @@ s_parse(int argc, char **argv, cli_opts_t *opts, bool counts_allowed)
                 return -1;
             }
             opts->config_path = val;
+            i++;
+        } else if (!strcmp(arg, "--severity") && severity_p) {
+            if (!val
+                || (strcmp(val, "info") && strcmp(val, "warning") && strcmp(val, "critical"))) {
+                fprintf(stderr, "tollgate: --severity takes info, warning or critical\n");
+                return -1;
+            }
+            *severity_p = val;
             i++;
         } else if (is_count && counts_allowed) {
             int n = s_count(val);
@@ -95,12 +107,14 @@ main(int argc, char **argv)
     }
     cli_opts_t opts = {.config_path = NULL, .workers = 1, .ingest = 1};
     bool is_up = !strcmp(cmd, "up");
-    if (!is_up && strcmp(cmd, "down") && strcmp(cmd, "status")) {
+    bool is_alerts = !strcmp(cmd, "alerts");
+    const char *severity = NULL;
+    if (!is_up && !is_alerts && strcmp(cmd, "down") && strcmp(cmd, "status")) {
         fprintf(stderr, "tollgate: unknown command '%s'\n", cmd);
         s_usage(stderr);
         return 2;
     }
-    if (s_parse(argc, argv, &opts, is_up) != 0) {
+    if (s_parse(argc, argv, &opts, is_up, is_alerts ? &severity : NULL) != 0) {
         s_usage(stderr);
         return 2;
     }
@@ -108,6 +122,8 @@ main(int argc, char **argv)
     int rc;
     if (is_up)
         rc = cli_up(&opts);
+    else if (is_alerts)
+        rc = cli_alerts(&opts, severity);
     else
         rc = !strcmp(cmd, "down") ? cli_down(&opts) : cli_status(&opts);
     curl_global_cleanup();

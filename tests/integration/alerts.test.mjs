@@ -1,11 +1,13 @@
 // alerts.test.mjs - budget alerts end to end: real calls are priced by analytics, the spend
-// goes over the bus to alert, each threshold fires once per period, and GET /v1/costs/alerts
-// lists them (newest first).
+// goes over the bus to alert, each threshold fires once per period, GET /v1/costs/alerts
+// lists them (newest first), and an outside subscriber (`tollgate alerts`, a ZeroMQ SUB on
+// the alert stream) receives each one as it fires.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import OpenAI from 'openai';
-import { MASTER_KEY, delay, http, startMock, startTollgate, waitFor } from './harness.mjs';
+import { MASTER_KEY, binary, delay, http, startMock, startTollgate, waitFor } from './harness.mjs';
 
 // gpt-4o output is $10 per 1M tokens: an 80-word answer costs just over $0.0008.
 const DAILY = 0.001;
@@ -13,6 +15,7 @@ const MONTHLY = 0.002;
 let mock;
 let tg;
 let client;
+let sub; // `tollgate alerts`: { child, lines }
 
 before(async () => {
   mock = await startMock();
@@ -21,9 +24,31 @@ before(async () => {
     config: `budget:\n  daily_usd: ${DAILY}\n  monthly_usd: ${MONTHLY}\n`,
   });
   client = new OpenAI({ baseURL: tg.baseURL, apiKey: MASTER_KEY, maxRetries: 0, timeout: 30000 });
+  const child = spawn(binary('tollgate'), ['alerts'], { cwd: tg.dir, env: tg.env });
+  sub = { child, lines: [], err: '' };
+  let buf = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d) => {
+    buf += d;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      sub.lines.push(JSON.parse(buf.slice(0, nl)));
+      buf = buf.slice(nl + 1);
+    }
+  });
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d) => {
+    sub.err += d;
+  });
+  await waitFor(() => /listening for alert\./.test(sub.err), { what: 'the subscriber to start' });
 });
 
 after(async () => {
+  if (sub && sub.child.exitCode === null) {
+    const done = new Promise((resolve) => sub.child.once('exit', (code) => resolve(code)));
+    sub.child.kill('SIGINT');
+    assert.equal(await done, 0, '`tollgate alerts` exits 0 on Ctrl-C');
+  }
   if (tg) {
     const res = await tg.stop();
     assert.deepEqual([res.code, res.signal], [0, null], 'tollgate up exits 0 after SIGTERM');
@@ -92,4 +117,15 @@ test('budget thresholds fire once each, with the severities of spec L1', async (
   await delay(1500);  // a few more SPEND rounds: a duplicate would show up now
   const keys = (await alerts()).map(key).sort();
   assert.deepEqual(keys, [...want, 'monthly 0.9', 'monthly 1'].sort());
+
+  // The outside subscriber got the same alerts from the stream, topic = alert.<severity>.
+  const streamed = await waitFor(
+    () => {
+      const got = sub.lines.filter((a) => a.kind === 'budget');
+      return got.length >= keys.length ? got : null;
+    },
+    { timeout: 10000, what: 'the alert stream to deliver every alert' },
+  );
+  assert.deepEqual(streamed.map(key).sort(), keys);
+  assert.ok(streamed.every((a) => a.topic === a.severity && a.message.length > 0));
 });
