@@ -20,6 +20,27 @@ s_sock_destroy(void **item)
     *item = NULL;
 }
 
+zsock_t *
+tg_socket_open(int type, const char *endpoint, bool bind, int hwm)
+{
+    zsock_t *s = zsock_new(type);
+    if (!s) {
+        tg_log_error("cannot create a socket for endpoint=%s", endpoint);
+        return NULL;
+    }
+    if (hwm > 0) {
+        zsock_set_sndhwm(s, hwm);
+        zsock_set_rcvhwm(s, hwm);
+    }
+    int rc = bind ? zsock_bind(s, "%s", endpoint) : zsock_connect(s, "%s", endpoint);
+    if (rc < 0) {
+        tg_log_error("cannot %s endpoint=%s err=%s", bind ? "bind" : "connect", endpoint,
+                     zmq_strerror(zmq_errno()));
+        zsock_destroy(&s);
+    }
+    return s;
+}
+
 tg_peers_t *
 tg_peers_new(void)
 {

@@ -4,11 +4,18 @@
 
 #include <stdbool.h>
 
+#include <czmq.h>
+#include <stdbool.h>
+
 #include "tg_frame.h"
 
 #define TG_PEERS_MAX_ENDPOINT 512  //  longest reply endpoint accepted from a frame
 
 typedef struct tg_peers tg_peers_t;
+
+//  A new socket of `type`, bound (`bind`) or connected to `endpoint`, with both high-water
+//  marks set to `hwm` (0 = libzmq's default). NULL, logged with the zmq error, on failure.
+zsock_t *tg_socket_open(int type, const char *endpoint, bool bind, int hwm);
 
 //  An empty set of peer sockets.
 tg_peers_t *tg_peers_new(void);

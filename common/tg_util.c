@@ -90,6 +90,13 @@ tg_freep(void *p)
     *pp = NULL;
 }
 
+void
+tg_free_item(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
 int64_t
 tg_now_us(void)
 {

@@ -29,6 +29,9 @@ char *tg_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 //  Frees *p and sets it to NULL. NULL-safe.
 void tg_freep(void *p);
 
+//  Frees *item and sets it to NULL: the destructor for plain heap items in czmq containers.
+void tg_free_item(void **item);
+
 //  Wall clock in microseconds since the epoch.
 int64_t tg_now_us(void);
 //  Monotonic clock in microseconds (for durations).

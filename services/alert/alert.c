@@ -47,26 +47,13 @@ alert_new(const tg_config_t *cfg)
     free(dir);
     if (!self->book)
         goto fail;
-    const char *ep = tg_config_str(cfg, "endpoints.alert");
-    self->inbox = zsock_new(ZMQ_PULL);
-    if (zsock_bind(self->inbox, "%s", ep) < 0) {
-        tg_log_error("cannot bind alert inbox endpoint=%s err=%s", ep, zmq_strerror(errno));
+    self->inbox = tg_socket_open(ZMQ_PULL, tg_config_str(cfg, "endpoints.alert"), true, 0);
+    self->stream =
+        tg_socket_open(ZMQ_PUB, tg_config_str(cfg, "endpoints.alert_stream"), true, 100000);
+    self->bus = tg_socket_open(ZMQ_SUB, tg_config_str(cfg, "endpoints.bus_out"), false, 0);
+    if (!self->inbox || !self->stream || !self->bus)
         goto fail;
-    }
-    ep = tg_config_str(cfg, "endpoints.alert_stream");
-    self->stream = zsock_new(ZMQ_PUB);
-    zsock_set_sndhwm(self->stream, 100000);
-    if (zsock_bind(self->stream, "%s", ep) < 0) {
-        tg_log_error("cannot bind alert stream endpoint=%s err=%s", ep, zmq_strerror(errno));
-        goto fail;
-    }
-    ep = tg_config_str(cfg, "endpoints.bus_out");
-    self->bus = zsock_new(ZMQ_SUB);
     zsock_set_subscribe(self->bus, "spd");
-    if (zsock_connect(self->bus, "%s", ep) < 0) {
-        tg_log_error("cannot connect bus endpoint=%s err=%s", ep, zmq_strerror(errno));
-        goto fail;
-    }
     if (!(self->stats = tg_stats_new(cfg, "alert")))
         goto fail;
     self->peers = tg_peers_new();

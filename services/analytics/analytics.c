@@ -78,13 +78,9 @@ analytics_new(const tg_config_t *cfg)
     free(dir);
     if (!self->store)
         goto fail;
-    const char *ep = tg_config_str(cfg, "endpoints.analytics");
-    self->inbox = zsock_new(ZMQ_PULL);
-    zsock_set_rcvhwm(self->inbox, 100000);
-    if (zsock_bind(self->inbox, "%s", ep) < 0) {
-        tg_log_error("cannot bind analytics inbox endpoint=%s err=%s", ep, zmq_strerror(errno));
+    self->inbox = tg_socket_open(ZMQ_PULL, tg_config_str(cfg, "endpoints.analytics"), true, 100000);
+    if (!self->inbox)
         goto fail;
-    }
     if (!(self->stats = tg_stats_new(cfg, "analytics")))
         goto fail;
     self->peers = tg_peers_new();

@@ -3,6 +3,7 @@
 #include "ingest_priv.h"
 #include "tg_keys.h"
 #include "tg_log.h"
+#include "tg_peers.h"
 #include "tg_util.h"
 
 #include <event2/buffer.h>
@@ -121,30 +122,6 @@ s_on_reap(evutil_socket_t fd, short what, void *arg)
     ingest_call_reap(arg);
 }
 
-static void
-s_free_item(void **item)
-{
-    free(*item);
-    *item = NULL;
-}
-
-static zsock_t *
-s_socket(int type, const char *endpoint, bool bind)
-{
-    zsock_t *s = zsock_new(type);
-    if (!s)
-        return NULL;
-    zsock_set_sndhwm(s, 100000);
-    zsock_set_rcvhwm(s, 100000);
-    int rc = bind ? zsock_bind(s, "%s", endpoint) : zsock_connect(s, "%s", endpoint);
-    if (rc < 0) {
-        tg_log_error("cannot %s endpoint=%s err=%s", bind ? "bind" : "connect", endpoint,
-                     zmq_strerror(zmq_errno()));
-        zsock_destroy(&s);
-    }
-    return s;
-}
-
 static struct event *
 s_timer(ingest_t *self, int64_t ms, event_callback_fn fn)
 {
@@ -170,11 +147,12 @@ ingest_new(const tg_config_t *cfg, struct event_base *base)
         goto fail;
     if (generated)
         tg_log_info("generated a master key into %s/master.key", tg_config_str(cfg, "data_dir"));
-    self->inbox = s_socket(ZMQ_PULL, self->inbox_ep, true);
-    self->router = s_socket(ZMQ_PUSH, tg_config_str(cfg, "endpoints.router"), false);
-    self->analytics = s_socket(ZMQ_PUSH, tg_config_str(cfg, "endpoints.analytics"), false);
-    self->alert = s_socket(ZMQ_PUSH, tg_config_str(cfg, "endpoints.alert"), false);
-    self->bus = s_socket(ZMQ_SUB, tg_config_str(cfg, "endpoints.bus_out"), false);
+    self->inbox = tg_socket_open(ZMQ_PULL, self->inbox_ep, true, 100000);
+    self->router = tg_socket_open(ZMQ_PUSH, tg_config_str(cfg, "endpoints.router"), false, 100000);
+    self->analytics =
+        tg_socket_open(ZMQ_PUSH, tg_config_str(cfg, "endpoints.analytics"), false, 100000);
+    self->alert = tg_socket_open(ZMQ_PUSH, tg_config_str(cfg, "endpoints.alert"), false, 100000);
+    self->bus = tg_socket_open(ZMQ_SUB, tg_config_str(cfg, "endpoints.bus_out"), false, 100000);
     self->stats = tg_stats_new(cfg, "ingest");
     if (!self->inbox || !self->router || !self->analytics || !self->alert || !self->bus
         || !self->stats)
@@ -185,7 +163,7 @@ ingest_new(const tg_config_t *cfg, struct event_base *base)
     self->agg = tg_metrics_agg_new();
     self->calls = zhashx_new();
     self->workers = zhashx_new();
-    zhashx_set_destructor(self->workers, s_free_item);
+    zhashx_set_destructor(self->workers, tg_free_item);
     self->chunk = evbuffer_new();
     if (ingest_http_start(self) != TG_OK)
         goto fail;

@@ -35,17 +35,6 @@ struct router {
 
 static const double s_no_buckets[] = {0};
 
-static zsock_t *
-s_bind(int type, const char *endpoint)
-{
-    zsock_t *s = zsock_new(type);
-    if (!s || zsock_bind(s, "%s", endpoint) < 0) {
-        tg_log_error("cannot bind endpoint=%s err=%s", endpoint, zmq_strerror(zmq_errno()));
-        zsock_destroy(&s);
-    }
-    return s;
-}
-
 router_t *
 router_new(const tg_config_t *cfg)
 {
@@ -55,8 +44,8 @@ router_new(const tg_config_t *cfg)
     self->pricing = tg_pricing_load(*pfile ? pfile : tg_pricing_default_path());
     if (!self->pricing)
         goto fail;
-    self->inbox = s_bind(ZMQ_PULL, tg_config_str(cfg, "endpoints.router"));
-    self->jobs = s_bind(ZMQ_PUSH, tg_config_str(cfg, "endpoints.jobs"));
+    self->inbox = tg_socket_open(ZMQ_PULL, tg_config_str(cfg, "endpoints.router"), true, 0);
+    self->jobs = tg_socket_open(ZMQ_PUSH, tg_config_str(cfg, "endpoints.jobs"), true, 0);
     if (!self->inbox || !self->jobs)
         goto fail;
     zsock_set_rcvhwm(self->inbox, 100000);

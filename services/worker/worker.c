@@ -28,21 +28,6 @@ static void s_on_job(tg_frame_t **frame_p, void *arg);
 //  ---------------------------------------------------------------------------------------
 //  Construction
 
-static zsock_t *
-s_socket(int type, const char *endpoint, bool bind)
-{
-    zsock_t *s = zsock_new(type);
-    if (!s)
-        return NULL;
-    int rc = bind ? zsock_bind(s, "%s", endpoint) : zsock_connect(s, "%s", endpoint);
-    if (rc < 0) {
-        tg_log_error("cannot %s endpoint=%s err=%s", bind ? "bind" : "connect", endpoint,
-                     zmq_strerror(zmq_errno()));
-        zsock_destroy(&s);
-    }
-    return s;
-}
-
 static struct curl_slist *
 s_header(struct curl_slist *list, const char *fmt, const char *value)
 {
@@ -114,13 +99,6 @@ s_metrics_declare(tg_metrics_t *m)
 #define S_CANCELLED_MAX 10000                //  remembered early cancels (all workers hear all)
 #define S_CANCELLED_TTL_US (60 * 1000000LL)  //  how long an early cancel is remembered
 
-static void
-s_free_item(void **item)
-{
-    free(*item);
-    *item = NULL;
-}
-
 static bool
 s_was_cancelled(worker_t *self, const char *id)
 {
@@ -137,9 +115,9 @@ worker_new(const tg_config_t *cfg)
 {
     worker_t *self = tg_zalloc(sizeof *self);
     self->cfg = cfg;
-    self->jobs = s_socket(ZMQ_PULL, tg_config_str(cfg, "endpoints.jobs"), false);
-    self->inbox = s_socket(ZMQ_PULL, tg_config_str(cfg, "endpoints.worker"), true);
-    self->cancels = s_socket(ZMQ_SUB, tg_config_str(cfg, "endpoints.bus_out"), false);
+    self->jobs = tg_socket_open(ZMQ_PULL, tg_config_str(cfg, "endpoints.jobs"), false, 0);
+    self->inbox = tg_socket_open(ZMQ_PULL, tg_config_str(cfg, "endpoints.worker"), true, 0);
+    self->cancels = tg_socket_open(ZMQ_SUB, tg_config_str(cfg, "endpoints.bus_out"), false, 0);
     if (!self->jobs || !self->inbox || !self->cancels)
         goto fail;
     zsock_set_rcvhwm(self->inbox, 100000);
@@ -154,7 +132,7 @@ worker_new(const tg_config_t *cfg)
     s_metrics_declare(self->metrics);
     self->calls = zhashx_new();
     self->cancelled = zhashx_new();
-    zhashx_set_destructor(self->cancelled, s_free_item);
+    zhashx_set_destructor(self->cancelled, tg_free_item);
     self->backlog = zlistx_new();
     self->max_in_flight = (size_t)tg_config_int(cfg, "upstream.max_in_flight");
     self->connect_ms = tg_config_int(cfg, "upstream.connect_timeout_ms");
