@@ -69,6 +69,28 @@ tg_frame_name(tg_frame_type_t type)
     return type < TG_FRAME_COUNT ? s_defs[type].name : "?";
 }
 
+size_t
+tg_frame_field_count(tg_frame_type_t type)
+{
+    return type < TG_FRAME_COUNT ? s_defs[type].nfields : 0;
+}
+
+int
+tg_frame_field(tg_frame_type_t type,
+               size_t index,
+               const char **key_p,
+               tg_field_type_t *type_p,
+               bool *required_p)
+{
+    if (type >= TG_FRAME_COUNT || index >= s_defs[type].nfields)
+        return TG_NOTFOUND;
+    const s_field_t *fd = &s_defs[type].fields[index];
+    *key_p = fd->key;
+    *type_p = (tg_field_type_t)fd->type;  //  same order as s_type_t
+    *required_p = fd->required;
+    return TG_OK;
+}
+
 void
 tg_frame_set_body(tg_frame_t *self, const void *data, size_t len)
 {

@@ -82,6 +82,23 @@ int tg_frame_decode(const void *tag,
                     size_t err_size);
 //  Encodes the msgpack map part; returns a heap buffer the caller frees, length in *len_p.
 char *tg_frame_encode_map(const tg_frame_t *self, size_t *len_p);
+//  Field types of frames.def, for tg_frame_field.
+typedef enum {
+    TG_FIELD_STR,
+    TG_FIELD_I64,
+    TG_FIELD_U64,
+    TG_FIELD_DBL,
+    TG_FIELD_BOOL
+} tg_field_type_t;
+//  Number of fields (besides "v") of frame `type`.
+size_t tg_frame_field_count(tg_frame_type_t type);
+//  The index-th field of frame `type`: its wire key (static), type and whether it is
+//  required. TG_NOTFOUND past the last one.
+int tg_frame_field(tg_frame_type_t type,
+                   size_t index,
+                   const char **key_p,
+                   tg_field_type_t *type_p,
+                   bool *required_p);
 //  Writes the tag part ("<tag>" or "<tag>.<topic>") into out; returns its length.
 size_t tg_frame_tag(const tg_frame_t *self, char *out, size_t size);
 
