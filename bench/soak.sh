@@ -19,32 +19,11 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
-command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; }
-[ -x "$BIN/tollgate" ] || { echo "no build at $BIN" >&2; exit 2; }
-
-work=$(mktemp -d /tmp/tg-soak.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-"$BIN/tg-mock" --host 127.0.0.1 --port 0 --port-file "$work/mock.port" >/dev/null 2>"$work/mock.log" &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$work/mock.port" ] && break; sleep 0.05; done
-MPORT=$(cat "$work/mock.port")
-TPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-TOLLGATE_RUN_DIR="$work/run" TOLLGATE_DATA_DIR="$work/data" TOLLGATE_HTTP_PORT=$TPORT \
-    TOLLGATE_HTTP_HOST=127.0.0.1 TOLLGATE_MASTER_KEY=soak-key TOLLGATE_LOG_LEVEL=warn \
-    OPENAI_API_KEY=mock OPENAI_BASE_URL="http://127.0.0.1:$MPORT/v1" \
-    "$BIN/tollgate" up >"$work/tollgate.out" 2>"$work/tollgate.log" &
-pids+=($!)
-for _ in $(seq 300); do
-    curl -fs "http://127.0.0.1:$TPORT/readyz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_need
+bench_start soak-key
+work=$WORK
 cat >"$work/post.lua" <<'LUA'
 wrk.method = "POST"
 wrk.body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello"}]}'
