@@ -9,6 +9,7 @@
 #include "tg_metrics.h"
 #include "tg_peers.h"
 #include "tg_pricing.h"
+#include "tg_reply.h"
 #include "tg_stats.h"
 #include "tg_util.h"
 
@@ -95,10 +96,7 @@ router_destroy(router_t **self_p)
 static void
 s_reply(router_t *self, const char *id, const char *reply_to, int status, char **body_p)
 {
-    tg_frame_t *r = tg_frame_new(TG_FRAME_REPLY);
-    r->reply.id = tg_strdup(id);
-    r->reply.status = (uint64_t)status;
-    tg_frame_give_body(r, body_p, strlen(*body_p));
+    tg_frame_t *r = tg_reply_new(id, status, body_p);
     tg_peers_send(self->peers, reply_to, &r);
 }
 
