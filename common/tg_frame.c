@@ -179,8 +179,9 @@ tg_frame_encode_map(const tg_frame_t *self, size_t *len_p)
     return sbuf.data;  //  allocated with malloc by msgpack_sbuffer
 }
 
-int
-tg_frame_write(const tg_frame_t *self, void *sock)
+//  Sends [rid?][tag][map][body?]; rid NULL = no routing-id part.
+static int
+s_write(const tg_frame_t *self, void *sock, const void *rid, size_t rid_len)
 {
     void *handle = zsock_resolve(sock);
     char tag[128];
@@ -188,7 +189,11 @@ tg_frame_write(const tg_frame_t *self, void *sock)
     size_t map_len;
     char *map = tg_frame_encode_map(self, &map_len);
     int more = self->body ? ZMQ_SNDMORE : 0;
-    int rc = zmq_send(handle, tag, tag_len, ZMQ_DONTWAIT | ZMQ_SNDMORE);
+    int rc = 0;
+    if (rid)
+        rc = zmq_send(handle, rid, rid_len, ZMQ_DONTWAIT | ZMQ_SNDMORE);
+    if (rc >= 0)
+        rc = zmq_send(handle, tag, tag_len, ZMQ_DONTWAIT | ZMQ_SNDMORE);
     //  Once the first part is queued, zmq guarantees the rest of the message goes too.
     if (rc >= 0)
         rc = zmq_send(handle, map, map_len, more);
@@ -199,8 +204,23 @@ tg_frame_write(const tg_frame_t *self, void *sock)
         return TG_OK;
     if (errno == EAGAIN)
         return TG_AGAIN;
+    if (errno == EHOSTUNREACH)
+        return TG_NOTFOUND;
     tg_log_warn("frame send failed type=%s err=%s", tg_frame_name(self->type), zmq_strerror(errno));
     return TG_ERR;
+}
+
+int
+tg_frame_write(const tg_frame_t *self, void *sock)
+{
+    return s_write(self, sock, NULL, 0);
+}
+
+int
+tg_frame_write_to(const tg_frame_t *self, void *sock, const void *rid, size_t rid_len)
+{
+    assert(rid && rid_len > 0);
+    return s_write(self, sock, rid, rid_len);
 }
 
 int
@@ -486,12 +506,14 @@ cleanup:
     return rc;
 }
 
-int
-tg_frame_recv(void *sock, tg_frame_t **out_p)
+//  Receives [rid?][tag][map][body?]; with rid_out the first part is the routing id.
+static int
+s_recv(void *sock, tg_frame_t **out_p, char *rid_out, size_t rid_cap, size_t *rid_len_p)
 {
     void *handle = zsock_resolve(sock);
-    zmq_msg_t parts[3];
-    int nparts = 0;
+    zmq_msg_t parts[4];
+    size_t max = rid_out ? 4 : 3;
+    size_t nparts = 0;
     bool oversize = false;
     int more = 1;
     while (more) {
@@ -500,7 +522,7 @@ tg_frame_recv(void *sock, tg_frame_t **out_p)
         if (zmq_msg_recv(&part, handle, nparts == 0 ? ZMQ_DONTWAIT : 0) < 0) {
             int e = errno;
             zmq_msg_close(&part);
-            for (int i = 0; i < nparts && i < 3; i++)
+            for (size_t i = 0; i < nparts && i < max; i++)
                 zmq_msg_close(&parts[i]);
             if (e == EAGAIN && nparts == 0)
                 return TG_AGAIN;
@@ -509,7 +531,7 @@ tg_frame_recv(void *sock, tg_frame_t **out_p)
         more = zmq_msg_more(&part);
         if (zmq_msg_size(&part) > TG_FRAME_MAX_PART)
             oversize = true;
-        if (nparts < 3)
+        if (nparts < max)
             parts[nparts] = part;
         else
             zmq_msg_close(&part);
@@ -517,18 +539,46 @@ tg_frame_recv(void *sock, tg_frame_t **out_p)
     }
     int rc;
     char err[160];
-    if (nparts < 2 || nparts > 3 || oversize) {
-        snprintf(err, sizeof err, "message with %d parts%s", nparts,
+    size_t skip = 0;
+    if (rid_out) {
+        //  The routing id the ROUTER socket prepended: ours to check, it came from a peer.
+        size_t n = nparts > 0 ? zmq_msg_size(&parts[0]) : 0;
+        if (n == 0 || n >= rid_cap)
+            oversize = true;
+        else {
+            memcpy(rid_out, zmq_msg_data(&parts[0]), n);
+            rid_out[n] = 0;
+            *rid_len_p = n;
+        }
+        skip = 1;
+    }
+    size_t own = nparts - skip;
+    if (nparts <= skip || own < 2 || own > 3 || oversize) {
+        snprintf(err, sizeof err, "message with %zu parts%s", nparts,
                  oversize ? " and an oversized part" : "");
         rc = TG_INVALID;
-    } else
-        rc = tg_frame_decode(zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]),
-                             zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]),
-                             nparts == 3 ? zmq_msg_data(&parts[2]) : NULL,
-                             nparts == 3 ? zmq_msg_size(&parts[2]) : 0, out_p, err, sizeof err);
-    for (int i = 0; i < nparts && i < 3; i++)
+    } else {
+        zmq_msg_t *p = parts + skip;
+        rc = tg_frame_decode(zmq_msg_data(&p[0]), zmq_msg_size(&p[0]), zmq_msg_data(&p[1]),
+                             zmq_msg_size(&p[1]), own == 3 ? zmq_msg_data(&p[2]) : NULL,
+                             own == 3 ? zmq_msg_size(&p[2]) : 0, out_p, err, sizeof err);
+    }
+    for (size_t i = 0; i < nparts && i < max; i++)
         zmq_msg_close(&parts[i]);
     if (rc == TG_INVALID)
         tg_log_warn("dropped bad frame: %s", err);
     return rc;
+}
+
+int
+tg_frame_recv(void *sock, tg_frame_t **out_p)
+{
+    return s_recv(sock, out_p, NULL, 0, NULL);
+}
+
+int
+tg_frame_recv_from(void *sock, tg_frame_t **out_p, char *rid, size_t rid_cap, size_t *rid_len_p)
+{
+    assert(rid && rid_cap > 1 && rid_len_p);
+    return s_recv(sock, out_p, rid, rid_cap, rid_len_p);
 }

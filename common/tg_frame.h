@@ -62,6 +62,9 @@ void tg_frame_set_str(char **field, const char *value);
 //  Sends the frame on a zmq socket (zsock_t * or raw libzmq socket) without blocking and
 //  without consuming it. TG_AGAIN if the socket would block (HWM, no peer), TG_ERR otherwise.
 int tg_frame_write(const tg_frame_t *self, void *sock);
+//  As tg_frame_write on a ROUTER socket: the routing id `rid` goes first. TG_NOTFOUND when no
+//  peer has that id (the socket must have ZMQ_ROUTER_MANDATORY set).
+int tg_frame_write_to(const tg_frame_t *self, void *sock, const void *rid, size_t rid_len);
 //  As tg_frame_write, then destroys the frame (*self_p = NULL) whatever the outcome.
 int tg_frame_send(tg_frame_t **self_p, void *sock);
 //  Receives one frame without blocking. TG_OK and *out_p set; TG_AGAIN when nothing is
@@ -69,6 +72,11 @@ int tg_frame_send(tg_frame_t **self_p, void *sock);
 //  TG_ERR when the socket failed (context terminated, interrupted).
 int tg_frame_recv(void *sock, tg_frame_t **out_p);
 
+//  As tg_frame_recv on a ROUTER socket: the sender's routing id is copied into rid (NUL-
+//  terminated, at most rid_cap - 1 bytes, length in *rid_len_p); a longer or empty one makes
+//  the message TG_INVALID.
+int
+tg_frame_recv_from(void *sock, tg_frame_t **out_p, char *rid, size_t rid_cap, size_t *rid_len_p);
 //  Decodes one message from its parts (body may be NULL). TG_OK and *out_p, or TG_INVALID
 //  with the reason in err (never logged here).
 int tg_frame_decode(const void *tag,

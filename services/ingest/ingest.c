@@ -79,14 +79,8 @@ s_on_bus(tg_frame_t **frame_p, void *arg)
     int64_t now = tg_now_us();  //  our clock, not the sender's: hosts may disagree
     if (f->body)
         tg_metrics_agg_put(self->agg, f->stats.inst, f->body, now);
-    if (strcmp(f->stats.proc, "worker") == 0) {
-        int64_t *seen = zhashx_lookup(self->workers, f->stats.inst);
-        if (!seen) {
-            seen = tg_zalloc(sizeof *seen);
-            zhashx_insert(self->workers, f->stats.inst, seen);
-        }
-        *seen = now;
-    }
+    if (strcmp(f->stats.proc, "router") == 0)
+        ingest_router_heard(self, f->stats.inst, NULL);
     if (f->stats.ready)
         for (int i = 0; i < INGEST_PEERS; i++)
             if (strcmp(f->stats.proc, ingest_peer_names[i]) == 0)
@@ -99,8 +93,9 @@ s_on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     ingest_t *self = arg;
-    ingest_call_expire(self, tg_mono_us());
-    ingest_call_check_workers(self, tg_now_us());
+    int64_t now = tg_mono_us();
+    ingest_call_expire(self, now);
+    ingest_router_check(self, now);
 }
 
 static void
@@ -162,8 +157,7 @@ ingest_new(const tg_config_t *cfg, struct event_base *base)
     s_declare_metrics(self->metrics);
     self->agg = tg_metrics_agg_new();
     self->calls = zhashx_new();
-    self->workers = zhashx_new();
-    zhashx_set_destructor(self->workers, tg_free_item);
+    ingest_router_init(self);
     self->chunk = evbuffer_new();
     if (ingest_http_start(self) != TG_OK)
         goto fail;
@@ -203,7 +197,6 @@ ingest_destroy(ingest_t **self_p)
     if (self->chunk)
         evbuffer_free(self->chunk);
     zhashx_destroy(&self->calls);
-    zhashx_destroy(&self->workers);
     tg_metrics_agg_destroy(&self->agg);
     tg_metrics_destroy(&self->metrics);
     tg_stats_destroy(&self->stats);

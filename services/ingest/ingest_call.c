@@ -12,6 +12,7 @@
 #include <string.h>
 
 static void s_on_close(struct evhttp_connection *evcon, void *arg);
+static void s_write_chunk(ingest_t *self, ingest_call_t *call, char **data_p, size_t len);
 
 static void
 s_free_ref(const void *data, size_t len, void *extra)
@@ -93,12 +94,13 @@ s_remove(ingest_t *self, ingest_call_t **call_p)
     ingest_drain_check(self);
 }
 
-static void
-s_cancel(ingest_t *self, const char *id)
+void
+ingest_call_cancel(ingest_t *self, const char *id)
 {
     tg_frame_t *f = tg_frame_new(TG_FRAME_CANCEL);
     f->cancel.id = tg_strdup(id);
-    tg_frame_send(&f, tg_stats_socket(self->stats));  //  PUB: never blocks
+    if (tg_frame_send(&f, self->router) != TG_OK)  //  never blocks; at the HWM it is dropped
+        tg_log_debug("cancel not sent id=%s: router queue full", id);
 }
 
 ingest_call_t *
@@ -108,9 +110,11 @@ ingest_call_add(ingest_t *self,
                 const char *id,
                 const char *rid,
                 const char *agent,
-                int64_t t0_us)
+                int64_t t0_us,
+                uint64_t seq)
 {
     ingest_call_t *call = tg_zalloc(sizeof *call);
+    call->seq = seq;
     call->owner = self;
     snprintf(call->id, sizeof call->id, "%s", id);
     snprintf(call->rid, sizeof call->rid, "%s", rid);
@@ -157,7 +161,7 @@ s_on_close(struct evhttp_connection *evcon, void *arg)
                  call->state == INGEST_STREAMING ? "streaming" : "waiting");
     tg_metrics_add(self->metrics, "tollgate_ingest_client_closed_total", NULL, 1);
     if (call->kind != INGEST_QUERY) {
-        s_cancel(self, call->id);
+        ingest_call_cancel(self, call->id);
         ingest_count_llm(self, call->agent, call->provider, call->model, NULL, call->t0_us, -1);
     }
     s_remove(self, &call);
@@ -174,7 +178,15 @@ s_on_reply(ingest_t *self, ingest_call_t *call, tg_frame_t *f)
 {
     tg_fr_reply_t *r = &f->reply;
     if (call->state == INGEST_STREAMING) {
-        tg_log_warn("REPLY for a call already streaming id=%s: dropped", call->id);
+        //  An error for a stream under way (its worker was lost): an SSE error line, the end.
+        s_unwatch(call);
+        if (f->body && f->body_len) {
+            char *line = tg_strfmt("data: %s\n\n", f->body);
+            s_write_chunk(self, call, &line, strlen(line));
+        }
+        ingest_http_stream_end(self, call->req);
+        ingest_count_llm(self, call->agent, call->provider, call->model, NULL, call->t0_us, -1);
+        s_remove(self, &call);
         return;
     }
     struct evkeyvalq *h = evhttp_request_get_output_headers(call->req);
@@ -275,9 +287,9 @@ ingest_call_on_frame(tg_frame_t **frame_p, void *arg)
     case TG_FRAME_END:
         id = f->end.id;
         break;
-    case TG_FRAME_ACCEPT:
-        id = f->accept.id;
-        break;
+    case TG_FRAME_MARK:
+        ingest_router_heard(self, f->mark.router, &f->mark);
+        return;
     default:
         tg_log_warn("ingest inbox ignores frame type=%s", tg_frame_name(f->type));
         return;
@@ -287,9 +299,7 @@ ingest_call_on_frame(tg_frame_t **frame_p, void *arg)
         tg_log_debug("dropped %s for a call no longer here id=%s", tg_frame_name(f->type), id);
         return;
     }
-    if (f->type == TG_FRAME_ACCEPT)
-        snprintf(call->worker, sizeof call->worker, "%s", f->accept.worker);
-    else if (f->type == TG_FRAME_REPLY)
+    if (f->type == TG_FRAME_REPLY)
         s_on_reply(self, call, f);
     else if (f->type == TG_FRAME_HEAD)
         s_on_head(self, call, f);
@@ -306,6 +316,8 @@ s_fail(ingest_t *self, ingest_call_t **call_p, int status, const char *msg, cons
 {
     ingest_call_t *call = *call_p;
     s_unwatch(call);
+    if (call->state == INGEST_WAITING && status == 503)
+        evhttp_add_header(evhttp_request_get_output_headers(call->req), "Retry-After", "1");
     if (call->state == INGEST_WAITING)
         ingest_http_error(self, call->req, call->rid, status, msg, NULL, code);
     else {
@@ -331,48 +343,29 @@ ingest_call_expire(ingest_t *self, int64_t now_us)
         tg_log_warn("call timed out id=%s rid=%s state=%s", call->id, call->rid,
                     call->state == INGEST_STREAMING ? "streaming" : "waiting");
         if (call->kind != INGEST_QUERY)
-            s_cancel(self, call->id);
+            ingest_call_cancel(self, call->id);
         s_fail(self, &call, 504, msg, "timeout");
     }
 }
 
 void
-ingest_call_check_workers(ingest_t *self, int64_t now_us)
+ingest_call_fail_router(ingest_t *self, uint64_t lo, uint64_t hi)
 {
-    int64_t mono = tg_mono_us();
-    if (mono - self->workers_checked_us < 500000)
-        return;
-    self->workers_checked_us = mono;
-    int64_t quiet = 3 * tg_config_int(self->cfg, "stats.interval_ms") * 1000;
-    if (quiet < 3000000)
-        quiet = 3000000;
-    //  Workers gone quiet: collect their names first, then fail their calls.
-    zlist_t *lost = NULL;
-    for (int64_t *seen = zhashx_first(self->workers); seen; seen = zhashx_next(self->workers))
-        if (now_us - *seen > quiet) {
-            if (!lost)
-                lost = zlist_new();
-            zlist_append(lost, (void *)zhashx_cursor(self->workers));
+    size_t n = 0;
+    ingest_call_t *call = self->first;
+    while (call) {
+        ingest_call_t *next = call->next;
+        if (call->seq > lo && call->seq <= hi && call->state == INGEST_WAITING) {
+            s_fail(self, &call, 503,
+                   "The gateway's router stopped before dispatching this request; retry shortly.",
+                   "router_unavailable");
+            n++;
         }
-    if (!lost)
-        return;
-    for (const char *inst = zlist_first(lost); inst; inst = zlist_next(lost)) {
-        tg_log_warn("worker stopped sending heartbeats worker=%s: failing its calls", inst);
-        ingest_call_t *call = self->first;
-        while (call) {
-            ingest_call_t *next = call->next;
-            if (strcmp(call->worker, inst) == 0)
-                s_fail(self, &call, 502,
-                       "The provider worker handling this request stopped before answering; "
-                       "it is safe to retry.",
-                       "worker_lost");
-            call = next;
-        }
+        call = next;
     }
-    //  Forget them after the calls (the names are the hash's keys).
-    for (const char *inst = zlist_first(lost); inst; inst = zlist_next(lost))
-        zhashx_delete(self->workers, inst);
-    zlist_destroy(&lost);
+    if (n)
+        tg_log_warn("answered 503 router_unavailable calls=%zu seq=(%llu,%llu]", n,
+                    (unsigned long long)lo, (unsigned long long)hi);
 }
 
 void

@@ -42,6 +42,19 @@ enum {
 //  Their process kinds, as STATS frames name them ("router", ...).
 extern const char *const ingest_peer_names[INGEST_PEERS];
 
+//  The router as this ingest sees it: which of our calls it has taken, whether it lives.
+typedef struct {
+    char inst[64];         //  router instance last heard from ("" = none yet)
+    int64_t heard_us;      //  monotonic µs of its last STATS or MARK
+    uint64_t seq;          //  last seq given to a frame sent to the router
+    uint64_t mark;         //  every call with seq <= mark is out of the router's hands
+    bool lost;             //  silent too long: router calls are refused until it is back
+    bool changing;         //  a new instance appeared; waiting for its first MARK
+    int64_t changed_us;    //  monotonic µs it appeared
+    uint64_t seq_changed;  //  our seq then: calls up to it went to the old instance
+    int64_t timeout_us;    //  ingest.router_timeout_ms in µs
+} ingest_router_t;
+
 //  One client call waiting for its answer.
 typedef struct ingest_call {
     ingest_t *owner;                   //  the ingest it belongs to
@@ -56,7 +69,7 @@ typedef struct ingest_call {
     char *model;                       //  from HEAD (streams); owned, NULL until then
     int64_t t0_us;                     //  monotonic µs when the request was complete
     int64_t deadline_us;               //  monotonic µs when the call times out
-    char worker[64];                   //  instance of the worker that took it ("" = unknown)
+    uint64_t seq;                      //  its seq toward the router (0 = not a router call)
     struct ingest_call *prev, *next;   //  deadline list, earliest first
 } ingest_call_t;
 
@@ -85,8 +98,7 @@ struct ingest {
     tg_metrics_agg_t *agg;              //  every process's series, for GET /metrics
     int64_t ready_us[INGEST_PEERS];     //  epoch µs of the last ready STATS of each peer
     zhashx_t *calls;                    //  id -> ingest_call_t (owned)
-    zhashx_t *workers;                  //  worker instance -> int64_t epoch µs of its last STATS
-    int64_t workers_checked_us;         //  monotonic µs of the last lost-worker check
+    ingest_router_t router_state;       //  what we know of the router (ingest_router.c)
     ingest_call_t *first, *last;        //  deadline list
     struct evbuffer *chunk;             //  reused to hand SSE chunks to libevent
     struct evhttp_request **dead;       //  detached requests to free from the reaper
@@ -142,19 +154,23 @@ void ingest_http_common_headers(ingest_t *self, struct evhttp_request *req, cons
 void ingest_routes_dispatch(struct evhttp_request *req, void *arg);
 
 //  ingest_call.c
-//  Registers a call sent under `id` for req (its connection is watched from now on).
+//  Registers a call sent under `id` for req (its connection is watched from now on); `seq`
+//  is its seq toward the router (0 = sent elsewhere).
 ingest_call_t *ingest_call_add(ingest_t *self,
                                struct evhttp_request *req,
                                ingest_kind_t kind,
                                const char *id,
                                const char *rid,
                                const char *agent,
-                               int64_t t0_us);
+                               int64_t t0_us,
+                               uint64_t seq);
 //  Handles one frame from the inbox (REPLY, HEAD, CHUNK, END).
 void ingest_call_on_frame(tg_frame_t **frame_p, void *arg);
-//  Answers 502 `worker_lost` to every call held by a worker whose heartbeats stopped
-//  (none for 3 stats intervals, at least 3 s) as of `now_us` (epoch). Checks twice a second.
-void ingest_call_check_workers(ingest_t *self, int64_t now_us);
+//  Answers 503 to every router call still waiting for its first byte whose seq is in
+//  (lo, hi]: the router that had it is gone.
+void ingest_call_fail_router(ingest_t *self, uint64_t lo, uint64_t hi);
+//  Sends CANCEL for call `id` to the router, which passes it to the worker holding it.
+void ingest_call_cancel(ingest_t *self, const char *id);
 //  Times out calls whose deadline passed at `now_us` (monotonic).
 void ingest_call_expire(ingest_t *self, int64_t now_us);
 //  Frees requests left by clients that went away.
@@ -170,6 +186,19 @@ void ingest_count_llm(ingest_t *self,
                       const char *cache,
                       int64_t t0_us,
                       int64_t up_us);
+//  ingest_router.c
+//  Starts the router state (no router heard yet).
+void ingest_router_init(ingest_t *self);
+//  True while the router is lost: new router calls are answered 503 at once.
+bool ingest_router_down(const ingest_t *self);
+//  The seq for the next frame sent to the router.
+uint64_t ingest_router_next_seq(ingest_t *self);
+//  The router `inst` is alive (a STATS heartbeat: mark NULL, or a MARK to us).
+void ingest_router_heard(ingest_t *self, const char *inst, const tg_fr_mark_t *mark);
+//  Declares the router lost after ingest.router_timeout_ms of silence, and settles a router
+//  change whose new instance never marked our calls. `now_us` is monotonic.
+void ingest_router_check(ingest_t *self, int64_t now_us);
+
 //  Called when no call is in flight: finishes a drain if one is under way.
 void ingest_drain_check(ingest_t *self);
 

@@ -185,6 +185,14 @@ s_on_llm(ingest_t *self,
         json_decref(doc);
         return;
     }
+    if (ingest_router_down(self)) {
+        s_retry_later(self, req, rid, "The gateway's router is restarting; retry shortly.",
+                      "router_unavailable");
+        ingest_count_llm(self, agent, NULL, NULL, NULL, t0, -1);
+        free(body);
+        json_decref(doc);
+        return;
+    }
     tg_frame_t *f = tg_frame_new(TG_FRAME_REQUEST);
     tg_fr_request_t *rq = &f->request;
     rq->id = tg_strdup(id);
@@ -197,8 +205,10 @@ s_on_llm(ingest_t *self,
     rq->usage =
         json_is_true(json_object_get(json_object_get(doc, "stream_options"), "include_usage"));
     rq->t0 = tg_now_us();
+    rq->seq = ingest_router_next_seq(self);
     json_decref(doc);
     tg_frame_give_body(f, &body, len);  //  the client's bytes, unchanged
+    uint64_t rq_seq = rq->seq;
     int rc = tg_frame_send(&f, self->router);
     if (rc != TG_OK) {
         s_retry_later(self, req, rid,
@@ -207,7 +217,7 @@ s_on_llm(ingest_t *self,
         ingest_count_llm(self, agent, NULL, NULL, NULL, t0, -1);
         return;
     }
-    ingest_call_add(self, req, route->kind, id, rid, agent, t0);
+    ingest_call_add(self, req, route->kind, id, rid, agent, t0, rq_seq);
 }
 
 static void
@@ -220,6 +230,11 @@ s_on_query(ingest_t *self,
     zsock_t *to = route->target == T_ROUTER      ? self->router
                   : route->target == T_ANALYTICS ? self->analytics
                                                  : self->alert;
+    if (to == self->router && ingest_router_down(self)) {
+        s_retry_later(self, req, rid, "The gateway's router is restarting; retry shortly.",
+                      "router_unavailable");
+        return;
+    }
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     tg_frame_t *f = tg_frame_new(TG_FRAME_QUERY);
     f->query.id = tg_strdup(id);
@@ -228,11 +243,13 @@ s_on_query(ingest_t *self,
     f->query.path = tg_strdup(uri ? evhttp_uri_get_path(uri) : route->path);
     f->query.args = tg_strdup(uri ? evhttp_uri_get_query(uri) : NULL);
     f->query.key = tg_strdup("master");
+    uint64_t seq = to == self->router ? ingest_router_next_seq(self) : 0;
+    f->query.seq = seq;
     if (tg_frame_send(&f, to) != TG_OK) {
         s_retry_later(self, req, rid, "The gateway is overloaded; retry shortly.", "overloaded");
         return;
     }
-    ingest_call_add(self, req, INGEST_QUERY, id, rid, "none", tg_mono_us());
+    ingest_call_add(self, req, INGEST_QUERY, id, rid, "none", tg_mono_us(), seq);
 }
 
 static void

@@ -1,6 +1,7 @@
 //  router.c - REQUEST -> resolve -> JOB (or an error REPLY); QUERY for /v1/models and
 //  /v1/router/metrics; the XSUB/XPUB bus proxy runs in a czmq zproxy actor.
 #include "router.h"
+#include "router_pool.h"
 #include "router_resolve.h"
 #include "tg_error.h"
 #include "tg_evzmq.h"
@@ -17,24 +18,70 @@
 #include <jansson.h>
 #include <string.h>
 
+#define S_TICK_MS 100               //  worker expiry, queue timeouts, MARKs
+#define S_MARK_HEARTBEAT_US 500000  //  a MARK at least this often to every ingest we know
+#define S_INGEST_IDLE_US 600000000  //  an ingest silent this long is forgotten
+#define S_QUEUE_MAX 100000          //  calls waiting for a free worker
+#define S_JOBS_BATCH 1024           //  LOAD frames read per turn of the loop
+
+//  What the router knows of one ingest (keyed by its inbox endpoint).
+typedef struct {
+    uint64_t first;       //  first seq taken from it (0 = none yet)
+    uint64_t highest;     //  highest seq taken from it
+    uint64_t next;        //  mark computed at the last tick: sent at the next one
+    uint64_t sent;        //  mark last sent
+    int64_t sent_us;      //  monotonic µs of the last MARK sent
+    int64_t seen_us;      //  monotonic µs of its last frame
+    size_t queued;        //  its calls in the queue
+    uint64_t min_queued;  //  lowest seq of those, found at the tick
+} s_ingest_t;
+
+//  A resolved call waiting for a worker with room.
+typedef struct {
+    tg_frame_t *job;     //  the JOB, owned
+    s_ingest_t *ingest;  //  asking ingest (borrowed from router->ingests)
+    uint64_t seq;        //  its REQUEST's seq
+    int64_t since_us;    //  monotonic µs it was queued
+} s_queued_t;
+
 struct router {
     const tg_config_t *cfg;  //  borrowed
     tg_pricing_t *pricing;   //  catalogue for resolution and /v1/models
-    zsock_t *inbox;          //  PULL: REQUEST, QUERY
-    zsock_t *jobs;           //  PUSH: JOB to workers
+    zsock_t *inbox;          //  PULL: REQUEST, QUERY, CANCEL from ingests
+    zsock_t *jobs;           //  ROUTER: JOB, CANCEL to a worker; LOAD from workers
     zactor_t *proxy;         //  bus XSUB -> XPUB
-    tg_peers_t *peers;       //  replies to ingest inboxes
+    tg_peers_t *peers;       //  replies and MARKs to ingest inboxes
     tg_stats_t *stats;       //  heartbeat + metrics
     tg_metrics_t *metrics;   //  our counters
+    router_pool_t *pool;     //  workers and the calls they hold
+    zhashx_t *ingests;       //  inbox endpoint -> s_ingest_t (owned)
+    zlistx_t *queue;         //  s_queued_t, oldest first (owned)
+    int64_t queue_us;        //  router.queue_timeout_ms in µs
     tg_evzmq_t *reader;      //  inbox on the loop
-    struct event *tick;      //  stats timer
+    struct event *jobs_ev;   //  jobs socket on the loop
+    struct event *tick;      //  S_TICK_MS timer
+    int64_t stats_mono;      //  monotonic µs of the last STATS
     uint64_t total_calls;    //  requests answered by cache or cloud (O2)
     uint64_t cache_hits;     //  answered from the cache (O2)
     uint64_t cloud_calls;    //  dispatched to a worker (O2)
     uint64_t rejected;       //  refused before dispatch (bad model, no worker)
+    uint64_t lost;           //  answered 502 because their worker was lost
 };
 
 static const double s_no_buckets[] = {0};
+
+static void s_on_jobs(evutil_socket_t fd, short what, void *arg);
+
+static void
+s_queued_destroy(void **item)
+{
+    s_queued_t *q = *item;
+    if (q) {
+        tg_frame_destroy(&q->job);
+        free(q);
+        *item = NULL;
+    }
+}
 
 router_t *
 router_new(const tg_config_t *cfg)
@@ -45,13 +92,20 @@ router_new(const tg_config_t *cfg)
     self->pricing = tg_pricing_load(*pfile ? pfile : tg_pricing_default_path());
     if (!self->pricing)
         goto fail;
-    self->inbox = tg_socket_open(ZMQ_PULL, tg_config_str(cfg, "endpoints.router"), true, 0);
-    self->jobs = tg_socket_open(ZMQ_PUSH, tg_config_str(cfg, "endpoints.jobs"), true, 0);
+    self->inbox = tg_socket_open(ZMQ_PULL, tg_config_str(cfg, "endpoints.router"), true, 100000);
+    self->jobs = zsock_new(ZMQ_ROUTER);
     if (!self->inbox || !self->jobs)
         goto fail;
-    zsock_set_rcvhwm(self->inbox, 100000);
+    //  A send to a worker that is gone fails (EHOSTUNREACH) instead of vanishing.
+    zsock_set_router_mandatory(self->jobs, 1);
     zsock_set_sndhwm(self->jobs, 100000);
+    zsock_set_rcvhwm(self->jobs, 100000);
     zsock_set_linger(self->jobs, 1000);
+    if (zsock_bind(self->jobs, "%s", tg_config_str(cfg, "endpoints.jobs")) < 0) {
+        tg_log_error("cannot bind endpoint=%s err=%s", tg_config_str(cfg, "endpoints.jobs"),
+                     zmq_strerror(zmq_errno()));
+        goto fail;
+    }
     self->proxy = zactor_new(zproxy, NULL);
     zstr_sendx(self->proxy, "FRONTEND", "XSUB", tg_config_str(cfg, "endpoints.bus_in"), NULL);
     zsock_wait(self->proxy);
@@ -61,11 +115,23 @@ router_new(const tg_config_t *cfg)
     self->stats = tg_stats_new(cfg, "router");
     if (!self->stats)
         goto fail;
+    self->pool = router_pool_new(tg_config_int(cfg, "router.worker_timeout_ms") * 1000);
+    self->ingests = zhashx_new();
+    zhashx_set_destructor(self->ingests, tg_free_item);
+    self->queue = zlistx_new();
+    zlistx_set_destructor(self->queue, s_queued_destroy);
+    self->queue_us = tg_config_int(cfg, "router.queue_timeout_ms") * 1000;
     self->metrics = tg_metrics_new();
     tg_metrics_declare(self->metrics, "tollgate_router_requests_total", TG_METRIC_COUNTER,
                        "Requests seen by the router, by route and outcome.", s_no_buckets, 0);
     tg_metrics_declare(self->metrics, "tollgate_router_calls_total", TG_METRIC_COUNTER,
                        "Calls answered, by source (cache or cloud).", s_no_buckets, 0);
+    tg_metrics_declare(self->metrics, "tollgate_router_workers", TG_METRIC_GAUGE,
+                       "Provider workers the router dispatches to.", s_no_buckets, 0);
+    tg_metrics_declare(self->metrics, "tollgate_router_calls_at_workers", TG_METRIC_GAUGE,
+                       "Calls dispatched to a worker and not reported done yet.", s_no_buckets, 0);
+    tg_metrics_declare(self->metrics, "tollgate_router_queued", TG_METRIC_GAUGE,
+                       "Calls waiting for a worker with room.", s_no_buckets, 0);
     return self;
 fail:
     router_destroy(&self);
@@ -80,9 +146,14 @@ router_destroy(router_t **self_p)
     if (!self)
         return;
     tg_evzmq_destroy(&self->reader);
+    if (self->jobs_ev)
+        event_free(self->jobs_ev);
     if (self->tick)
         event_free(self->tick);
     zactor_destroy(&self->proxy);
+    zlistx_destroy(&self->queue);
+    zhashx_destroy(&self->ingests);
+    router_pool_destroy(&self->pool);
     tg_metrics_destroy(&self->metrics);
     tg_stats_destroy(&self->stats);
     tg_peers_destroy(&self->peers);
@@ -110,7 +181,10 @@ s_reply_error(router_t *self,
               const char *code)
 {
     char *body = tg_error_body(status, msg, NULL, param, code);
-    s_reply(self, id, reply_to, status, &body);
+    tg_frame_t *r = tg_reply_new(id, status, &body);
+    if (status == 503)
+        r->reply.retry_after = 1;
+    tg_peers_send(self->peers, reply_to, &r);
 }
 
 static void
@@ -121,10 +195,94 @@ s_count(router_t *self, const char *route, const char *outcome)
     tg_metrics_add(self->metrics, "tollgate_router_requests_total", labels, 1);
 }
 
+//  The ingest a frame came from, by its inbox; its seq is noted as taken.
+static s_ingest_t *
+s_ingest_seen(router_t *self, const char *reply_to, uint64_t seq)
+{
+    s_ingest_t *ing = zhashx_lookup(self->ingests, reply_to);
+    if (!ing) {
+        ing = tg_zalloc(sizeof *ing);
+        zhashx_insert(self->ingests, reply_to, ing);
+    }
+    ing->seen_us = tg_mono_us();
+    if (seq) {
+        if (!ing->first)
+            ing->first = seq;
+        if (seq > ing->highest)
+            ing->highest = seq;
+    }
+    return ing;
+}
+
+//  Sends the JOB to the least busy worker. TG_OK (the frame is gone), or TG_AGAIN when no
+//  worker has room (the frame stays with the caller).
+static int
+s_dispatch(router_t *self, tg_frame_t **job_p)
+{
+    tg_frame_t *job = *job_p;
+    for (;;) {
+        const char *rid = router_pool_pick(self->pool);
+        if (!rid)
+            return TG_AGAIN;
+        int rc = tg_frame_write_to(job, self->jobs, rid, strlen(rid));
+        if (rc == TG_OK) {
+            router_pool_assign(self->pool, rid, job->job.id, job->job.reply_to);
+            //  A send may take in the socket's pending input, and ZMQ_FD signals only edges:
+            //  look at the jobs socket once this turn is over.
+            if (self->jobs_ev)
+                event_active(self->jobs_ev, EV_READ, 0);
+            self->cloud_calls++;
+            self->total_calls++;
+            s_count(self, job->job.route, "dispatched");
+            tg_metrics_add(self->metrics, "tollgate_router_calls_total", "source=\"cloud\"", 1);
+            tg_frame_destroy(job_p);
+            return TG_OK;
+        }
+        //  Gone (no such peer any more) or full: not a candidate until it reports again.
+        router_pool_unreachable(self->pool, rid);
+    }
+}
+
+static void
+s_enqueue(router_t *self, tg_frame_t **job_p, s_ingest_t *ing, uint64_t seq)
+{
+    tg_frame_t *job = *job_p;
+    if (zlistx_size(self->queue) >= S_QUEUE_MAX) {
+        self->rejected++;
+        s_count(self, job->job.route, "no_worker");
+        s_reply_error(self, job->job.id, job->job.reply_to, 503,
+                      "every provider worker is busy; try again shortly", NULL, "no_worker");
+        tg_frame_destroy(job_p);
+        return;
+    }
+    s_queued_t *q = tg_zalloc(sizeof *q);
+    q->job = job;
+    *job_p = NULL;
+    q->ingest = ing;
+    q->seq = seq;
+    q->since_us = tg_mono_us();
+    ing->queued++;
+    zlistx_add_end(self->queue, q);
+}
+
+//  Sends queued calls while some worker has room.
+static void
+s_drain_queue(router_t *self)
+{
+    s_queued_t *q;
+    while ((q = zlistx_first(self->queue)) != NULL) {
+        if (s_dispatch(self, &q->job) != TG_OK)
+            return;
+        q->ingest->queued--;
+        zlistx_delete(self->queue, zlistx_cursor(self->queue));
+    }
+}
+
 static void
 s_on_request(router_t *self, tg_frame_t **frame_p)
 {
     tg_fr_request_t *rq = &(*frame_p)->request;
+    s_ingest_t *ing = s_ingest_seen(self, rq->reply_to, rq->seq);
     router_route_t route;
     if (router_resolve(self->cfg, self->pricing, rq->model, rq->agent, &route) != TG_OK) {
         self->rejected++;
@@ -153,18 +311,31 @@ s_on_request(router_t *self, tg_frame_t **frame_p)
     job->body_len = (*frame_p)->body_len;
     (*frame_p)->body = NULL;
     router_route_fini(&route);
-    if (tg_frame_write(job, self->jobs) != TG_OK) {
-        self->rejected++;
-        s_count(self, j->route, "no_worker");
-        s_reply_error(self, j->id, j->reply_to, 503,
-                      "no provider worker is available; try again shortly", NULL, "no_worker");
-    } else {
-        self->cloud_calls++;
-        self->total_calls++;
-        s_count(self, j->route, "dispatched");
-        tg_metrics_add(self->metrics, "tollgate_router_calls_total", "source=\"cloud\"", 1);
+    //  Calls already waiting go first: a new one queues behind them.
+    if (zlistx_size(self->queue) > 0 || s_dispatch(self, &job) != TG_OK)
+        s_enqueue(self, &job, ing, rq->seq);
+}
+
+//  The client of `id` went away: the worker holding it aborts the upstream call; a call
+//  still queued here is dropped.
+static void
+s_on_cancel(router_t *self, tg_frame_t **frame_p)
+{
+    const char *id = (*frame_p)->cancel.id;
+    const char *rid = router_pool_holder(self->pool, id);
+    if (rid) {
+        if (tg_frame_write_to(*frame_p, self->jobs, rid, strlen(rid)) != TG_OK)
+            tg_log_debug("cancel not delivered id=%s worker=%s", id, rid);
+        event_active(self->jobs_ev, EV_READ, 0);
+        return;
     }
-    tg_frame_destroy(&job);
+    for (s_queued_t *q = zlistx_first(self->queue); q; q = zlistx_next(self->queue))
+        if (strcmp(q->job->job.id, id) == 0) {
+            q->ingest->queued--;
+            zlistx_delete(self->queue, zlistx_cursor(self->queue));
+            s_count(self, "chat", "cancelled");
+            return;
+        }
 }
 
 static char *
@@ -243,6 +414,7 @@ static void
 s_on_query(router_t *self, tg_frame_t **frame_p)
 {
     tg_fr_query_t *q = &(*frame_p)->query;
+    s_ingest_seen(self, q->reply_to, q->seq);
     char *body = NULL;
     if (strcmp(q->method, "GET") != 0)
         s_reply_error(self, q->id, q->reply_to, 405, "method not allowed", NULL, NULL);
@@ -252,11 +424,17 @@ s_on_query(router_t *self, tg_frame_t **frame_p)
     } else if (strncmp(q->path, "/v1/models/", 11) == 0 && q->path[11]) {
         s_model_one(self, q);
     } else if (strcmp(q->path, "/v1/router/metrics") == 0) {
+        char *workers = router_pool_json(self->pool);
         body =
             tg_strfmt("{\"object\":\"router.metrics\",\"total_calls\":%llu,"
-                      "\"cache_hits\":%llu,\"cloud_calls\":%llu,\"rejected\":%llu}",
+                      "\"cache_hits\":%llu,\"cloud_calls\":%llu,\"rejected\":%llu,"
+                      "\"worker_lost\":%llu,\"queued\":%zu,\"at_workers\":%zu,"
+                      "\"workers\":%s}",
                       (unsigned long long)self->total_calls, (unsigned long long)self->cache_hits,
-                      (unsigned long long)self->cloud_calls, (unsigned long long)self->rejected);
+                      (unsigned long long)self->cloud_calls, (unsigned long long)self->rejected,
+                      (unsigned long long)self->lost, zlistx_size(self->queue),
+                      router_pool_calls(self->pool), workers);
+        free(workers);
         s_reply(self, q->id, q->reply_to, 200, &body);
     } else
         s_reply_error(self, q->id, q->reply_to, 404, "unknown route", NULL, "unknown_url");
@@ -273,9 +451,113 @@ s_on_frame(tg_frame_t **frame_p, void *arg)
     case TG_FRAME_QUERY:
         s_on_query(self, frame_p);
         break;
+    case TG_FRAME_CANCEL:
+        s_on_cancel(self, frame_p);
+        break;
     default:
         tg_log_warn("router ignores frame type=%s", tg_frame_name((*frame_p)->type));
     }
+}
+
+//  LOAD frames from workers, drained in one go (ZMQ_FD is edge-triggered).
+static void
+s_on_jobs(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    router_t *self = arg;
+    bool room = false;
+    int n = 0;
+    for (; n < S_JOBS_BATCH; n++) {
+        tg_frame_t *f = NULL;
+        char rid[ROUTER_POOL_RID_MAX];
+        size_t rid_len = 0;
+        int rc = tg_frame_recv_from(self->jobs, &f, rid, sizeof rid, &rid_len);
+        if (rc == TG_AGAIN || rc == TG_ERR)
+            break;
+        if (rc != TG_OK)
+            continue;
+        if (f->type == TG_FRAME_LOAD && strlen(rid) == rid_len) {
+            router_pool_load(self->pool, rid, &f->load, f->body, f->body_len, tg_mono_us());
+            room = true;
+        } else
+            tg_log_warn("router ignores frame on jobs type=%s", tg_frame_name(f->type));
+        tg_frame_destroy(&f);
+    }
+    if (n == S_JOBS_BATCH)
+        event_active(self->jobs_ev, EV_READ, 0);  //  more waiting: after other events
+    if (room)
+        s_drain_queue(self);
+}
+
+static void
+s_on_lost_call(const char *id, const char *reply_to, void *arg)
+{
+    router_t *self = arg;
+    self->lost++;
+    s_count(self, "chat", "worker_lost");
+    s_reply_error(self, id, reply_to, 502,
+                  "The provider worker handling this request stopped before answering; it is "
+                  "safe to retry.",
+                  NULL, "worker_lost");
+}
+
+//  Queued calls past router.queue_timeout_ms are answered 503.
+static void
+s_expire_queue(router_t *self, int64_t now)
+{
+    s_queued_t *q;
+    while ((q = zlistx_first(self->queue)) != NULL && now - q->since_us > self->queue_us) {
+        self->rejected++;
+        s_count(self, q->job->job.route, "no_worker");
+        s_reply_error(self, q->job->job.id, q->job->job.reply_to, 503,
+                      router_pool_workers(self->pool) ? "every provider worker is busy; try again "
+                                                        "shortly"
+                                                      : "no provider worker is available; try "
+                                                        "again shortly",
+                      NULL, "no_worker");
+        q->ingest->queued--;
+        zlistx_delete(self->queue, zlistx_cursor(self->queue));
+    }
+}
+
+//  MARKs: tells each ingest which of its calls are out of the router's hands (dispatched or
+//  answered). The mark sent now was computed at the previous tick, so the JOBs it covers left
+//  this process at least one tick ago; a router killed now loses none of them.
+static void
+s_marks(router_t *self, int64_t now)
+{
+    for (s_ingest_t *ing = zhashx_first(self->ingests); ing; ing = zhashx_next(self->ingests))
+        ing->min_queued = 0;
+    for (s_queued_t *q = zlistx_first(self->queue); q; q = zlistx_next(self->queue))
+        if (q->seq && (!q->ingest->min_queued || q->seq < q->ingest->min_queued))
+            q->ingest->min_queued = q->seq;
+    zlist_t *idle = NULL;
+    for (s_ingest_t *ing = zhashx_first(self->ingests); ing; ing = zhashx_next(self->ingests)) {
+        const char *to = zhashx_cursor(self->ingests);
+        if (now - ing->seen_us > S_INGEST_IDLE_US && !ing->queued) {
+            if (!idle)
+                idle = zlist_new();
+            zlist_append(idle, (void *)to);
+            continue;
+        }
+        if (ing->next != ing->sent || now - ing->sent_us >= S_MARK_HEARTBEAT_US) {
+            tg_frame_t *m = tg_frame_new(TG_FRAME_MARK);
+            m->mark.router = tg_strdup(tg_stats_instance(self->stats));
+            m->mark.first = ing->first;
+            m->mark.seq = ing->next;
+            tg_peers_send(self->peers, to, &m);
+            ing->sent = ing->next;
+            ing->sent_us = now;
+        }
+        uint64_t mark = ing->highest;
+        if (ing->min_queued && ing->min_queued - 1 < mark)
+            mark = ing->min_queued - 1;
+        ing->next = mark;
+    }
+    for (const char *to = idle ? zlist_first(idle) : NULL; to; to = zlist_next(idle))
+        zhashx_delete(self->ingests, to);
+    zlist_destroy(&idle);
 }
 
 static void
@@ -284,16 +566,32 @@ s_on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     router_t *self = arg;
-    tg_stats_publish(self->stats, self->metrics, true);
+    int64_t now = tg_mono_us();
+    if (router_pool_expire(self->pool, now, s_on_lost_call, self) > 0)
+        s_drain_queue(self);
+    s_expire_queue(self, now);
+    s_marks(self, now);
+    if (now - self->stats_mono >= tg_config_int(self->cfg, "stats.interval_ms") * 1000) {
+        self->stats_mono = now;
+        tg_metrics_set(self->metrics, "tollgate_router_workers", NULL,
+                       (double)router_pool_workers(self->pool));
+        tg_metrics_set(self->metrics, "tollgate_router_calls_at_workers", NULL,
+                       (double)router_pool_calls(self->pool));
+        tg_metrics_set(self->metrics, "tollgate_router_queued", NULL,
+                       (double)zlistx_size(self->queue));
+        tg_stats_publish(self->stats, self->metrics, true);
+    }
 }
 
 void
 router_attach(router_t *self, struct event_base *base)
 {
     self->reader = tg_evzmq_new(base, self->inbox, s_on_frame, self);
+    self->jobs_ev = event_new(base, zsock_fd(self->jobs), EV_READ | EV_PERSIST, s_on_jobs, self);
+    event_add(self->jobs_ev, NULL);
+    event_active(self->jobs_ev, EV_READ, 0);
     self->tick = event_new(base, -1, EV_PERSIST, s_on_tick, self);
-    int64_t ms = tg_config_int(self->cfg, "stats.interval_ms");
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    struct timeval tv = {0, S_TICK_MS * 1000};
     event_add(self->tick, &tv);
     s_on_tick(-1, 0, self);
 }

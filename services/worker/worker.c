@@ -96,43 +96,43 @@ s_metrics_declare(tg_metrics_t *m)
                        "Usage events sent but not yet acknowledged by analytics.", NULL, 0);
 }
 
-#define S_CANCELLED_MAX 10000                //  remembered early cancels (all workers hear all)
-#define S_CANCELLED_TTL_US (60 * 1000000LL)  //  how long an early cancel is remembered
-
-static bool
-s_was_cancelled(worker_t *self, const char *id)
-{
-    int64_t *at = zhashx_lookup(self->cancelled, id);
-    if (!at)
-        return false;
-    bool fresh = tg_mono_us() - *at < S_CANCELLED_TTL_US;
-    zhashx_delete(self->cancelled, id);
-    return fresh;
-}
+#define S_DONE_FLUSH_US 10000     //  finished-call ids wait at most this long to be reported
+#define S_DONE_BATCH 256          //  ... or until this many are waiting
+#define S_DRAIN_SETTLE_US 300000  //  after saying we drain, jobs already sent may still come
 
 worker_t *
 worker_new(const tg_config_t *cfg)
 {
     worker_t *self = tg_zalloc(sizeof *self);
     self->cfg = cfg;
-    self->jobs = tg_socket_open(ZMQ_PULL, tg_config_str(cfg, "endpoints.jobs"), false, 0);
+    self->stats = tg_stats_new(cfg, "worker");
+    if (!self->stats)
+        goto fail;
+    //  The router addresses this worker by its instance id (the DEALER's routing id).
+    const char *ep = tg_config_str(cfg, "endpoints.jobs");
+    self->jobs = zsock_new(ZMQ_DEALER);
+    if (!self->jobs)
+        goto fail;
+    zsock_set_identity(self->jobs, tg_stats_instance(self->stats));
+    zsock_set_rcvhwm(self->jobs, 100000);
+    zsock_set_sndhwm(self->jobs, 100000);
+    zsock_set_linger(self->jobs, 1000);
+    if (zsock_connect(self->jobs, "%s", ep) != 0) {
+        tg_log_error("cannot connect endpoint=%s", ep);
+        goto fail;
+    }
     self->inbox = tg_socket_open(ZMQ_PULL, tg_config_str(cfg, "endpoints.worker"), true, 0);
-    self->cancels = tg_socket_open(ZMQ_SUB, tg_config_str(cfg, "endpoints.bus_out"), false, 0);
-    if (!self->jobs || !self->inbox || !self->cancels)
+    if (!self->inbox)
         goto fail;
     zsock_set_rcvhwm(self->inbox, 100000);
-    zsock_set_rcvhwm(self->cancels, 100000);
-    zsock_set_subscribe(self->cancels, "cxl");
     self->peers = tg_peers_new();
     self->outbox = tg_outbox_new(cfg, tg_config_str(cfg, "endpoints.worker"));
-    self->stats = tg_stats_new(cfg, "worker");
-    if (!self->outbox || !self->stats)
+    if (!self->outbox)
         goto fail;
+    tg_buf_init(&self->done, 1u << 20);
     self->metrics = tg_metrics_new();
     s_metrics_declare(self->metrics);
     self->calls = zhashx_new();
-    self->cancelled = zhashx_new();
-    zhashx_set_destructor(self->cancelled, tg_free_item);
     self->backlog = zlistx_new();
     self->max_in_flight = (size_t)tg_config_int(cfg, "upstream.max_in_flight");
     self->connect_ms = tg_config_int(cfg, "upstream.connect_timeout_ms");
@@ -159,25 +159,23 @@ worker_destroy(worker_t **self_p)
         return;
     tg_evzmq_destroy(&self->jobs_rd);
     tg_evzmq_destroy(&self->inbox_rd);
-    tg_evzmq_destroy(&self->cancels_rd);
     if (self->calls)
         s_cut_all(self, "worker stopped before the upstream answered");
     if (self->multi)
         worker_curl_fini(self);
-    if (self->pause_ev)
-        event_free(self->pause_ev);
+    if (self->done_ev)
+        event_free(self->done_ev);
+    tg_buf_fini(&self->done);
     if (self->kick_ev)
         event_free(self->kick_ev);
     zlistx_destroy(&self->backlog);
     if (self->tick)
         event_free(self->tick);
     zhashx_destroy(&self->calls);
-    zhashx_destroy(&self->cancelled);
     tg_peers_destroy(&self->peers);
     tg_outbox_destroy(&self->outbox);
     tg_stats_destroy(&self->stats);
     tg_metrics_destroy(&self->metrics);
-    zsock_destroy(&self->cancels);
     zsock_destroy(&self->inbox);
     zsock_destroy(&self->jobs);
     for (size_t i = 0; self->provs && i < self->nprovs; i++) {
@@ -333,14 +331,61 @@ s_usage(worker_call_t *c, int status, const char *error)
     tg_outbox_send(c->w->outbox, &f);
 }
 
+//  Tells the router how this worker stands, with the ids of the calls finished since the
+//  last report (they free room in the router's count). Sent on a timer and in batches.
 static void
-s_resume_jobs(worker_t *self)
+s_load_send(worker_t *self, bool bye)
 {
-    //  While draining too: jobs already queued in the socket are still ours to serve.
-    if (self->jobs_rd || !self->base || self->active >= self->max_in_flight
-        || zlistx_size(self->backlog) > 0)
+    tg_frame_t *f = tg_frame_new(TG_FRAME_LOAD);
+    f->load.inst = tg_strdup(tg_stats_instance(self->stats));
+    f->load.cap = self->max_in_flight;
+    f->load.busy = self->in_flight;
+    f->load.lat_us = self->lat_us;
+    f->load.draining = self->draining;
+    f->load.bye = bye;
+    f->load.n = self->ndone;
+    if (self->ndone) {
+        size_t len;
+        char *ids = tg_buf_take(&self->done, &len);
+        tg_frame_give_body(f, &ids, len);
+        self->ndone = 0;
+    }
+    //  At the HWM (router gone a long time) the report is dropped; the next one says it all
+    //  again except the ids, which a new router would not know anyway.
+    if (tg_frame_send(&f, self->jobs) != TG_OK)
+        tg_log_debug("LOAD not sent: the router is not taking them");
+    if (self->jobs_rd)
+        tg_evzmq_kick(self->jobs_rd);
+    if (self->done_ev)
+        evtimer_del(self->done_ev);
+}
+
+static void
+s_on_done_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    s_load_send(arg, false);
+}
+
+//  Notes a finished call for the next LOAD.
+static void
+s_done_add(worker_t *self, const char *id)
+{
+    if (self->ndone)
+        tg_buf_puts(&self->done, "\n");
+    if (tg_buf_puts(&self->done, id) != TG_OK)
+        tg_log_warn("done list full: the router learns of call %s with its worker", id);
+    else
+        self->ndone++;
+    if (!self->done_ev)
         return;
-    self->jobs_rd = tg_evzmq_new(self->base, self->jobs, s_on_job, self);
+    if (self->ndone >= S_DONE_BATCH)
+        event_active(self->done_ev, EV_TIMEOUT, 0);
+    else if (self->ndone == 1) {
+        struct timeval tv = {0, S_DONE_FLUSH_US};
+        evtimer_add(self->done_ev, &tv);
+    }
 }
 
 void
@@ -361,6 +406,9 @@ worker_call_finish(worker_call_t *c, int status, const char *error)
     tg_log_debug("call done id=%s provider=%s model=%s status=%d retries=%d error=%s",
                  c->job->job.id, c->job->job.provider, c->job->job.model, status, c->retries,
                  error ? error : "-");
+    int64_t took = tg_mono_us() - c->arrived_mono;
+    w->lat_us = w->lat_us ? (w->lat_us * 7 + (uint64_t)took) / 8 : (uint64_t)took;
+    s_done_add(w, c->job->job.id);
     worker_curl_release(c);
     if (c->queued)
         zlistx_delete(w->backlog, c->queued);
@@ -390,7 +438,6 @@ worker_call_finish(worker_call_t *c, int status, const char *error)
         if (zlistx_size(w->backlog) > 0)
             event_active(w->kick_ev, EV_TIMEOUT, 0);  //  not from here: we may be deep in a call
     }
-    s_resume_jobs(w);
 }
 
 void
@@ -527,18 +574,6 @@ s_start(worker_call_t *c)
 }
 
 static void
-s_on_pause(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    worker_t *self = arg;
-    if (self->jobs_rd && self->active >= self->max_in_flight) {
-        tg_log_warn("in-flight limit reached max=%zu: pausing jobs", self->max_in_flight);
-        tg_evzmq_destroy(&self->jobs_rd);
-    }
-}
-
-static void
 s_on_kick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -550,13 +585,28 @@ s_on_kick(evutil_socket_t fd, short what, void *arg)
         c->queued = NULL;
         s_start(c);
     }
-    s_resume_jobs(self);
+}
+
+static void
+s_on_cancel(worker_t *self, tg_frame_t **frame_p)
+{
+    worker_call_t *c = zhashx_lookup(self->calls, (*frame_p)->cancel.id);
+    if (!c)
+        return;  //  finished already: its id is on the way to the router
+    tg_log_info("call cancelled id=%s provider=%s state=%d", c->job->job.id, c->job->job.provider,
+                (int)c->state);
+    worker_curl_stop(c);
+    worker_call_finish(c, 499, "client_closed");
 }
 
 static void
 s_on_job(tg_frame_t **frame_p, void *arg)
 {
     worker_t *self = arg;
+    if ((*frame_p)->type == TG_FRAME_CANCEL) {
+        s_on_cancel(self, frame_p);
+        return;
+    }
     if ((*frame_p)->type != TG_FRAME_JOB) {
         tg_log_warn("unexpected frame on jobs type=%s", tg_frame_name((*frame_p)->type));
         return;
@@ -566,55 +616,19 @@ s_on_job(tg_frame_t **frame_p, void *arg)
     c->job = *frame_p;
     *frame_p = NULL;
     c->t0_us = c->job->job.t0 > 0 ? c->job->job.t0 : tg_now_us();
+    c->arrived_mono = tg_mono_us();
     self->in_flight++;
     s_link_add(self, c);
     if (zhashx_insert(self->calls, c->job->job.id, c) == 0)
         c->indexed = true;
     else
         tg_log_warn("job id already in flight id=%s: this one cannot be cancelled", c->job->job.id);
-    //  Tell the asking ingest which worker holds the call: if this process dies, ingest
-    //  sees its heartbeats stop and answers the client instead of waiting for a timeout.
-    tg_frame_t *acc = tg_frame_new(TG_FRAME_ACCEPT);
-    acc->accept.id = tg_strdup(c->job->job.id);
-    acc->accept.worker = tg_strdup(tg_stats_instance(self->stats));
-    tg_peers_send(self->peers, c->job->job.reply_to, &acc);
-    if (s_was_cancelled(self, c->job->job.id)) {
-        //  The client left before this job reached us: no upstream call at all.
-        worker_call_finish(c, 499, "client_closed");
-        return;
-    }
     if (self->active >= self->max_in_flight) {
-        //  Every slot is taken: wait here (a batch read is at most a few hundred frames) and
-        //  stop reading, so further jobs go to other workers.
+        //  Every slot is taken (the router's count lags ours a little): wait here.
         c->queued = zlistx_add_end(self->backlog, c);
-        if (self->jobs_rd)
-            event_active(self->pause_ev, EV_TIMEOUT, 0);
         return;
     }
     s_start(c);
-}
-
-static void
-s_on_cancel(tg_frame_t **frame_p, void *arg)
-{
-    worker_t *self = arg;
-    if ((*frame_p)->type != TG_FRAME_CANCEL)
-        return;
-    worker_call_t *c = zhashx_lookup(self->calls, (*frame_p)->cancel.id);
-    if (!c) {
-        //  Not ours, already finished, or its job is still on the way: remember the id a
-        //  while so that a job arriving after its cancel is never sent upstream.
-        if (zhashx_size(self->cancelled) >= S_CANCELLED_MAX)
-            zhashx_purge(self->cancelled);
-        int64_t *at = tg_zalloc(sizeof *at);
-        *at = tg_mono_us();
-        zhashx_update(self->cancelled, (*frame_p)->cancel.id, at);
-        return;
-    }
-    tg_log_info("call cancelled id=%s provider=%s state=%d", c->job->job.id, c->job->job.provider,
-                (int)c->state);
-    worker_curl_stop(c);
-    worker_call_finish(c, 499, "client_closed");
 }
 
 static void
@@ -660,22 +674,21 @@ s_on_tick(evutil_socket_t fd, short what, void *arg)
     tg_outbox_tick(self->outbox, now);
     if (now - self->last_stats_mono >= tg_config_int(self->cfg, "stats.interval_ms") * 1000)
         s_publish(self);
+    s_load_send(self, false);  //  heartbeat: the router forgets a worker that goes quiet
     if (!self->draining)
         return;
-    if (!self->jobs_cut && self->jobs_rd && !(zsock_events(self->jobs) & ZMQ_POLLIN)) {
-        //  Disconnecting drops what the socket holds, so only now that it is empty. Jobs that
-        //  come in meanwhile are served like any other.
-        zsock_disconnect(self->jobs, "%s", tg_config_str(self->cfg, "endpoints.jobs"));
-        self->jobs_cut = true;
-        tg_log_info("draining: jobs endpoint disconnected in_flight=%zu", self->in_flight);
-    }
-    if (self->jobs_cut && self->in_flight == 0 && tg_outbox_pending(self->outbox) == 0) {
+    //  The router stops sending once it has our draining LOAD; what it sent before that is
+    //  served like any other job.
+    bool settled = now - self->drain_said_mono >= S_DRAIN_SETTLE_US;
+    if (settled && self->in_flight == 0 && tg_outbox_pending(self->outbox) == 0) {
         tg_log_info("drained: no call in flight, every usage event acknowledged");
+        s_load_send(self, true);
         event_base_loopbreak(self->base);
     } else if (now >= self->drain_deadline) {
         tg_log_warn("drain grace over in_flight=%zu usage_pending=%zu", self->in_flight,
                     tg_outbox_pending(self->outbox));
         s_cut_all(self, "the worker is shutting down");
+        s_load_send(self, true);
         event_base_loopbreak(self->base);
     }
 }
@@ -686,7 +699,7 @@ worker_attach(worker_t *self, struct event_base *base)
     self->base = base;
     if (worker_curl_init(self) != TG_OK)
         return TG_ERR;
-    self->pause_ev = event_new(base, -1, 0, s_on_pause, self);
+    self->done_ev = evtimer_new(base, s_on_done_flush, self);
     self->kick_ev = event_new(base, -1, 0, s_on_kick, self);
     self->tick = event_new(base, -1, EV_PERSIST, s_on_tick, self);
     int64_t ms = tg_config_int(self->cfg, "stats.interval_ms");
@@ -695,8 +708,8 @@ worker_attach(worker_t *self, struct event_base *base)
     struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
     event_add(self->tick, &tv);
     self->inbox_rd = tg_evzmq_new(base, self->inbox, s_on_inbox, self);
-    self->cancels_rd = tg_evzmq_new(base, self->cancels, s_on_cancel, self);
     self->jobs_rd = tg_evzmq_new(base, self->jobs, s_on_job, self);
+    s_load_send(self, false);  //  the router sends jobs from now on
     s_publish(self);
     return TG_OK;
 }
@@ -708,7 +721,9 @@ worker_drain(worker_t *self, int64_t grace_ms)
         return;
     self->draining = true;
     self->drain_deadline = tg_mono_us() + grace_ms * 1000;
+    self->drain_said_mono = tg_mono_us();
     tg_log_info("draining in_flight=%zu usage_pending=%zu grace_ms=%lld", self->in_flight,
                 tg_outbox_pending(self->outbox), (long long)grace_ms);
+    s_load_send(self, false);
     s_publish(self);
 }

@@ -1,6 +1,6 @@
 //  worker_int.h - the provider-worker's internals, shared by its files only.
 //
-//  worker.c        sockets, jobs, cancels, answers to ingest, usage, metrics, drain
+//  worker.c        sockets, jobs, cancels, LOAD reports, answers to ingest, usage, drain
 //  worker_curl.c   libcurl multi on the libevent loop, attempts, timeouts, retries
 //  worker_openai.c OpenAI wire format: request body, stream pass-through, answers
 //  worker_anthropic.c  Anthropic Messages: translation both ways
@@ -93,6 +93,7 @@ struct worker_call {
     bool err_line_sent;              //  an SSE error line already went to the client
     tg_usage_t usage;                //  tokens as the upstream reported them
     int64_t t0_us;                   //  epoch µs the request entered the gateway
+    int64_t arrived_mono;            //  monotonic µs the JOB reached this worker
     int64_t start_mono;              //  monotonic µs of the first attempt
     int64_t attempt_mono;            //  monotonic µs this attempt started
     int64_t last_rx_mono;            //  monotonic µs of the last upstream bytes
@@ -107,12 +108,15 @@ struct worker_call {
 struct worker {
     const tg_config_t *cfg;    //  borrowed
     struct event_base *base;   //  loop, borrowed (set by attach)
-    zsock_t *jobs;             //  PULL connected to endpoints.jobs
+    zsock_t *jobs;             //  DEALER to endpoints.jobs: JOB, CANCEL in; LOAD out
     zsock_t *inbox;            //  PULL bound at endpoints.worker (ACKs)
-    zsock_t *cancels;          //  SUB on endpoints.bus_out, topic "cxl"
-    tg_evzmq_t *jobs_rd;       //  jobs reader (NULL while paused at max_in_flight)
+    tg_evzmq_t *jobs_rd;       //  jobs reader
     tg_evzmq_t *inbox_rd;      //  inbox reader
-    tg_evzmq_t *cancels_rd;    //  cancel reader
+    tg_buf_t done;             //  ids of finished calls not yet reported, one a line
+    size_t ndone;              //  ids in done
+    struct event *done_ev;     //  flushes done soon after its first id
+    uint64_t lat_us;           //  EWMA of call time in the worker, µs
+    int64_t drain_said_mono;   //  monotonic µs the router was told we drain (0 = not yet)
     tg_peers_t *peers;         //  PUSH sockets to reply_to endpoints
     tg_outbox_t *outbox;       //  USAGE, at least once
     tg_stats_t *stats;         //  STATS publisher
@@ -125,10 +129,8 @@ struct worker {
     CURL **pool;               //  idle easy handles
     size_t npool;              //  entries in pool
     zhashx_t *calls;           //  job id -> worker_call_t (borrowed)
-    zhashx_t *cancelled;       //  ids cancelled before their job came -> int64_t mono µs (owned)
     worker_call_t *head;       //  oldest live call (the list owns the calls)
     worker_call_t *tail;       //  newest live call
-    struct event *pause_ev;    //  deferred pause of the jobs reader
     size_t in_flight;          //  live calls, waiting ones included
     size_t active;             //  calls holding an upstream slot
     size_t max_in_flight;      //  upstream.max_in_flight: slots
@@ -142,7 +144,6 @@ struct worker {
     int max_retries;           //  upstream.max_retries
     int64_t retry_base_us;     //  upstream.retry_base_ms in µs
     size_t max_response;       //  upstream.max_response_bytes
-    bool jobs_cut;             //  draining: disconnected from endpoints.jobs
     bool draining;             //  SIGTERM seen: no new jobs
     int64_t drain_deadline;    //  monotonic µs when remaining calls are cut
 };

@@ -212,12 +212,10 @@ typedef struct {
     ingest_t *ingest;                //  under test
     zsock_t *router;                 //  PULL at endpoints.router (the fake router)
     zsock_t *reply;                  //  PUSH to ingest's inbox
-    zsock_t *bus;                    //  SUB bound at bus_in: sees CANCEL
     tg_evzmq_t *router_reader;       //  fake router on the loop
-    tg_evzmq_t *bus_reader;          //  bus on the loop
     struct evhttp_connection *conn;  //  the client's connection
     s_mode_t mode;                   //  how the fake router answers
-    tg_frame_t *seen;                //  last REQUEST or QUERY the router got
+    tg_frame_t *seen;                //  last REQUEST or QUERY the router got (CANCELs aside)
     char cancelled[64];              //  id of the last CANCEL seen
     int status;                      //  client: response status (0 = none)
     char *body;                      //  client: response body
@@ -233,10 +231,16 @@ s_push(tg_frame_t *f)
     tg_frame_send(&f, s_env.reply);
 }
 
+static void s_on_cancel(const tg_frame_t *f);
+
 static void
 s_on_router(tg_frame_t **frame_p, void *arg)
 {
     (void)arg;
+    if ((*frame_p)->type == TG_FRAME_CANCEL) {  //  cancels go to the router too
+        s_on_cancel(*frame_p);
+        return;
+    }
     tg_frame_destroy(&s_env.seen);
     s_env.seen = *frame_p;
     *frame_p = NULL;
@@ -283,12 +287,9 @@ s_on_router(tg_frame_t **frame_p, void *arg)
 }
 
 static void
-s_on_bus(tg_frame_t **frame_p, void *arg)
+s_on_cancel(const tg_frame_t *f)
 {
-    (void)arg;
-    if ((*frame_p)->type != TG_FRAME_CANCEL)
-        return;
-    snprintf(s_env.cancelled, sizeof s_env.cancelled, "%s", (*frame_p)->cancel.id);
+    snprintf(s_env.cancelled, sizeof s_env.cancelled, "%s", f->cancel.id);
     if (s_env.mode == R_HANGUP)
         event_base_loopbreak(s_env.base);
 }
@@ -390,18 +391,14 @@ s_core_setup(void)
     if (!s_env.cfg || tg_config_ensure_dirs(s_env.cfg) != 0)
         return -1;
     s_env.router = zsock_new(ZMQ_PULL);
-    s_env.bus = zsock_new(ZMQ_SUB);
-    if (zsock_bind(s_env.router, "%s", tg_config_str(s_env.cfg, "endpoints.router")) < 0
-        || zsock_bind(s_env.bus, "%s", tg_config_str(s_env.cfg, "endpoints.bus_in")) < 0)
+    if (zsock_bind(s_env.router, "%s", tg_config_str(s_env.cfg, "endpoints.router")) < 0)
         return -1;
-    zsock_set_subscribe(s_env.bus, "cxl");
     s_env.base = event_base_new();
     s_env.ingest = ingest_new(s_env.cfg, s_env.base);
     if (!s_env.ingest)
         return -1;
     s_env.reply = zsock_new_push(tg_config_str(s_env.cfg, "endpoints.ingest"));
     s_env.router_reader = tg_evzmq_new(s_env.base, s_env.router, s_on_router, NULL);
-    s_env.bus_reader = tg_evzmq_new(s_env.base, s_env.bus, s_on_bus, NULL);
     return 0;
 }
 
@@ -411,11 +408,9 @@ s_core_teardown(void)
     if (s_env.conn)
         evhttp_connection_free(s_env.conn);
     tg_evzmq_destroy(&s_env.router_reader);
-    tg_evzmq_destroy(&s_env.bus_reader);
     ingest_destroy(&s_env.ingest);
     zsock_destroy(&s_env.reply);
     zsock_destroy(&s_env.router);
-    zsock_destroy(&s_env.bus);
     tg_frame_destroy(&s_env.seen);
     if (s_env.base)
         event_base_free(s_env.base);
@@ -532,7 +527,7 @@ test_core_query(void)
 static void
 test_core_hangup_and_timeout(void)
 {
-    //  The client leaves while its answer is due: ingest publishes CANCEL for the call.
+    //  The client leaves while its answer is due: ingest sends the router CANCEL for the call.
     s_env.mode = R_HANGUP;
     s_http(EVHTTP_REQ_POST, "/v1/chat/completions",
            "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", S_AUTH, NULL);
