@@ -330,7 +330,7 @@ s_usage(worker_call_t *c, int status, const char *error)
     u->ttft_us = (uint64_t)(c->ttft_us > 0 ? c->ttft_us : 0);
     u->retries = (uint64_t)c->retries;
     u->error = tg_strdup(error);
-    tg_outbox_send(c->w->outbox, &f);
+    tg_outbox_send(c->w->outbox, &f, tg_mono_us());
 }
 
 static void
@@ -694,6 +694,7 @@ worker_attach(worker_t *self, struct event_base *base)
         ms = S_TICK_MS;
     struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
     event_add(self->tick, &tv);
+    tg_outbox_attach(self->outbox, base, self->metrics);
     self->inbox_rd = tg_evzmq_new(base, self->inbox, s_on_inbox, self);
     self->cancels_rd = tg_evzmq_new(base, self->cancels, s_on_cancel, self);
     self->jobs_rd = tg_evzmq_new(base, self->jobs, s_on_job, self);
