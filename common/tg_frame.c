@@ -417,27 +417,16 @@ s_msgpack_skip(const uint8_t *p, const uint8_t *end, int depth)
     return p + len;
 }
 
-int
-tg_frame_decode(const void *tag,
-                size_t tag_len,
-                const void *map,
-                size_t map_len,
-                const void *body,
-                size_t body_len,
-                tg_frame_t **out_p,
-                char *err,
-                size_t err_size)
+//  Decodes one msgpack map (exactly map_len bytes) as a frame of `type`; the tag and body
+//  parts are the caller's. TG_OK and *out_p, or TG_INVALID with the reason in err.
+static int
+s_decode_map(tg_frame_type_t type,
+             const void *map,
+             size_t map_len,
+             tg_frame_t **out_p,
+             char *err,
+             size_t err_size)
 {
-    assert(out_p);
-    *out_p = NULL;
-    tg_frame_type_t type;
-    const char *topic;
-    size_t topic_len;
-    if (s_find_type(tag, tag_len, &type, &topic, &topic_len) != TG_OK) {
-        snprintf(err, err_size, "unknown frame tag '%.*s'", (int)(tag_len > 32 ? 32 : tag_len),
-                 (const char *)tag);
-        return TG_INVALID;
-    }
     const s_frame_def_t *def = &s_defs[type];
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
@@ -493,10 +482,6 @@ tg_frame_decode(const void *tag,
                      def->fields[j].key);
             goto cleanup;
         }
-    if (topic)
-        self->topic = tg_strndup(topic, topic_len);
-    if (body)
-        tg_frame_set_body(self, body, body_len);
     *out_p = self;
     self = NULL;
     rc = TG_OK;
@@ -504,6 +489,61 @@ cleanup:
     tg_frame_destroy(&self);
     msgpack_unpacked_destroy(&up);
     return rc;
+}
+
+int
+tg_frame_decode(const void *tag,
+                size_t tag_len,
+                const void *map,
+                size_t map_len,
+                const void *body,
+                size_t body_len,
+                tg_frame_t **out_p,
+                char *err,
+                size_t err_size)
+{
+    assert(out_p);
+    *out_p = NULL;
+    tg_frame_type_t type;
+    const char *topic;
+    size_t topic_len;
+    if (s_find_type(tag, tag_len, &type, &topic, &topic_len) != TG_OK) {
+        snprintf(err, err_size, "unknown frame tag '%.*s'", (int)(tag_len > 32 ? 32 : tag_len),
+                 (const char *)tag);
+        return TG_INVALID;
+    }
+    tg_frame_t *self;
+    if (s_decode_map(type, map, map_len, &self, err, err_size) != TG_OK)
+        return TG_INVALID;
+    if (topic)
+        self->topic = tg_strndup(topic, topic_len);
+    if (body)
+        tg_frame_set_body(self, body, body_len);
+    *out_p = self;
+    return TG_OK;
+}
+
+int
+tg_frame_decode_next(tg_frame_type_t type,
+                     const void *data,
+                     size_t len,
+                     size_t *off_p,
+                     tg_frame_t **out_p,
+                     char *err,
+                     size_t err_size)
+{
+    assert(type < TG_FRAME_COUNT && off_p && out_p && *off_p <= len);
+    *out_p = NULL;
+    const uint8_t *start = (const uint8_t *)data + *off_p, *end = (const uint8_t *)data + len;
+    const uint8_t *next = s_msgpack_skip(start, end, 0);
+    if (!next) {
+        *off_p = len;  //  not msgpack from here on: the rest cannot be split
+        snprintf(err, err_size, "%s frame: %zu bytes that are not msgpack", s_defs[type].name,
+                 (size_t)(end - start));
+        return TG_INVALID;
+    }
+    *off_p += (size_t)(next - start);
+    return s_decode_map(type, start, (size_t)(next - start), out_p, err, err_size);
 }
 
 //  Receives [rid?][tag][map][body?]; with rid_out the first part is the routing id.

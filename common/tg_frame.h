@@ -88,6 +88,17 @@ int tg_frame_decode(const void *tag,
                     tg_frame_t **out_p,
                     char *err,
                     size_t err_size);
+//  Decodes the element at *off_p of `data`, a sequence of msgpack maps back to back (the
+//  body of a batch frame such as USAGES), as a frame of `type` without tag or body, and
+//  moves *off_p past it. TG_OK and *out_p; TG_INVALID (reason in err) when that element is
+//  not a valid `type` map: *off_p is then past it, or at len if the rest is not msgpack.
+int tg_frame_decode_next(tg_frame_type_t type,
+                         const void *data,
+                         size_t len,
+                         size_t *off_p,
+                         tg_frame_t **out_p,
+                         char *err,
+                         size_t err_size);
 //  Encodes the msgpack map part; returns a heap buffer the caller frees, length in *len_p.
 char *tg_frame_encode_map(const tg_frame_t *self, size_t *len_p);
 //  Field types of frames.def, for tg_frame_field.

@@ -49,7 +49,8 @@ s_declare_metrics(tg_metrics_t *m)
                        "model.",
                        NULL, 0);
     tg_metrics_declare(m, "tollgate_usage_events_total", TG_METRIC_COUNTER,
-                       "Usage events received by analytics, by outcome (stored or duplicate).",
+                       "Usage events received by analytics, by outcome (stored, duplicate, or "
+                       "invalid: dropped unread).",
                        NULL, 0);
     tg_metrics_declare(m, "tollgate_analytics_commit_seconds", TG_METRIC_HISTOGRAM,
                        "Time to store and commit one batch of usage events.", s_commit_buckets,
@@ -204,21 +205,72 @@ s_flush(analytics_t *self)
     s_publish_spend(self);
 }
 
-static void
-s_on_usage(analytics_t *self, tg_frame_t **frame_p)
+//  True if the event can be stored and acknowledged: eid of 1..ANALYTICS_MAX_EID bytes and
+//  a reply_to that is an endpoint.
+static bool
+s_usage_ok(const tg_fr_usage_t *u)
 {
-    const tg_fr_usage_t *u = &(*frame_p)->usage;
     size_t eid_len = strlen(u->eid);
-    if (eid_len == 0 || eid_len > ANALYTICS_MAX_EID || !tg_peers_endpoint_ok(u->reply_to)) {
-        tg_log_warn("dropped usage frame: eid must be 1..%d bytes and reply_to an endpoint "
-                    "eid_len=%zu",
-                    ANALYTICS_MAX_EID, eid_len);
-        return;
-    }
+    return eid_len > 0 && eid_len <= ANALYTICS_MAX_EID && tg_peers_endpoint_ok(u->reply_to);
+}
+
+//  Adds an event to the commit batch (taking it); a full batch is committed at once.
+static void
+s_batch_add(analytics_t *self, tg_frame_t **frame_p)
+{
     self->batch[self->nbatch++] = *frame_p;
     *frame_p = NULL;
     if (self->nbatch == S_BATCH_MAX)
         s_flush(self);
+}
+
+static void
+s_on_usage(analytics_t *self, tg_frame_t **frame_p)
+{
+    const tg_fr_usage_t *u = &(*frame_p)->usage;
+    if (!s_usage_ok(u)) {
+        tg_log_warn("dropped usage frame: eid must be 1..%d bytes and reply_to an endpoint "
+                    "eid_len=%zu",
+                    ANALYTICS_MAX_EID, strlen(u->eid));
+        tg_metrics_add(self->metrics, "tollgate_usage_events_total", "status=\"invalid\"", 1);
+        return;
+    }
+    s_batch_add(self, frame_p);
+}
+
+//  A batch from one sender: each event of the body is decoded and checked on its own; the
+//  bad ones are dropped (one log line for the batch), the others join the commit batch,
+//  which is committed whenever it fills, so a batch of any size is taken whole.
+static void
+s_on_usages(analytics_t *self, const tg_frame_t *batch)
+{
+    const tg_fr_usages_t *b = &batch->usages;
+    size_t off = 0, good = 0, bad = 0;
+    char err[160] = "", why[160] = "";
+    while (batch->body && off < batch->body_len) {
+        tg_frame_t *f = NULL;
+        if (tg_frame_decode_next(TG_FRAME_USAGE, batch->body, batch->body_len, &off, &f, err,
+                                 sizeof err)
+            != TG_OK) {
+            if (!bad++)
+                snprintf(why, sizeof why, "%s", err);
+        } else if (!s_usage_ok(&f->usage)) {
+            if (!bad++)
+                snprintf(why, sizeof why, "eid must be 1..%d bytes and reply_to an endpoint",
+                         ANALYTICS_MAX_EID);
+        } else {
+            s_batch_add(self, &f);
+            good++;
+        }
+        tg_frame_destroy(&f);
+    }
+    if (bad)
+        tg_metrics_add(self->metrics, "tollgate_usage_events_total", "status=\"invalid\"",
+                       (double)bad);
+    if (bad || good + bad != b->n)
+        tg_log_warn("usage batch kept=%zu dropped=%zu n=%llu from=%.128s first=%s", good, bad,
+                    (unsigned long long)b->n, b->reply_to,
+                    bad ? why : "the body holds another count of events than n");
 }
 
 static void
@@ -240,6 +292,8 @@ s_on_inbox_frame(tg_frame_t **frame_p, void *arg)
     tg_frame_type_t type = (*frame_p)->type;
     if (type == TG_FRAME_USAGE)
         s_on_usage(self, frame_p);
+    else if (type == TG_FRAME_USAGES)
+        s_on_usages(self, *frame_p);
     else if (type == TG_FRAME_QUERY)
         s_on_query(self, &(*frame_p)->query);
     else

@@ -328,7 +328,7 @@ s_usage(worker_call_t *c, int status, const char *error)
     u->ttft_us = (uint64_t)(c->ttft_us > 0 ? c->ttft_us : 0);
     u->retries = (uint64_t)c->retries;
     u->error = tg_strdup(error);
-    tg_outbox_send(c->w->outbox, &f);
+    tg_outbox_send(c->w->outbox, &f, tg_mono_us());
 }
 
 //  Tells the router how this worker stands, with the ids of the calls finished since the
@@ -707,6 +707,7 @@ worker_attach(worker_t *self, struct event_base *base)
         ms = S_TICK_MS;
     struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
     event_add(self->tick, &tv);
+    tg_outbox_attach(self->outbox, base, self->metrics);
     self->inbox_rd = tg_evzmq_new(base, self->inbox, s_on_inbox, self);
     self->jobs_rd = tg_evzmq_new(base, self->jobs, s_on_job, self);
     s_load_send(self, false);  //  the router sends jobs from now on

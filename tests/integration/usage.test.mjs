@@ -1,5 +1,6 @@
 // usage.test.mjs - accounting end to end: GET /v1/usage after real calls, analytics killed
-// with SIGKILL in the middle of a burst (no event lost, none counted twice), and /metrics
+// with SIGKILL in the middle of a burst, twice (no event lost, none counted twice, whether
+// the worker's batches were on the wire, committed or not yet acknowledged), and /metrics
 // aggregated over the processes and valid for promtool.
 
 import { after, before, describe, test } from 'node:test';
@@ -20,6 +21,8 @@ import {
 } from './harness.mjs';
 
 const RESEND_MS = 300;
+// Small batches, so a burst fills some (sent at once) and leaves others to the 5 ms timer.
+const BATCH_MAX = 4;
 let mock;
 let tg;
 let client;
@@ -28,7 +31,10 @@ const since = Math.floor(Date.now() / 1000) - 3600;
 before(async () => {
   mock = await startMock();
   // Unacknowledged usage events are resent quickly, so a duplicate would show up quickly too.
-  tg = await startTollgate({ mock, config: `usage:\n  resend_ms: ${RESEND_MS}\n` });
+  tg = await startTollgate({
+    mock,
+    config: `usage:\n  resend_ms: ${RESEND_MS}\n  batch_max: ${BATCH_MAX}\n  batch_ms: 5\n`,
+  });
   client = new OpenAI({ baseURL: tg.baseURL, apiKey: MASTER_KEY, maxRetries: 0, timeout: 30000 });
 });
 
@@ -146,6 +152,9 @@ describe('/metrics', () => {
     for (const f of families) {
       assert.ok(new RegExp(`^# TYPE ${f}(_total)? `, 'm').test(text), `${f} in /metrics`);
     }
+    // The worker sent its usage events in batches: the sequential calls above each went
+    // alone, on the batch timer.
+    assert.ok(/^tollgate_usage_batches_total\{reason="timer"\} [1-9]/m.test(text), 'timer batches');
     for (const le of ['0.1', '0.5', '1', '2', '5', '10', '30', '60', '\\+Inf']) {
       const bucket = new RegExp(`llm_request_duration_seconds_bucket\\{[^}]*le="${le}"`);
       assert.ok(bucket.test(text), `duration bucket le=${le}`);
@@ -169,41 +178,73 @@ describe('/metrics', () => {
   });
 });
 
+// One call: every third is streamed (its usage comes in the last chunk). Returns the
+// completion's usage after checking the answer is complete.
+async function call(i, tag) {
+  const messages = [{ role: 'user', content: `${tag} request ${i} ${'word '.repeat(i % 7)}` }];
+  if (i % 3 === 2) {
+    const stream = await client.chat.completions.create({
+      model: 'gpt-4o',
+      messages,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let last;
+    let finish;
+    for await (const chunk of stream) {
+      if (chunk.usage) last = chunk.usage;
+      if (chunk.choices[0]?.finish_reason) finish = chunk.choices[0].finish_reason;
+    }
+    assert.equal(finish, 'stop');
+    assert.ok(last, 'a streamed call ends with its usage');
+    return last;
+  }
+  const r = await client.chat.completions.create({ model: 'gpt-4o', messages });
+  assert.equal(r.choices[0].finish_reason, 'stop');
+  return r.usage;
+}
+
+// Runs `n` calls, 10 at a time, and SIGKILLs analytics when call `killAt` starts; waits for
+// the supervisor to start a new one and for /v1/usage to settle on exactly base + n.
+async function burstWithKill(n, killAt, tag) {
+  const base = (await usage()).totals.requests;
+  const oldPid = tg.pidOf('analytics');
+  assert.ok(oldPid && alive(oldPid), 'analytics runs and its pid is recorded');
+  const results = await pool(n, 10, async (i) => {
+    if (i === killAt) process.kill(oldPid, 'SIGKILL');
+    return call(i, tag);
+  });
+  assert.equal(results.length, n);
+  for (const r of results) count(r);
+  await waitFor(
+    () => {
+      const pid = tg.pidOf('analytics');
+      return pid && pid !== oldPid && alive(pid);
+    },
+    { timeout: 30000, what: 'the supervisor to restart analytics' },
+  );
+  assert.ok(!alive(oldPid), 'the old analytics is gone');
+  await waitFor(async () => (await tg.ready()).status === 200, {
+    timeout: 30000,
+    what: '/readyz 200 after the restart',
+  });
+  const u = await settled(base + n, `/v1/usage to report ${base + n} requests`);
+  assert.equal(u.totals.tokens_in, tokens.in);
+  assert.equal(u.totals.tokens_out, tokens.out);
+  assert.equal(gpt4o(u).requests, tokens.calls);
+}
+
 describe('analytics restart', () => {
   test('SIGKILL of analytics during a burst of 200: no event lost, none counted twice', async () => {
-    const base = (await usage()).totals.requests;
-    const oldPid = tg.pidOf('analytics');
-    assert.ok(oldPid && alive(oldPid), 'analytics runs and its pid is recorded');
-    const N = 200;
-    const results = await pool(N, 10, async (i) => {
-      if (i === 60) process.kill(oldPid, 'SIGKILL');
-      return client.chat.completions.create({
-        model: 'gpt-4o',
-        messages: [{ role: 'user', content: `burst request ${i}` }],
-      });
-    });
-    assert.equal(results.length, N);
-    for (const r of results) {
-      assert.equal(r.choices[0].finish_reason, 'stop');
-      count(r.usage);
-    }
-    await waitFor(
-      () => {
-        const pid = tg.pidOf('analytics');
-        return pid && pid !== oldPid && alive(pid);
-      },
-      { timeout: 30000, what: 'the supervisor to restart analytics' },
-    );
-    assert.ok(!alive(oldPid), 'the old analytics is gone');
-    await waitFor(async () => (await tg.ready()).status === 200, {
-      timeout: 30000,
-      what: '/readyz 200 after the restart',
-    });
-    const u = await settled(base + N, `/v1/usage to report ${base + N} requests`);
-    assert.equal(u.totals.tokens_in, tokens.in);
-    assert.equal(u.totals.tokens_out, tokens.out);
-    assert.equal(gpt4o(u).requests, tokens.calls);
+    await burstWithKill(200, 60, 'burst');
     const log = fs.readFileSync(tg.log, 'utf8');
     assert.ok(/analytics pid=\d+ killed by signal 9/.test(log), 'the supervisor logged the kill');
+  });
+
+  test('a second SIGKILL, of the restarted analytics: the count stays exact', async () => {
+    await burstWithKill(120, 30, 'second');
+    const log = fs.readFileSync(tg.log, 'utf8');
+    const kills = log.match(/analytics pid=\d+ killed by signal 9/g) || [];
+    assert.equal(kills.length, 2, 'two kills logged');
   });
 });

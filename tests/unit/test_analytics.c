@@ -320,19 +320,22 @@ test_query_answers(void)
 typedef struct {
     zsock_t *push;    //  to the analytics inbox
     zsock_t *inbox;   //  our PULL: ACKs and REPLYs
-    int acks;         //  ACK frames received
-    int want_acks;    //  ACKs expected before the query goes
+    const char *me;   //  endpoint of inbox
+    int acks;         //  event ids acknowledged
+    int want_acks;    //  ids to be acknowledged before the query goes
+    int ack_frames;   //  ACK frames received
+    double want_usd;  //  day spend that ends the test
     char *reply;      //  body of the REPLY
     uint64_t status;  //  its status
     double day_usd;   //  day spend of the last SPEND seen (-1: none yet)
     bool timeout;     //  the deadline fired
 } s_core_t;
 
-//  Done when the answer came and a SPEND showed the four stored events ($0.0025 each).
+//  Done when the answer came and a SPEND showed the stored events ($0.0025 each).
 static int
 s_done(s_core_t *c)
 {
-    return c->reply && c->day_usd > 0.01 - 1e-9 ? -1 : 0;
+    return c->reply && c->day_usd > c->want_usd - 1e-9 ? -1 : 0;
 }
 
 static int
@@ -364,12 +367,13 @@ s_on_inbox(zloop_t *loop, zsock_t *sock, void *arg)
             lines += f->body[i] == '\n';
         CU_ASSERT_EQUAL((uint64_t)lines, f->ack.n);
         c->acks += lines;
+        c->ack_frames++;
     }
     if (f->type == TG_FRAME_ACK && before < c->want_acks && c->acks >= c->want_acks) {
         CU_ASSERT_EQUAL(c->acks, c->want_acks);
         tg_frame_t *q = tg_frame_new(TG_FRAME_QUERY);
         q->query.id = tg_strdup("req_core");
-        q->query.reply_to = tg_strdup("inproc://test-analytics-me");
+        q->query.reply_to = tg_strdup(c->me);
         q->query.method = tg_strdup("GET");
         q->query.path = tg_strdup("/v1/usage");
         q->query.args = tg_strdup("start=0&end=4102444800");
@@ -410,7 +414,8 @@ test_core_inproc(void)
     analytics_t *a = analytics_new(cfg);
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
 
-    s_core_t c = {.want_acks = 6, .day_usd = -1};
+    s_core_t c = {
+        .me = "inproc://test-analytics-me", .want_acks = 6, .want_usd = 0.01, .day_usd = -1};
     c.inbox = zsock_new(ZMQ_PULL);
     CU_ASSERT_EQUAL_FATAL(zsock_bind(c.inbox, "inproc://test-analytics-me"), 0);
     c.push = zsock_new(ZMQ_PUSH);
@@ -456,6 +461,119 @@ test_core_inproc(void)
     s_rmdir(&dir);
 }
 
+static void
+s_append_map(tg_buf_t *body, const tg_frame_t *f)
+{
+    size_t len;
+    char *map = tg_frame_encode_map(f, &len);
+    tg_buf_append(body, map, len);
+    free(map);
+}
+
+//  USAGES batches next to a single USAGE: one batch of 1,200 events (more than one commit
+//  holds) with bad events among them, which are dropped while the rest are stored.
+static void
+test_core_batches(void)
+{
+    char *dir = s_tmpdir();
+    char *yaml = tg_strfmt("run_dir: %s\ndata_dir: %s\n"
+                           "endpoints:\n  analytics: inproc://test-analytics-b\n"
+                           "  bus_in: inproc://test-analytics-b-bus\n"
+                           "analytics:\n  commit_interval_ms: 5\n",
+                           dir, dir);
+    tg_config_t *cfg = tg_config_load_string(yaml);
+    free(yaml);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    zsock_t *bus = zsock_new(ZMQ_SUB);
+    zsock_set_subscribe(bus, "spd");
+    CU_ASSERT_EQUAL_FATAL(zsock_bind(bus, "inproc://test-analytics-b-bus"), 0);
+    analytics_t *a = analytics_new(cfg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+
+    enum { GOOD = 1200 };
+    //  Acknowledged: the single event, the batch's good events and its copy of the single.
+    s_core_t c = {.me = "inproc://test-analytics-b-me",
+                  .want_acks = 1 + GOOD + 1,
+                  .want_usd = (1 + GOOD) * 0.0025,
+                  .day_usd = -1};
+    c.inbox = zsock_new(ZMQ_PULL);
+    CU_ASSERT_EQUAL_FATAL(zsock_bind(c.inbox, c.me), 0);
+    c.push = zsock_new(ZMQ_PUSH);
+    CU_ASSERT_EQUAL_FATAL(zsock_connect(c.push, "inproc://test-analytics-b"), 0);
+    int64_t now = tg_now_us();
+
+    tg_frame_t *f = s_usage("ev_single", now, "openai", "gpt-4o", 1000, 0);
+    tg_frame_set_str(&f->usage.reply_to, c.me);
+    tg_frame_t *copy = s_usage("ev_single", now, "openai", "gpt-4o", 1000, 0);
+    tg_frame_set_str(&copy->usage.reply_to, c.me);
+    CU_ASSERT_EQUAL(tg_frame_send(&f, c.push), TG_OK);
+
+    tg_buf_t body;
+    tg_buf_init(&body, SIZE_MAX);
+    uint64_t n = 0;
+    for (int i = 0; i < GOOD; i++, n++) {
+        char eid[32];
+        snprintf(eid, sizeof eid, "ev_b%04d", i);
+        f = s_usage(eid, now, "openai", "gpt-4o", 1000, 0);
+        tg_frame_set_str(&f->usage.reply_to, c.me);
+        s_append_map(&body, f);
+        tg_frame_destroy(&f);
+        if (i == 10) {  //  bad events among the good: not a map, no eid, a 200-byte eid
+            tg_buf_append(&body, "\x07", 1);
+            f = s_usage("x", now, "openai", "gpt-4o", 1000, 0);
+            tg_frame_set_str(&f->usage.eid, NULL);
+            s_append_map(&body, f);
+            char longid[201];
+            memset(longid, 'e', 200);
+            longid[200] = 0;
+            tg_frame_set_str(&f->usage.eid, longid);
+            tg_frame_set_str(&f->usage.reply_to, c.me);
+            s_append_map(&body, f);
+            tg_frame_destroy(&f);
+            n += 3;
+        }
+        if (i == 500) {
+            s_append_map(&body, copy);  //  a duplicate: acknowledged, stored once
+            n++;
+        }
+    }
+    tg_frame_destroy(&copy);
+    f = tg_frame_new(TG_FRAME_USAGES);
+    f->usages.reply_to = tg_strdup(c.me);
+    f->usages.n = n;
+    size_t len;
+    char *data = tg_buf_take(&body, &len);
+    tg_frame_give_body(f, &data, len);
+    CU_ASSERT_EQUAL(tg_frame_send(&f, c.push), TG_OK);
+    zsock_send(c.push, "ss", "usb", "garbage");  //  dropped whole, never acknowledged
+
+    zloop_t *loop = zloop_new();
+    CU_ASSERT_EQUAL(analytics_attach(a, loop), TG_OK);
+    zloop_reader(loop, c.inbox, s_on_inbox, &c);
+    zloop_reader(loop, bus, s_on_bus, &c);
+    zloop_timer(loop, 10000, 1, s_on_deadline, &c);
+    zloop_start(loop);
+    CU_ASSERT_FALSE(c.timeout);
+    CU_ASSERT_EQUAL(c.acks, 1 + GOOD + 1);
+    CU_ASSERT(c.ack_frames >= 2);  //  1,202 events do not fit one commit batch
+    CU_ASSERT_EQUAL(c.status, 200);
+    json_error_t err;
+    json_t *j = c.reply ? json_loads(c.reply, 0, &err) : NULL;
+    CU_ASSERT_PTR_NOT_NULL(j);
+    json_t *totals = json_object_get(j, "totals");
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(totals, "requests")), 1 + GOOD);
+    json_decref(j);
+
+    zloop_destroy(&loop);
+    analytics_destroy(&a);
+    free(c.reply);
+    zsock_destroy(&c.push);
+    zsock_destroy(&c.inbox);
+    zsock_destroy(&bus);
+    tg_config_destroy(&cfg);
+    s_rmdir(&dir);
+}
+
 void
 test_analytics_register(void)
 {
@@ -464,4 +582,5 @@ test_analytics_register(void)
     CU_add_test(s, "store_map_full_grows", test_store_map_full_grows);
     CU_add_test(s, "query_answers", test_query_answers);
     CU_add_test(s, "core_inproc", test_core_inproc);
+    CU_add_test(s, "core_batches", test_core_batches);
 }

@@ -278,6 +278,73 @@ test_over_sockets(void)
     zsock_destroy(&pull);
 }
 
+//  A batch body: maps back to back, each decoded on its own; a bad one is skipped, and bytes
+//  that are not msgpack end the walk.
+static void
+test_decode_next(void)
+{
+    tg_buf_t body;
+    tg_buf_init(&body, SIZE_MAX);
+    size_t len;
+    char *map;
+    tg_frame_t *u = tg_frame_new(TG_FRAME_USAGE);
+    tg_frame_set_str(&u->usage.eid, "ev_1");
+    tg_frame_set_str(&u->usage.reply_to, "inproc://me");
+    u->usage.ts = 7;
+    map = tg_frame_encode_map(u, &len);
+    tg_buf_append(&body, map, len);  //  1: good
+    free(map);
+    tg_buf_append(&body, "\x07", 1);  //  2: one msgpack object, but not a map
+    tg_frame_set_str(&u->usage.eid, NULL);
+    map = tg_frame_encode_map(u, &len);
+    tg_buf_append(&body, map, len);  //  3: a map without the required eid
+    free(map);
+    tg_frame_set_str(&u->usage.eid, "ev_4");
+    map = tg_frame_encode_map(u, &len);
+    tg_buf_append(&body, map, len);  //  4: good
+    free(map);
+    size_t good_end = body.len;
+    tg_buf_append(&body, "\xc1\x00\x00", 3);  //  5: not msgpack (0xc1 is never used)
+    tg_frame_destroy(&u);
+
+    size_t off = 0;
+    char err[160];
+    CU_ASSERT_EQUAL(
+        tg_frame_decode_next(TG_FRAME_USAGE, body.data, body.len, &off, &u, err, sizeof err),
+        TG_OK);
+    CU_ASSERT_STRING_EQUAL(u ? u->usage.eid : "", "ev_1");
+    CU_ASSERT_STRING_EQUAL(u ? u->usage.reply_to : "", "inproc://me");
+    tg_frame_destroy(&u);
+    CU_ASSERT_EQUAL(
+        tg_frame_decode_next(TG_FRAME_USAGE, body.data, body.len, &off, &u, err, sizeof err),
+        TG_INVALID);
+    CU_ASSERT_PTR_NULL(u);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "not one msgpack map"));
+    CU_ASSERT_EQUAL(
+        tg_frame_decode_next(TG_FRAME_USAGE, body.data, body.len, &off, &u, err, sizeof err),
+        TG_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "required field 'eid'"));
+    CU_ASSERT_EQUAL(
+        tg_frame_decode_next(TG_FRAME_USAGE, body.data, body.len, &off, &u, err, sizeof err),
+        TG_OK);
+    CU_ASSERT_STRING_EQUAL(u ? u->usage.eid : "", "ev_4");
+    tg_frame_destroy(&u);
+    CU_ASSERT_EQUAL(off, good_end);
+    CU_ASSERT_EQUAL(
+        tg_frame_decode_next(TG_FRAME_USAGE, body.data, body.len, &off, &u, err, sizeof err),
+        TG_INVALID);
+    CU_ASSERT_EQUAL(off, body.len);  //  the rest cannot be split: the walk ends
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "not msgpack"));
+
+    //  A map whose header claims more entries than there are bytes is refused, not allocated.
+    off = 0;
+    CU_ASSERT_EQUAL(
+        tg_frame_decode_next(TG_FRAME_USAGE, "\xdf\xff\xff\xff\xff", 5, &off, &u, err, sizeof err),
+        TG_INVALID);
+    CU_ASSERT_EQUAL(off, 5);
+    tg_buf_fini(&body);
+}
+
 void
 test_frame_register(void)
 {
@@ -287,4 +354,5 @@ test_frame_register(void)
     CU_add_test(s, "alert topic", test_alert_topic);
     CU_add_test(s, "bad input rejected", test_bad_input);
     CU_add_test(s, "over sockets", test_over_sockets);
+    CU_add_test(s, "decode next of a batch body", test_decode_next);
 }
