@@ -1,6 +1,7 @@
 #  bench/lib.sh - shared by the bench scripts: start the mock provider and `tollgate up`
 #  pointed at it in a temp dir, wait for /readyz, and stop both on exit. Source it, then call
 #  bench_start KEY [tollgate up arguments...]; it sets WORK, MPORT (mock) and TPORT (tollgate).
+#  BENCH_KEEP=1 keeps the temp dir (logs, LMDB) after the run.
 
 bench_need() {
     command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; }
@@ -35,5 +36,9 @@ bench_start() {
 bench_stop() {
     for p in "${BENCH_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    rm -rf "$WORK"
+    if [ -n "${BENCH_KEEP:-}" ]; then
+        echo "kept $WORK (logs: mock.log, tollgate.log)" >&2
+    else
+        rm -rf "$WORK"
+    fi
 }

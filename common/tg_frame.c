@@ -5,6 +5,7 @@
 
 #include <czmq.h>
 #include <msgpack.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,23 @@ static const s_frame_def_t s_defs[] = {
     TG_FRAMES(TG_X)
 #undef TG_X
 };
+
+//  Frames sent and received by this process, by type (tg_frame_sent_count). Relaxed atomics:
+//  the services send from one thread, but a test or a tool may not, and a count needs no order.
+static atomic_uint_fast64_t s_sent[TG_FRAME_COUNT];
+static atomic_uint_fast64_t s_recvd[TG_FRAME_COUNT];
+
+uint64_t
+tg_frame_sent_count(tg_frame_type_t type)
+{
+    return type < TG_FRAME_COUNT ? atomic_load_explicit(&s_sent[type], memory_order_relaxed) : 0;
+}
+
+uint64_t
+tg_frame_recv_count(tg_frame_type_t type)
+{
+    return type < TG_FRAME_COUNT ? atomic_load_explicit(&s_recvd[type], memory_order_relaxed) : 0;
+}
 
 tg_frame_t *
 tg_frame_new(tg_frame_type_t type)
@@ -200,8 +218,10 @@ s_write(const tg_frame_t *self, void *sock, const void *rid, size_t rid_len)
     if (rc >= 0 && self->body)
         rc = zmq_send(handle, self->body, self->body_len, 0);
     free(map);
-    if (rc >= 0)
+    if (rc >= 0) {
+        atomic_fetch_add_explicit(&s_sent[self->type], 1, memory_order_relaxed);
         return TG_OK;
+    }
     if (errno == EAGAIN)
         return TG_AGAIN;
     if (errno == EHOSTUNREACH)
@@ -605,7 +625,9 @@ s_recv(void *sock, tg_frame_t **out_p, char *rid_out, size_t rid_cap, size_t *ri
     }
     for (size_t i = 0; i < nparts && i < max; i++)
         zmq_msg_close(&parts[i]);
-    if (rc == TG_INVALID)
+    if (rc == TG_OK)
+        atomic_fetch_add_explicit(&s_recvd[(*out_p)->type], 1, memory_order_relaxed);
+    else if (rc == TG_INVALID)
         tg_log_warn("dropped bad frame: %s", err);
     return rc;
 }

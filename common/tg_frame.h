@@ -71,6 +71,10 @@ int tg_frame_send(tg_frame_t **self_p, void *sock);
 //  waiting; TG_INVALID when a malformed message was read and dropped (logged once here);
 //  TG_ERR when the socket failed (context terminated, interrupted).
 int tg_frame_recv(void *sock, tg_frame_t **out_p);
+//  Frames of `type` this process has sent (tg_frame_write returned TG_OK) and received
+//  (tg_frame_recv returned TG_OK) since it started; 0 when type is out of range.
+uint64_t tg_frame_sent_count(tg_frame_type_t type);
+uint64_t tg_frame_recv_count(tg_frame_type_t type);
 
 //  As tg_frame_recv on a ROUTER socket: the sender's routing id is copied into rid (NUL-
 //  terminated, at most rid_cap - 1 bytes, length in *rid_len_p); a longer or empty one makes

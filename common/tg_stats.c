@@ -8,10 +8,23 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#define S_SENT "tollgate_frames_sent_total"
+#define S_RECVD "tollgate_frames_received_total"
+
+//  Wire tags of the frame types, the label values of the frame counters.
+static const char *const s_tags[] = {
+#define TG_X(E, n, t) t,
+    TG_FRAMES(TG_X)
+#undef TG_X
+};
+
 struct tg_stats {
-    zsock_t *pub;  //  PUB connected to endpoints.bus_in
-    char *proc;    //  process kind
-    char *inst;    //  instance id
+    zsock_t *pub;                    //  PUB connected to endpoints.bus_in
+    char *proc;                      //  process kind
+    char *inst;                      //  instance id
+    tg_metrics_t *frames;            //  the frame counters of tg_frame, as metrics
+    uint64_t sent[TG_FRAME_COUNT];   //  tg_frame_sent_count already added to frames
+    uint64_t recvd[TG_FRAME_COUNT];  //  tg_frame_recv_count already added to frames
 };
 
 tg_stats_t *
@@ -32,6 +45,11 @@ tg_stats_new(const tg_config_t *cfg, const char *proc)
     char rnd[16];
     tg_id_fill(rnd, "", 3);
     self->inst = tg_strfmt("%s-%d-%s", proc, (int)getpid(), rnd);
+    self->frames = tg_metrics_new();
+    tg_metrics_declare(self->frames, S_SENT, TG_METRIC_COUNTER,
+                       "ZeroMQ messages sent, by frame type (wire tag).", NULL, 0);
+    tg_metrics_declare(self->frames, S_RECVD, TG_METRIC_COUNTER,
+                       "ZeroMQ messages received, by frame type (wire tag).", NULL, 0);
     return self;
 }
 
@@ -43,10 +61,29 @@ tg_stats_destroy(tg_stats_t **self_p)
     if (!self)
         return;
     zsock_destroy(&self->pub);
+    tg_metrics_destroy(&self->frames);
     free(self->proc);
     free(self->inst);
     free(self);
     *self_p = NULL;
+}
+
+//  Brings the frame counters up to tg_frame's counts; a type gets a series once it has moved.
+static void
+s_count_frames(tg_stats_t *self)
+{
+    for (int t = 0; t < TG_FRAME_COUNT; t++) {
+        char labels[64];
+        uint64_t sent = tg_frame_sent_count((tg_frame_type_t)t);
+        uint64_t recvd = tg_frame_recv_count((tg_frame_type_t)t);
+        if (sent == self->sent[t] && recvd == self->recvd[t])
+            continue;
+        tg_metrics_labels_buf(labels, sizeof labels, "type", s_tags[t], NULL);
+        tg_metrics_add(self->frames, S_SENT, labels, (double)(sent - self->sent[t]));
+        tg_metrics_add(self->frames, S_RECVD, labels, (double)(recvd - self->recvd[t]));
+        self->sent[t] = sent;
+        self->recvd[t] = recvd;
+    }
 }
 
 void
@@ -57,10 +94,16 @@ tg_stats_publish(tg_stats_t *self, const tg_metrics_t *metrics, bool ready)
     f->stats.inst = tg_strdup(self->inst);
     f->stats.ready = ready;
     f->stats.ts = tg_now_us();
+    s_count_frames(self);
+    char *frames = tg_metrics_snapshot(self->frames);
+    char *snap = frames;
     if (metrics) {
-        char *snap = tg_metrics_snapshot(metrics);
-        tg_frame_give_body(f, &snap, strlen(snap));
+        char *own = tg_metrics_snapshot(metrics);
+        snap = tg_strfmt("%s%s", own, frames);  //  the aggregator does not need them sorted
+        free(own);
+        free(frames);
     }
+    tg_frame_give_body(f, &snap, strlen(snap));
     tg_frame_send(&f, self->pub);  //  PUB never blocks; a dropped heartbeat is resent next tick
 }
 

@@ -14,7 +14,8 @@ typedef struct tg_stats tg_stats_t;
 tg_stats_t *tg_stats_new(const tg_config_t *cfg, const char *proc);
 //  Closes the socket; *self_p = NULL. NULL-safe.
 void tg_stats_destroy(tg_stats_t **self_p);
-//  Publishes STATS{proc, inst, ready, ts} with the snapshot of `metrics` (may be NULL).
+//  Publishes STATS{proc, inst, ready, ts} with the snapshot of `metrics` (may be NULL) and
+//  this process's frame counters (tollgate_frames_sent_total / _received_total{type="<tag>"}).
 void tg_stats_publish(tg_stats_t *self, const tg_metrics_t *metrics, bool ready);
 //  The instance id. Borrowed for the object's life.
 const char *tg_stats_instance(const tg_stats_t *self);

@@ -343,6 +343,45 @@ test_decode_next(void)
         TG_INVALID);
     CU_ASSERT_EQUAL(off, 5);
     tg_buf_fini(&body);
+static void
+test_counters(void)
+{
+    zsock_t *pull = zsock_new_pull("inproc://test-frame-count");
+    zsock_t *push = zsock_new_push("inproc://test-frame-count");
+    uint64_t sent = tg_frame_sent_count(TG_FRAME_CANCEL);
+    uint64_t recvd = tg_frame_recv_count(TG_FRAME_CANCEL);
+    uint64_t other_sent = tg_frame_sent_count(TG_FRAME_ACK);
+    uint64_t other_recvd = tg_frame_recv_count(TG_FRAME_ACK);
+    for (int i = 0; i < 3; i++) {
+        tg_frame_t *f = tg_frame_new(TG_FRAME_CANCEL);
+        f->cancel.id = tg_strfmt("req_%d", i);
+        CU_ASSERT_EQUAL(tg_frame_send(&f, push), TG_OK);
+    }
+    CU_ASSERT_EQUAL(tg_frame_sent_count(TG_FRAME_CANCEL), sent + 3);
+    //  A message that is not a frame counts as neither.
+    zstr_sendm(push, "cxl");
+    zstr_send(push, "not msgpack");
+    zpoller_t *poller = zpoller_new(pull, NULL);
+    int ok = 0, bad = 0;
+    while (ok + bad < 4 && zpoller_wait(poller, 1000)) {
+        tg_frame_t *g = NULL;
+        int rc = tg_frame_recv(pull, &g);
+        ok += rc == TG_OK;
+        bad += rc == TG_INVALID;
+        tg_frame_destroy(&g);
+    }
+    CU_ASSERT_EQUAL(ok, 3);
+    CU_ASSERT_EQUAL(bad, 1);
+    tg_frame_t *g = NULL;
+    CU_ASSERT_EQUAL(tg_frame_recv(pull, &g), TG_AGAIN);
+    CU_ASSERT_EQUAL(tg_frame_recv_count(TG_FRAME_CANCEL), recvd + 3);
+    CU_ASSERT_EQUAL(tg_frame_sent_count(TG_FRAME_ACK), other_sent);
+    CU_ASSERT_EQUAL(tg_frame_recv_count(TG_FRAME_ACK), other_recvd);
+    CU_ASSERT_EQUAL(tg_frame_sent_count(TG_FRAME_COUNT), 0);
+    CU_ASSERT_EQUAL(tg_frame_recv_count(TG_FRAME_COUNT), 0);
+    zpoller_destroy(&poller);
+    zsock_destroy(&push);
+    zsock_destroy(&pull);
 }
 
 void
@@ -355,4 +394,5 @@ test_frame_register(void)
     CU_add_test(s, "bad input rejected", test_bad_input);
     CU_add_test(s, "over sockets", test_over_sockets);
     CU_add_test(s, "decode next of a batch body", test_decode_next);
+    CU_add_test(s, "sent and received counters", test_counters);
 }
