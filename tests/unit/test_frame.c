@@ -343,6 +343,8 @@ test_decode_next(void)
         TG_INVALID);
     CU_ASSERT_EQUAL(off, 5);
     tg_buf_fini(&body);
+}
+
 static void
 test_counters(void)
 {
