@@ -379,8 +379,8 @@ worker_call_finish(worker_call_t *c, int status, const char *error)
         free(c->body);
     tg_buf_fini(&c->resp);
     tg_buf_fini(&c->out);
-    tg_sse_destroy(&c->parser);
-    tg_anthropic_stream_destroy(&c->astream);
+    worker_sse_destroy(&c->parser);
+    worker_messages_stream_destroy(&c->astream);
     free(c->abort_msg);
     tg_frame_destroy(&c->job);
     free(c);

@@ -1,5 +1,5 @@
 //  worker_anthropic.c - Anthropic Messages upstream: OpenAI request -> Messages request,
-//  Messages answer / event stream -> OpenAI chat.completion / chunks (tg_anthropic).
+//  Messages answer / event stream -> OpenAI chat.completion / chunks (worker_messages).
 #include "worker_int.h"
 
 #include <jansson.h>
@@ -30,7 +30,7 @@ worker_anthropic_prepare(worker_call_t *c, int *status_p, char **err_p)
         return TG_INVALID;
     }
     json_t *msg = NULL;
-    int rc = tg_anthropic_request(doc, j->model, c->is_stream, &msg, err_p);
+    int rc = worker_messages_request(doc, j->model, c->is_stream, &msg, err_p);
     json_decref(doc);
     if (rc != TG_OK)
         return TG_INVALID;
@@ -50,7 +50,7 @@ worker_anthropic_stream_begin(worker_call_t *c)
 {
     char *id = s_completion_id(c);
     c->astream =
-        tg_anthropic_stream_new(id, c->job->job.model, tg_now_us() / 1000000, c->job->job.usage);
+        worker_messages_stream_new(id, c->job->job.model, tg_now_us() / 1000000, c->job->job.usage);
     free(id);
 }
 
@@ -58,7 +58,7 @@ int
 worker_anthropic_event(void *arg, const char *event, const char *data, size_t len)
 {
     worker_call_t *c = arg;
-    int rc = tg_anthropic_stream_event(c->astream, event, data, len, &c->out);
+    int rc = worker_messages_stream_event(c->astream, event, data, len, &c->out);
     if (rc == TG_OK)
         return 0;
     if (rc == TG_ERR) {
@@ -74,7 +74,7 @@ worker_anthropic_event(void *arg, const char *event, const char *data, size_t le
 void
 worker_anthropic_stream_usage(worker_call_t *c)
 {
-    tg_usage_t u = tg_anthropic_stream_usage(c->astream);
+    worker_usage_t u = worker_messages_stream_usage(c->astream);
     if (u.seen)
         c->usage = u;
 }
@@ -82,7 +82,7 @@ worker_anthropic_stream_usage(worker_call_t *c)
 bool
 worker_anthropic_stream_complete(const worker_call_t *c)
 {
-    return c->astream && tg_anthropic_stream_is_finished(c->astream);
+    return c->astream && worker_messages_stream_is_finished(c->astream);
 }
 
 void
@@ -91,7 +91,7 @@ worker_anthropic_finish(worker_call_t *c)
     json_t *msg = c->resp.len ? json_loadb(c->resp.data, c->resp.len, 0, NULL) : NULL;
     char *id = s_completion_id(c);
     json_t *oai =
-        msg ? tg_anthropic_response(msg, c->job->job.model, id, tg_now_us() / 1000000) : NULL;
+        msg ? worker_messages_response(msg, c->job->job.model, id, tg_now_us() / 1000000) : NULL;
     free(id);
     json_decref(msg);
     char *body = oai ? json_dumps(oai, JSON_COMPACT) : NULL;
@@ -103,7 +103,7 @@ worker_anthropic_finish(worker_call_t *c)
                          c->status);
         return;
     }
-    tg_usage_from_openai(oai, &c->usage);
+    worker_usage_from_openai(oai, &c->usage);
     json_decref(oai);
     worker_call_reply(c, (int)c->status, &body, strlen(body));
 }

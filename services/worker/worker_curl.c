@@ -205,7 +205,7 @@ s_on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
             c->resp.limit = WORKER_ERROR_BODY_MAX;
         else if (c->is_stream && s_is_event_stream(c->easy)) {
             c->sse = true;
-            c->parser = tg_sse_new(WORKER_SSE_EVENT_MAX);
+            c->parser = worker_sse_new(WORKER_SSE_EVENT_MAX);
             if (c->prov->cfg->kind == TG_PROVIDER_ANTHROPIC)
                 worker_anthropic_stream_begin(c);
             worker_call_head(c);
@@ -231,9 +231,9 @@ s_on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
         }
         return n;
     }
-    tg_sse_cb *cb =
+    worker_sse_cb *cb =
         c->prov->cfg->kind == TG_PROVIDER_ANTHROPIC ? worker_anthropic_event : worker_openai_event;
-    int rc = tg_sse_feed(c->parser, ptr, n, cb, c);
+    int rc = worker_sse_feed(c->parser, ptr, n, cb, c);
     if (worker_call_flush(c) != TG_OK) {
         worker_call_abort(c, 499, "client_unreachable", "the client's ingest is unreachable");
         return 0;
@@ -376,7 +376,7 @@ s_error_body(worker_call_t *c, char *code, size_t size)
         body = tg_strndup(c->resp.data, c->resp.len);
     } else {
         json_decref(doc);
-        doc = tg_anthropic_error_to_openai((int)c->status, c->resp.data, c->resp.len);
+        doc = worker_messages_error_to_openai((int)c->status, c->resp.data, c->resp.len);
         err = json_object_get(doc, "error");
         body = json_dumps(doc, JSON_COMPACT);
         if (!body)
@@ -468,7 +468,7 @@ s_on_done(worker_call_t *c, CURLcode res)
             worker_count_error(c);
             worker_call_fail(c, 502, "upstream_error", "upstream_incomplete",
                              "upstream stream ended before its end marker%s",
-                             tg_sse_pending(c->parser) ? " (cut inside an event)" : "");
+                             worker_sse_pending(c->parser) ? " (cut inside an event)" : "");
             return;
         }
         worker_call_end(c);

@@ -189,7 +189,7 @@ s_strip_usage(worker_call_t *c, const char *data, size_t len, const char *key)
         worker_call_abort(c, 502, "bad_response", "upstream sent a stream event that is not JSON");
         return -1;
     }
-    tg_usage_from_openai(doc, &c->usage);
+    worker_usage_from_openai(doc, &c->usage);
     json_t *choices = json_object_get(doc, "choices");
     int rc = 0;
     if (!json_is_array(choices) || json_array_size(choices) > 0) {
@@ -223,7 +223,7 @@ worker_openai_event(void *arg, const char *event, const char *data, size_t len)
     if (c->strip_usage)
         return s_strip_usage(c, data, len, key);
     if (s_usage_is_object(data, len, key))
-        tg_usage_from_openai_sse(data, len, &c->usage);
+        worker_usage_from_openai_sse(data, len, &c->usage);
     return s_forward(c, data, len);
 }
 
@@ -248,7 +248,7 @@ worker_openai_finish(worker_call_t *c)
                          c->status);
         return;
     }
-    tg_usage_from_openai(doc, &c->usage);
+    worker_usage_from_openai(doc, &c->usage);
     json_decref(doc);
     size_t len;
     char *body = tg_buf_take(&c->resp, &len);  //  the upstream's bytes, unchanged
