@@ -50,18 +50,18 @@ s_provs_build(worker_t *self)
         worker_prov_t *p = &self->provs[i];
         p->cfg = tg_config_provider(self->cfg, i);
         const char *base = p->cfg->base_url ? p->cfg->base_url : "";
+        p->ops = worker_provider_ops(p->cfg->kind);
+        p->url_chat = tg_strfmt("%s%s", base, p->ops->chat_path);
+        if (p->ops->embed_path)
+            p->url_embed = tg_strfmt("%s%s", base, p->ops->embed_path);
         struct curl_slist *h = s_header(NULL, "%s", "Content-Type: application/json");
         h = s_header(h, "%s", "Expect:");  //  no 100-continue round trip on big bodies
-        if (p->cfg->kind == TG_PROVIDER_ANTHROPIC) {
-            p->url_chat = tg_strfmt("%s/v1/messages", base);
-            h = s_header(h, "%s", "anthropic-version: 2023-06-01");
-            if (p->cfg->api_key)
-                h = s_header(h, "x-api-key: %s", p->cfg->api_key);
-        } else {
-            p->url_chat = tg_strfmt("%s/chat/completions", base);
-            p->url_embed = tg_strfmt("%s/embeddings", base);
-            if (p->cfg->api_key)
-                h = s_header(h, "Authorization: Bearer %s", p->cfg->api_key);
+        if (p->ops->fixed_header)
+            h = s_header(h, "%s", p->ops->fixed_header);
+        if (p->cfg->api_key) {
+            char *auth = tg_strfmt("%s%s", p->ops->auth_prefix, p->cfg->api_key);
+            h = s_header(h, "%s", auth);
+            free(auth);
         }
         p->headers = h;
     }
@@ -320,11 +320,11 @@ s_usage(worker_call_t *c, int status, const char *error)
     u->model = tg_strdup(j->model);
     u->status = (uint64_t)status;
     u->cache = tg_strdup("miss");
-    u->stream = c->is_stream;
-    if (c->usage.seen) {
-        u->tok_in = c->usage.in;
-        u->tok_out = c->usage.out;
-        u->tok_cached = c->usage.cached;
+    u->stream = c->pc.stream;
+    if (c->pc.usage.seen) {
+        u->tok_in = c->pc.usage.in;
+        u->tok_out = c->pc.usage.out;
+        u->tok_cached = c->pc.usage.cached;
     }
     u->latency_us = (uint64_t)(now > u->ts ? now - u->ts : 0);
     u->ttft_us = (uint64_t)(c->ttft_us > 0 ? c->ttft_us : 0);
@@ -375,12 +375,10 @@ worker_call_finish(worker_call_t *c, int status, const char *error)
         c->next->prev = c->prev;
     else
         w->tail = c->prev;
-    if (c->body_owned)
-        free(c->body);
     tg_buf_fini(&c->resp);
     tg_buf_fini(&c->out);
     worker_sse_destroy(&c->parser);
-    worker_messages_stream_destroy(&c->astream);
+    worker_pcall_fini(&c->pc);
     free(c->abort_msg);
     tg_frame_destroy(&c->job);
     free(c);
@@ -505,22 +503,14 @@ s_start(worker_call_t *c)
                          "provider '%.64s' is not configured on this worker", j->provider);
         return;
     }
-    c->is_stream = chat && j->stream;
+    worker_pcall_init(&c->pc, c->prov->ops, c->job);
     char *err = NULL;
-    int status = 400;
-    int rc;
-    if (c->prov->cfg->kind == TG_PROVIDER_ANTHROPIC)
-        rc = worker_anthropic_prepare(c, &status, &err);
-    else {
-        c->url = chat ? c->prov->url_chat : c->prov->url_embed;
-        rc = worker_openai_prepare(c, &err);
-    }
-    if (rc != TG_OK) {
-        worker_call_fail(c, status, NULL, status == 400 ? "invalid_request" : "bad_request", "%s",
-                         err ? err : "invalid request");
+    if (c->pc.ops->prepare(&c->pc, &err) != TG_OK) {
+        worker_call_fail(c, 400, NULL, "invalid_request", "%s", err ? err : "invalid request");
         free(err);
         return;
     }
+    c->url = chat ? c->prov->url_chat : c->prov->url_embed;
     c->started = true;
     c->w->active++;
     worker_curl_start(c);

@@ -4,10 +4,9 @@
 #include "worker_int.h"
 
 #include "tg_backoff.h"
-#include "tg_error.h"
 #include "tg_log.h"
 
-#include <jansson.h>
+#include <assert.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +190,21 @@ s_ok(long status)
     return status >= 200 && status < 300;
 }
 
+//  One complete upstream event, through the provider's table into c->out.
+static int
+s_on_event(void *arg, const char *event, const char *data, size_t len)
+{
+    worker_call_t *c = arg;
+    worker_pcall_t *p = &c->pc;
+    if (p->ops->on_event(p, event, data, len, &c->out) == TG_OK)
+        return 0;
+    assert(p->fail_code && p->fail_msg);
+    if (p->fail_line)
+        c->err_line_sent = true;  //  flushed to the client by the caller
+    worker_call_abort(c, 502, p->fail_code, "%s", p->fail_msg);
+    return -1;
+}
+
 static size_t
 s_on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
@@ -203,11 +217,10 @@ s_on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
         curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->status);
         if (!s_ok(c->status))
             c->resp.limit = WORKER_ERROR_BODY_MAX;
-        else if (c->is_stream && s_is_event_stream(c->easy)) {
+        else if (c->pc.stream && s_is_event_stream(c->easy)) {
             c->sse = true;
             c->parser = worker_sse_new(WORKER_SSE_EVENT_MAX);
-            if (c->prov->cfg->kind == TG_PROVIDER_ANTHROPIC)
-                worker_anthropic_stream_begin(c);
+            c->pc.ops->stream_begin(&c->pc, tg_now_us() / 1000000);
             worker_call_head(c);
         }
         s_arm(c, w->idle_us);  //  from now on the deadline is the idle one
@@ -231,9 +244,7 @@ s_on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
         }
         return n;
     }
-    worker_sse_cb *cb =
-        c->prov->cfg->kind == TG_PROVIDER_ANTHROPIC ? worker_anthropic_event : worker_openai_event;
-    int rc = worker_sse_feed(c->parser, ptr, n, cb, c);
+    int rc = worker_sse_feed(c->parser, ptr, n, s_on_event, c);
     if (worker_call_flush(c) != TG_OK) {
         worker_call_abort(c, 499, "client_unreachable", "the client's ingest is unreachable");
         return 0;
@@ -255,8 +266,8 @@ s_setopt(worker_call_t *c)
     curl_easy_setopt(e, CURLOPT_URL, c->url);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->prov->headers);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->body_len);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->pc.body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->pc.body_len);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, s_on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
     curl_easy_setopt(e, CURLOPT_PRIVATE, c);
@@ -358,57 +369,31 @@ s_retry(worker_call_t *c, curl_off_t retry_after_s)
     return true;
 }
 
-static bool
-s_retryable_status(long status)
-{
-    return status == 408 || status == 409 || status == 429 || status >= 500;
-}
-
-//  The OpenAI error envelope for a non-2xx answer held in c->resp; the error type goes into
-//  code (for the usage event). OpenAI-format errors pass through byte for byte.
-static char *
-s_error_body(worker_call_t *c, char *code, size_t size)
-{
-    json_t *doc = c->resp.len ? json_loadb(c->resp.data, c->resp.len, 0, NULL) : NULL;
-    json_t *err = json_is_object(doc) ? json_object_get(doc, "error") : NULL;
-    char *body;
-    if (c->prov->cfg->kind == TG_PROVIDER_OPENAI && json_is_object(err)) {
-        body = tg_strndup(c->resp.data, c->resp.len);
-    } else {
-        json_decref(doc);
-        doc = worker_messages_error_to_openai((int)c->status, c->resp.data, c->resp.len);
-        err = json_object_get(doc, "error");
-        body = json_dumps(doc, JSON_COMPACT);
-        if (!body)
-            body = tg_error_body((int)c->status, NULL, NULL, NULL, NULL);
-    }
-    const char *type = json_string_value(json_object_get(err, "type"));
-    snprintf(code, size, "%s", type && *type ? type : "upstream_error");
-    json_decref(doc);
-    return body;
-}
-
+//  A non-2xx answer held in c->resp: retried, or mapped by the provider's table into the
+//  client's error (OpenAI-format errors pass through byte for byte).
 static void
 s_on_http_error(worker_call_t *c)
 {
     worker_count_error(c);
-    curl_off_t ra = -1;
-    curl_easy_getinfo(c->easy, CURLINFO_RETRY_AFTER, &ra);
-    if (ra <= 0)
-        ra = -1;
-    if (s_retryable_status(c->status) && s_retry(c, ra))
-        return;
     if (c->status < 400) {
         worker_call_fail(c, 502, "upstream_error", "bad_response", "upstream answered HTTP %ld",
                          c->status);
         return;
     }
-    char code[64];
-    char *body = s_error_body(c, code, sizeof code);
+    curl_off_t ra = -1;
+    curl_easy_getinfo(c->easy, CURLINFO_RETRY_AFTER, &ra);
+    if (ra <= 0)
+        ra = -1;
+    worker_upstream_error_t e = {0};
+    c->pc.ops->map_error(&c->pc, (int)c->status, c->resp.data, c->resp.len, &e);
+    if (e.retryable && s_retry(c, ra)) {
+        free(e.body);
+        return;
+    }
     tg_log_warn("upstream error id=%s provider=%s model=%s status=%ld type=%s retries=%d",
-                c->job->job.id, c->job->job.provider, c->job->job.model, c->status, code,
+                c->job->job.id, c->job->job.provider, c->job->job.model, c->status, e.type,
                 c->retries);
-    worker_call_fail_body(c, (int)c->status, code, &body, ra > 0 ? (uint64_t)ra : 0);
+    worker_call_fail_body(c, (int)c->status, e.type, &e.body, ra > 0 ? (uint64_t)ra : 0);
 }
 
 static void
@@ -440,7 +425,6 @@ static void
 s_on_done(worker_call_t *c, CURLcode res)
 {
     worker_curl_stop(c);
-    bool anthropic = c->prov->cfg->kind == TG_PROVIDER_ANTHROPIC;
     if (c->abort_status) {
         if (c->abort_status == 499) {
             worker_call_finish(c, 499, c->abort_code);
@@ -460,11 +444,7 @@ s_on_done(worker_call_t *c, CURLcode res)
         return;
     }
     if (c->sse) {
-        if (anthropic)
-            worker_anthropic_stream_usage(c);
-        bool complete =
-            anthropic ? worker_anthropic_stream_complete(c) : worker_openai_stream_complete(c);
-        if (!complete) {
+        if (!c->pc.ops->stream_end(&c->pc)) {
             worker_count_error(c);
             worker_call_fail(c, 502, "upstream_error", "upstream_incomplete",
                              "upstream stream ended before its end marker%s",
@@ -474,16 +454,21 @@ s_on_done(worker_call_t *c, CURLcode res)
         worker_call_end(c);
         return;
     }
-    if (c->is_stream) {
+    if (c->pc.stream) {
         worker_count_error(c);
         worker_call_fail(c, 502, "upstream_error", "bad_response",
                          "upstream answered a stream request without an event stream");
         return;
     }
-    if (anthropic)
-        worker_anthropic_finish(c);
-    else
-        worker_openai_finish(c);
+    char *body;
+    size_t len;
+    if (c->pc.ops->finish(&c->pc, &c->resp, tg_now_us() / 1000000, &body, &len) != TG_OK) {
+        worker_count_error(c);
+        worker_call_fail(c, 502, "upstream_error", c->pc.fail_code,
+                         "upstream answered HTTP %ld with %s", c->status, c->pc.fail_msg);
+        return;
+    }
+    worker_call_reply(c, (int)c->status, &body, len);
 }
 
 static void

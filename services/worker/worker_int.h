@@ -15,17 +15,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "worker_messages.h"
 #include "tg_config.h"
 #include "tg_evzmq.h"
 #include "tg_frame.h"
 #include "tg_metrics.h"
 #include "tg_outbox.h"
 #include "tg_peers.h"
-#include "worker_sse.h"
 #include "tg_stats.h"
-#include "worker_usage.h"
 #include "tg_util.h"
+#include "worker_provider.h"
+#include "worker_sse.h"
 
 #define WORKER_SSE_EVENT_MAX (1u << 20)     //  one upstream SSE event, bytes
 #define WORKER_ERROR_BODY_MAX (64u << 10)   //  upstream error body kept (rest dropped)
@@ -33,12 +32,13 @@
 #define WORKER_BACKOFF_CAP_US 30000000      //  exponential backoff never waits longer
 #define WORKER_POOL_MAX 1024                //  idle easy handles kept for reuse
 
-//  One provider as the worker calls it: URLs and headers built once.
+//  One provider as the worker calls it: URLs and headers built once from its kind's table.
 typedef struct {
-    const tg_provider_t *cfg;  //  borrowed from the config
-    char *url_chat;   //  chat endpoint (OpenAI: /chat/completions, Anthropic: /v1/messages)
-    char *url_embed;  //  embeddings endpoint (NULL for Anthropic)
-    struct curl_slist *headers;  //  auth + content type; holds the API key, never logged
+    const tg_provider_t *cfg;          //  borrowed from the config
+    const worker_provider_ops_t *ops;  //  its kind's table of operations
+    char *url_chat;                    //  base_url + ops->chat_path
+    char *url_embed;                   //  base_url + ops->embed_path (NULL: none)
+    struct curl_slist *headers;        //  auth + content type; holds the API key, never logged
 } worker_prov_t;
 
 //  Where a call stands. Retries are possible only before STREAMING.
@@ -61,46 +61,39 @@ struct worker_sock {
 
 //  One JOB from its arrival to its usage event.
 struct worker_call {
-    worker_t *w;                //  owning worker
-    worker_call_t *prev;        //  older call in w's list
-    worker_call_t *next;        //  newer call in w's list
-    tg_frame_t *job;            //  the JOB frame (id, reply_to, body ...), owned
-    const worker_prov_t *prov;  //  provider called
-    worker_call_state_t state;  //  see above
-    bool indexed;               //  registered under job id in w->calls
-    bool started;               //  holds one of the max_in_flight upstream slots
-    void *queued;               //  handle in w->backlog while waiting for a slot (else NULL)
-    bool is_stream;             //  client asked for SSE (chat only)
-    bool strip_usage;           //  we added include_usage: hide its traces from the client
-    CURL *easy;                 //  from the pool while the call lives (NULL before)
-    bool attached;              //  easy is in the multi handle
-    struct event *timer;        //  backoff wait, or first-byte / idle deadline
-    const char *url;            //  upstream URL (borrowed from prov)
-    char *body;                 //  upstream request body (owned if body_owned)
-    size_t body_len;            //  bytes in body
-    bool body_owned;            //  body is ours (else it is the job's body)
-    int retries;                //  retries made so far
-    long status;                //  upstream HTTP status of this attempt (0 = unknown)
-    bool got_bytes;             //  body bytes arrived in this attempt
-    bool sse;                   //  this attempt is passed on as an event stream
-    uint64_t rx_bytes;          //  body bytes of this attempt
-    tg_buf_t resp;              //  buffered body (non-stream answer or error body)
-    worker_sse_t *parser;       //  upstream event parser (stream attempts)
-    worker_messages_stream_t *astream;  //  Anthropic events -> OpenAI chunks (stream attempts)
-    tg_buf_t out;                       //  SSE text waiting to go to the client as one CHUNK
-    uint64_t seq;                       //  next CHUNK sequence number
-    bool done_marker;                   //  OpenAI `data: [DONE]` seen
-    bool err_line_sent;                 //  an SSE error line already went to the client
-    worker_usage_t usage;               //  tokens as the upstream reported them
-    int64_t t0_us;                      //  epoch µs the request entered the gateway
-    int64_t start_mono;                 //  monotonic µs of the first attempt
-    int64_t attempt_mono;               //  monotonic µs this attempt started
-    int64_t last_rx_mono;               //  monotonic µs of the last upstream bytes
-    int64_t ttft_us;                    //  t0 -> first CHUNK forwarded (0 = none yet)
-    int abort_status;                   //  set inside a curl callback: fail with this status
-    const char *abort_code;             //  static error code of that failure
-    char *abort_msg;                    //  its message (owned)
-    char errbuf[CURL_ERROR_SIZE];       //  libcurl's text for the last error
+    worker_t *w;                   //  owning worker
+    worker_call_t *prev;           //  older call in w's list
+    worker_call_t *next;           //  newer call in w's list
+    tg_frame_t *job;               //  the JOB frame (id, reply_to, body ...), owned
+    const worker_prov_t *prov;     //  provider called
+    worker_call_state_t state;     //  see above
+    bool indexed;                  //  registered under job id in w->calls
+    bool started;                  //  holds one of the max_in_flight upstream slots
+    void *queued;                  //  handle in w->backlog while waiting for a slot (else NULL)
+    CURL *easy;                    //  from the pool while the call lives (NULL before)
+    bool attached;                 //  easy is in the multi handle
+    struct event *timer;           //  backoff wait, or first-byte / idle deadline
+    const char *url;               //  upstream URL (borrowed from prov)
+    int retries;                   //  retries made so far
+    long status;                   //  upstream HTTP status of this attempt (0 = unknown)
+    bool got_bytes;                //  body bytes arrived in this attempt
+    bool sse;                      //  this attempt is passed on as an event stream
+    uint64_t rx_bytes;             //  body bytes of this attempt
+    tg_buf_t resp;                 //  buffered body (non-stream answer or error body)
+    worker_sse_t *parser;          //  upstream event parser (stream attempts)
+    tg_buf_t out;                  //  SSE text waiting to go to the client as one CHUNK
+    uint64_t seq;                  //  next CHUNK sequence number
+    bool err_line_sent;            //  an SSE error line already went to the client
+    int64_t t0_us;                 //  epoch µs the request entered the gateway
+    int64_t start_mono;            //  monotonic µs of the first attempt
+    int64_t attempt_mono;          //  monotonic µs this attempt started
+    int64_t last_rx_mono;          //  monotonic µs of the last upstream bytes
+    int64_t ttft_us;               //  t0 -> first CHUNK forwarded (0 = none yet)
+    int abort_status;              //  set inside a curl callback: fail with this status
+    const char *abort_code;        //  static error code of that failure
+    char *abort_msg;               //  its message (owned)
+    char errbuf[CURL_ERROR_SIZE];  //  libcurl's text for the last error
+    worker_pcall_t pc;             //  the provider's side: ops, request body, stream state, usage
 };
 
 //  The worker (opaque in worker.h).
@@ -189,31 +182,5 @@ void worker_curl_start(worker_call_t *c);
 void worker_curl_stop(worker_call_t *c);
 //  Returns the call's easy handle to the pool and frees its timer.
 void worker_curl_release(worker_call_t *c);
-
-//  worker_openai.c -----------------------------------------------------------------------
-//  Builds the upstream body for an OpenAI-format call (model replaced, include_usage added
-//  for streams). TG_OK, or TG_INVALID with *err_p (caller frees) for a body that is not JSON.
-int worker_openai_prepare(worker_call_t *c, char **err_p);
-//  worker_sse callback for an OpenAI stream: forwards complete events into c->out.
-int worker_openai_event(void *arg, const char *event, const char *data, size_t len);
-//  A 2xx body arrived whole: answers the client (pass-through) or fails 502.
-void worker_openai_finish(worker_call_t *c);
-//  True when the stream ended as it should ([DONE] seen).
-bool worker_openai_stream_complete(const worker_call_t *c);
-
-//  worker_anthropic.c --------------------------------------------------------------------
-//  Translates the client's OpenAI body into a Messages request. TG_OK, or TG_INVALID with
-//  *status_p and *err_p (caller frees): 400 for a bad shape or embeddings.
-int worker_anthropic_prepare(worker_call_t *c, int *status_p, char **err_p);
-//  worker_sse callback for a Messages stream: translated chunks into c->out.
-int worker_anthropic_event(void *arg, const char *event, const char *data, size_t len);
-//  Creates the stream translator for this call.
-void worker_anthropic_stream_begin(worker_call_t *c);
-//  A 2xx Messages body arrived whole: translates and answers, or fails 502.
-void worker_anthropic_finish(worker_call_t *c);
-//  Usage seen on the stream so far, into c->usage.
-void worker_anthropic_stream_usage(worker_call_t *c);
-//  True when the stream ended as it should (message_stop seen).
-bool worker_anthropic_stream_complete(const worker_call_t *c);
 
 #endif
