@@ -240,20 +240,19 @@ s_send_reply(worker_call_t *c, int status, char **body_p, size_t len, uint64_t r
     return s_send(c, &f);
 }
 
-void
-worker_call_head(worker_call_t *c)
+static void
+s_call_head(worker_call_t *c)
 {
     tg_frame_t *f = tg_frame_new(TG_FRAME_HEAD);
     f->head.id = tg_strdup(c->job->job.id);
     f->head.status = 200;
     f->head.provider = tg_strdup(c->job->job.provider);
     f->head.model = tg_strdup(c->job->job.model);
-    c->state = WORKER_CALL_STREAMING;
     s_send(c, &f);  //  a lost HEAD shows up as a lost CHUNK right after
 }
 
-int
-worker_call_flush(worker_call_t *c)
+static int
+s_call_flush(worker_call_t *c)
 {
     if (c->out.len == 0)
         return TG_OK;
@@ -288,16 +287,16 @@ s_provider_label(worker_call_t *c, char *out, size_t size, const char *outcome)
         tg_metrics_labels_buf(out, size, "provider", c->job->job.provider, NULL);
 }
 
-void
-worker_count_error(worker_call_t *c)
+static void
+s_count_error(worker_call_t *c)
 {
     char labels[TG_METRICS_MAX_VALUE + 32];
     s_provider_label(c, labels, sizeof labels, NULL);
     tg_metrics_add(c->w->metrics, M_ERRORS, labels, 1);
 }
 
-void
-worker_count_retry(worker_call_t *c)
+static void
+s_count_retry(worker_call_t *c)
 {
     char labels[TG_METRICS_MAX_VALUE + 32];
     s_provider_label(c, labels, sizeof labels, NULL);
@@ -391,17 +390,17 @@ worker_call_finish(worker_call_t *c, int status, const char *error)
     s_resume_jobs(w);
 }
 
-void
-worker_call_reply(worker_call_t *c, int status, char **body_p, size_t len)
+static void
+s_call_reply(worker_call_t *c, int status, char **body_p, size_t len)
 {
     s_send_reply(c, status, body_p, len, 0);
     worker_call_finish(c, status, NULL);
 }
 
-void
-worker_call_end(worker_call_t *c)
+static void
+s_call_end(worker_call_t *c)
 {
-    if (worker_call_flush(c) != TG_OK) {
+    if (s_call_flush(c) != TG_OK) {
         worker_call_finish(c, 499, "client_unreachable");
         return;
     }
@@ -409,12 +408,12 @@ worker_call_end(worker_call_t *c)
     worker_call_finish(c, 200, NULL);
 }
 
-void
-worker_call_fail_body(
+static void
+s_call_fail_body(
     worker_call_t *c, int status, const char *code, char **body_p, uint64_t retry_after_s)
 {
     if (c->state == WORKER_CALL_STREAMING) {
-        worker_call_flush(c);
+        s_call_flush(c);
         if (!c->err_line_sent) {
             tg_buf_reset(&c->out);
             tg_buf_t line;
@@ -451,23 +450,28 @@ worker_call_fail(
                 c->job->job.id, c->job->job.provider, c->job->job.model, status, code, c->retries,
                 msg);
     char *body = tg_error_body(status, msg, type, NULL, code);
-    worker_call_fail_body(c, status, code, &body, 0);
+    s_call_fail_body(c, status, code, &body, 0);
 }
 
-void
-worker_call_abort(worker_call_t *c, int status, const char *code, const char *fmt, ...)
+//  worker_curl_hooks_t's fail: worker_call_fail with a message made by the transfer layer.
+static void
+s_call_fail_msg(worker_call_t *c, int status, const char *type, const char *code, const char *msg)
 {
-    if (c->abort_status)
-        return;  //  the first reason wins
-    va_list ap;
-    va_start(ap, fmt);
-    char msg[512];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    c->abort_status = status;
-    c->abort_code = code;
-    c->abort_msg = tg_strdup(msg);
+    worker_call_fail(c, status, type, code, "%s", msg);
 }
+
+//  How worker_curl.c reports to us: it calls nothing else in this file.
+static const worker_curl_hooks_t s_curl_hooks = {
+    .head = s_call_head,
+    .flush = s_call_flush,
+    .count_error = s_count_error,
+    .count_retry = s_count_retry,
+    .reply = s_call_reply,
+    .end = s_call_end,
+    .fail = s_call_fail_msg,
+    .fail_body = s_call_fail_body,
+    .finish = worker_call_finish,
+};
 
 //  ---------------------------------------------------------------------------------------
 //  Frames in
@@ -513,7 +517,7 @@ s_start(worker_call_t *c)
     c->url = chat ? c->prov->url_chat : c->prov->url_embed;
     c->started = true;
     c->w->active++;
-    worker_curl_start(c);
+    worker_curl_start(c, &s_curl_hooks);
 }
 
 static void

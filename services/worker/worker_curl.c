@@ -7,6 +7,8 @@
 #include "tg_log.h"
 
 #include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,42 @@
 #define S_OUT_MAX (4u << 20)  //  SSE text produced from one read of upstream bytes
 
 static void s_check_done(worker_t *w);
+
+//  Fails the call (type upstream_error) through its owner, which answers the client and
+//  frees it.
+static void s_fail(worker_call_t *c, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+s_fail(worker_call_t *c, int status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->hooks->fail(c, status, "upstream_error", code, msg);
+}
+
+//  Records a failure seen inside a libcurl callback (the first reason wins): the callback
+//  then returns an error to libcurl, and s_on_done fails the call when libcurl reports it.
+static void s_abort(worker_call_t *c, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+s_abort(worker_call_t *c, int status, const char *code, const char *fmt, ...)
+{
+    if (c->abort_status)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->abort_status = status;
+    c->abort_code = code;
+    c->abort_msg = tg_strdup(msg);
+}
 
 //  ---------------------------------------------------------------------------------------
 //  Sockets and libcurl's timer
@@ -201,7 +239,7 @@ s_on_event(void *arg, const char *event, const char *data, size_t len)
     assert(p->fail_code && p->fail_msg);
     if (p->fail_line)
         c->err_line_sent = true;  //  flushed to the client by the caller
-    worker_call_abort(c, 502, p->fail_code, "%s", p->fail_msg);
+    s_abort(c, 502, p->fail_code, "%s", p->fail_msg);
     return -1;
 }
 
@@ -221,7 +259,8 @@ s_on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
             c->sse = true;
             c->parser = worker_sse_new(WORKER_SSE_EVENT_MAX);
             c->pc.ops->stream_begin(&c->pc, tg_now_us() / 1000000);
-            worker_call_head(c);
+            c->state = WORKER_CALL_STREAMING;
+            c->hooks->head(c);
         }
         s_arm(c, w->idle_us);  //  from now on the deadline is the idle one
     }
@@ -232,26 +271,26 @@ s_on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
         return n;
     }
     if (c->rx_bytes > w->max_response) {
-        worker_call_abort(c, 502, "response_too_large",
-                          "upstream response larger than %zu bytes (upstream.max_response_bytes)",
-                          w->max_response);
+        s_abort(c, 502, "response_too_large",
+                "upstream response larger than %zu bytes (upstream.max_response_bytes)",
+                w->max_response);
         return 0;
     }
     if (!c->sse) {
         if (tg_buf_append(&c->resp, ptr, n) != TG_OK) {
-            worker_call_abort(c, 502, "response_too_large", "upstream response too large");
+            s_abort(c, 502, "response_too_large", "upstream response too large");
             return 0;
         }
         return n;
     }
     int rc = worker_sse_feed(c->parser, ptr, n, s_on_event, c);
-    if (worker_call_flush(c) != TG_OK) {
-        worker_call_abort(c, 499, "client_unreachable", "the client's ingest is unreachable");
+    if (c->hooks->flush(c) != TG_OK) {
+        s_abort(c, 499, "client_unreachable", "the client's ingest is unreachable");
         return 0;
     }
     if (rc != TG_OK) {
-        worker_call_abort(c, 502, "response_too_large",
-                          "upstream stream event larger than %u bytes", WORKER_SSE_EVENT_MAX);
+        s_abort(c, 502, "response_too_large", "upstream stream event larger than %u bytes",
+                WORKER_SSE_EVENT_MAX);
         return 0;  //  no-op when a callback already recorded its own reason
     }
     return n;
@@ -303,8 +342,7 @@ s_attempt(worker_call_t *c)
     c->state = WORKER_CALL_ACTIVE;
     CURLMcode mc = curl_multi_add_handle(w->multi, c->easy);
     if (mc != CURLM_OK) {
-        worker_call_fail(c, 502, "upstream_error", "internal", "cannot start the upstream call: %s",
-                         curl_multi_strerror(mc));
+        s_fail(c, 502, "internal", "cannot start the upstream call: %s", curl_multi_strerror(mc));
         return;
     }
     c->attached = true;
@@ -312,9 +350,10 @@ s_attempt(worker_call_t *c)
 }
 
 void
-worker_curl_start(worker_call_t *c)
+worker_curl_start(worker_call_t *c, const worker_curl_hooks_t *hooks)
 {
     worker_t *w = c->w;
+    c->hooks = hooks;
     tg_buf_init(&c->resp, w->max_response);
     tg_buf_init(&c->out, S_OUT_MAX);
     c->timer = evtimer_new(w->base, s_on_call_timer, c);
@@ -360,7 +399,7 @@ s_retry(worker_call_t *c, curl_off_t retry_after_s)
                     ? (int64_t)retry_after_s * 1000000
                     : WORKER_RETRY_AFTER_CAP_US;
     c->retries++;
-    worker_count_retry(c);
+    c->hooks->count_retry(c);
     tg_log_info("retrying id=%s provider=%s retry=%d status=%ld err=\"%s\" delay_ms=%lld",
                 c->job->job.id, c->job->job.provider, c->retries, c->status, c->errbuf,
                 (long long)(delay / 1000));
@@ -374,10 +413,9 @@ s_retry(worker_call_t *c, curl_off_t retry_after_s)
 static void
 s_on_http_error(worker_call_t *c)
 {
-    worker_count_error(c);
+    c->hooks->count_error(c);
     if (c->status < 400) {
-        worker_call_fail(c, 502, "upstream_error", "bad_response", "upstream answered HTTP %ld",
-                         c->status);
+        s_fail(c, 502, "bad_response", "upstream answered HTTP %ld", c->status);
         return;
     }
     curl_off_t ra = -1;
@@ -393,32 +431,28 @@ s_on_http_error(worker_call_t *c)
     tg_log_warn("upstream error id=%s provider=%s model=%s status=%ld type=%s retries=%d",
                 c->job->job.id, c->job->job.provider, c->job->job.model, c->status, e.type,
                 c->retries);
-    worker_call_fail_body(c, (int)c->status, e.type, &e.body, ra > 0 ? (uint64_t)ra : 0);
+    c->hooks->fail_body(c, (int)c->status, e.type, &e.body, ra > 0 ? (uint64_t)ra : 0);
 }
 
 static void
 s_on_net_error(worker_call_t *c, CURLcode res)
 {
-    worker_count_error(c);
+    c->hooks->count_error(c);
     const char *why = c->errbuf[0] ? c->errbuf : curl_easy_strerror(res);
     if (c->state == WORKER_CALL_STREAMING) {
-        worker_call_fail(c, 502, "upstream_error", "upstream_reset",
-                         "upstream connection lost mid-stream: %s", why);
+        s_fail(c, 502, "upstream_reset", "upstream connection lost mid-stream: %s", why);
         return;
     }
     if (s_retry(c, -1))
         return;
     if (res == CURLE_OPERATION_TIMEDOUT)  //  the only libcurl timeout we set is connect's
-        worker_call_fail(c, 504, "upstream_error", "connect_timeout",
-                         "upstream connect timeout after %lld ms: %s", (long long)c->w->connect_ms,
-                         why);
+        s_fail(c, 504, "connect_timeout", "upstream connect timeout after %lld ms: %s",
+               (long long)c->w->connect_ms, why);
     else if (res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_HOST
              || res == CURLE_COULDNT_RESOLVE_PROXY)
-        worker_call_fail(c, 502, "upstream_error", "connect_failed", "upstream connect failed: %s",
-                         why);
+        s_fail(c, 502, "connect_failed", "upstream connect failed: %s", why);
     else
-        worker_call_fail(c, 502, "upstream_error", "upstream_reset",
-                         "upstream connection failed: %s", why);
+        s_fail(c, 502, "upstream_reset", "upstream connection failed: %s", why);
 }
 
 static void
@@ -427,11 +461,11 @@ s_on_done(worker_call_t *c, CURLcode res)
     worker_curl_stop(c);
     if (c->abort_status) {
         if (c->abort_status == 499) {
-            worker_call_finish(c, 499, c->abort_code);
+            c->hooks->finish(c, 499, c->abort_code);
             return;
         }
-        worker_count_error(c);
-        worker_call_fail(c, c->abort_status, "upstream_error", c->abort_code, "%s", c->abort_msg);
+        c->hooks->count_error(c);
+        s_fail(c, c->abort_status, c->abort_code, "%s", c->abort_msg);
         return;
     }
     curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->status);
@@ -445,30 +479,29 @@ s_on_done(worker_call_t *c, CURLcode res)
     }
     if (c->sse) {
         if (!c->pc.ops->stream_end(&c->pc)) {
-            worker_count_error(c);
-            worker_call_fail(c, 502, "upstream_error", "upstream_incomplete",
-                             "upstream stream ended before its end marker%s",
-                             worker_sse_pending(c->parser) ? " (cut inside an event)" : "");
+            c->hooks->count_error(c);
+            s_fail(c, 502, "upstream_incomplete", "upstream stream ended before its end marker%s",
+                   worker_sse_pending(c->parser) ? " (cut inside an event)" : "");
             return;
         }
-        worker_call_end(c);
+        c->hooks->end(c);
         return;
     }
     if (c->pc.stream) {
-        worker_count_error(c);
-        worker_call_fail(c, 502, "upstream_error", "bad_response",
-                         "upstream answered a stream request without an event stream");
+        c->hooks->count_error(c);
+        s_fail(c, 502, "bad_response",
+               "upstream answered a stream request without an event stream");
         return;
     }
     char *body;
     size_t len;
     if (c->pc.ops->finish(&c->pc, &c->resp, tg_now_us() / 1000000, &body, &len) != TG_OK) {
-        worker_count_error(c);
-        worker_call_fail(c, 502, "upstream_error", c->pc.fail_code,
-                         "upstream answered HTTP %ld with %s", c->status, c->pc.fail_msg);
+        c->hooks->count_error(c);
+        s_fail(c, 502, c->pc.fail_code, "upstream answered HTTP %ld with %s", c->status,
+               c->pc.fail_msg);
         return;
     }
-    worker_call_reply(c, (int)c->status, &body, len);
+    c->hooks->reply(c, (int)c->status, &body, len);
 }
 
 static void
@@ -506,13 +539,12 @@ s_on_call_timer(evutil_socket_t fd, short what, void *arg)
         return;
     }
     worker_curl_stop(c);
-    worker_count_error(c);
+    c->hooks->count_error(c);
     if (c->got_bytes)
-        worker_call_fail(c, 504, "upstream_error", "idle_timeout",
-                         "upstream idle timeout: no data for %lld ms",
-                         (long long)(w->idle_us / 1000));
+        s_fail(c, 504, "idle_timeout", "upstream idle timeout: no data for %lld ms",
+               (long long)(w->idle_us / 1000));
     else
-        worker_call_fail(c, 504, "upstream_error", "first_byte_timeout",
-                         "upstream first byte timeout: no answer within %lld ms",
-                         (long long)(w->first_byte_us / 1000));
+        s_fail(c, 504, "first_byte_timeout",
+               "upstream first byte timeout: no answer within %lld ms",
+               (long long)(w->first_byte_us / 1000));
 }

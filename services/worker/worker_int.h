@@ -1,9 +1,21 @@
 //  worker_int.h - the provider-worker's internals, shared by its files only.
 //
-//  worker.c        sockets, jobs, cancels, answers to ingest, usage, metrics, drain
-//  worker_curl.c   libcurl multi on the libevent loop, attempts, timeouts, retries
-//  worker_openai.c OpenAI wire format: request body, stream pass-through, answers
-//  worker_anthropic.c  Anthropic Messages: translation both ways
+//  Layers. Calls go down only; news goes up through a table the upper layer hands down.
+//
+//    worker.c            frames in and out (jobs, cancels, ACKs, STATS), the call's life:
+//                        answers to ingest, usage, metrics, drain
+//        | worker_curl_start / stop / release       ^ worker_curl_hooks_t (below)
+//    worker_curl.c       transfers: libcurl multi on the libevent loop, attempts, timeouts,
+//                        retries; moves bytes and knows no provider kind
+//        | c->pc.ops: worker_provider_ops_t          ^ return values, pc.fail_*
+//    worker_openai.c     one table per provider kind (worker_provider.h), pure functions
+//    worker_anthropic.c  over the call's worker_pcall_t; no I/O, no clock
+//        |
+//    worker_messages.c   OpenAI <-> Anthropic Messages translation (JSON in, JSON out)
+//    worker_sse.c        SSE parser          worker_usage.c  usage objects read
+//
+//  worker.c also binds a call to its kind's table and runs prepare (s_start) and builds
+//  each provider's URLs and headers from the table's data (s_provs_build).
 #ifndef WORKER_INT_H
 #define WORKER_INT_H
 
@@ -51,6 +63,32 @@ typedef enum {
 typedef struct worker_call worker_call_t;
 typedef struct worker_sock worker_sock_t;
 
+//  What a transfer tells the call's owner (worker.c), the only way worker_curl.c reaches up.
+//  Called from libcurl callbacks or the loop; the last five end the call (each frees c).
+typedef struct {
+    //  The first bytes of a 2xx event stream came; c->state is STREAMING: send HEAD.
+    void (*head)(worker_call_t *c);
+    //  Sends c->out as one CHUNK if it holds anything. TG_OK, or TG_ERR when the client's
+    //  ingest cannot take it (the transfer then stops).
+    int (*flush)(worker_call_t *c);
+    //  One upstream attempt failed (llm_provider_errors_total).
+    void (*count_error)(worker_call_t *c);
+    //  Another attempt is scheduled (tollgate_provider_retries_total).
+    void (*count_retry)(worker_call_t *c);
+    //  A whole answer: REPLY with `status` and the JSON in *body_p (taken).
+    void (*reply)(worker_call_t *c, int status, char **body_p, size_t len);
+    //  A stream ended cleanly: the last CHUNK, END{0}.
+    void (*end)(worker_call_t *c);
+    //  A failure the transfer describes (as worker_call_fail, message made).
+    void (*fail)(worker_call_t *c, int status, const char *type, const char *code, const char *msg);
+    //  A failure with the client's OpenAI error body (*body_p taken, from the provider's
+    //  map_error); `code` is the usage event's error, retry_after_s goes to the REPLY.
+    void (*fail_body)(
+        worker_call_t *c, int status, const char *code, char **body_p, uint64_t retry_after_s);
+    //  Nothing more can be sent (the client's ingest is unreachable): usage and metrics only.
+    void (*finish)(worker_call_t *c, int status, const char *error);
+} worker_curl_hooks_t;
+
 //  A socket libcurl asked us to watch.
 struct worker_sock {
     struct event *ev;     //  persistent read/write event on the fd
@@ -61,39 +99,40 @@ struct worker_sock {
 
 //  One JOB from its arrival to its usage event.
 struct worker_call {
-    worker_t *w;                   //  owning worker
-    worker_call_t *prev;           //  older call in w's list
-    worker_call_t *next;           //  newer call in w's list
-    tg_frame_t *job;               //  the JOB frame (id, reply_to, body ...), owned
-    const worker_prov_t *prov;     //  provider called
-    worker_call_state_t state;     //  see above
-    bool indexed;                  //  registered under job id in w->calls
-    bool started;                  //  holds one of the max_in_flight upstream slots
-    void *queued;                  //  handle in w->backlog while waiting for a slot (else NULL)
-    CURL *easy;                    //  from the pool while the call lives (NULL before)
-    bool attached;                 //  easy is in the multi handle
-    struct event *timer;           //  backoff wait, or first-byte / idle deadline
-    const char *url;               //  upstream URL (borrowed from prov)
-    int retries;                   //  retries made so far
-    long status;                   //  upstream HTTP status of this attempt (0 = unknown)
-    bool got_bytes;                //  body bytes arrived in this attempt
-    bool sse;                      //  this attempt is passed on as an event stream
-    uint64_t rx_bytes;             //  body bytes of this attempt
-    tg_buf_t resp;                 //  buffered body (non-stream answer or error body)
-    worker_sse_t *parser;          //  upstream event parser (stream attempts)
-    tg_buf_t out;                  //  SSE text waiting to go to the client as one CHUNK
-    uint64_t seq;                  //  next CHUNK sequence number
-    bool err_line_sent;            //  an SSE error line already went to the client
-    int64_t t0_us;                 //  epoch µs the request entered the gateway
-    int64_t start_mono;            //  monotonic µs of the first attempt
-    int64_t attempt_mono;          //  monotonic µs this attempt started
-    int64_t last_rx_mono;          //  monotonic µs of the last upstream bytes
-    int64_t ttft_us;               //  t0 -> first CHUNK forwarded (0 = none yet)
-    int abort_status;              //  set inside a curl callback: fail with this status
-    const char *abort_code;        //  static error code of that failure
-    char *abort_msg;               //  its message (owned)
-    char errbuf[CURL_ERROR_SIZE];  //  libcurl's text for the last error
-    worker_pcall_t pc;             //  the provider's side: ops, request body, stream state, usage
+    worker_t *w;                       //  owning worker
+    worker_call_t *prev;               //  older call in w's list
+    worker_call_t *next;               //  newer call in w's list
+    tg_frame_t *job;                   //  the JOB frame (id, reply_to, body ...), owned
+    const worker_prov_t *prov;         //  provider called
+    worker_call_state_t state;         //  see above
+    bool indexed;                      //  registered under job id in w->calls
+    bool started;                      //  holds one of the max_in_flight upstream slots
+    void *queued;                      //  handle in w->backlog while waiting for a slot (else NULL)
+    const worker_curl_hooks_t *hooks;  //  where the transfer reports (set by worker_curl_start)
+    CURL *easy;                        //  from the pool while the call lives (NULL before)
+    bool attached;                     //  easy is in the multi handle
+    struct event *timer;               //  backoff wait, or first-byte / idle deadline
+    const char *url;                   //  upstream URL (borrowed from prov)
+    int retries;                       //  retries made so far
+    long status;                       //  upstream HTTP status of this attempt (0 = unknown)
+    bool got_bytes;                    //  body bytes arrived in this attempt
+    bool sse;                          //  this attempt is passed on as an event stream
+    uint64_t rx_bytes;                 //  body bytes of this attempt
+    tg_buf_t resp;                     //  buffered body (non-stream answer or error body)
+    worker_sse_t *parser;              //  upstream event parser (stream attempts)
+    tg_buf_t out;                      //  SSE text waiting to go to the client as one CHUNK
+    uint64_t seq;                      //  next CHUNK sequence number
+    bool err_line_sent;                //  an SSE error line already went to the client
+    int64_t t0_us;                     //  epoch µs the request entered the gateway
+    int64_t start_mono;                //  monotonic µs of the first attempt
+    int64_t attempt_mono;              //  monotonic µs this attempt started
+    int64_t last_rx_mono;              //  monotonic µs of the last upstream bytes
+    int64_t ttft_us;                   //  t0 -> first CHUNK forwarded (0 = none yet)
+    int abort_status;                  //  set inside a curl callback: fail with this status
+    const char *abort_code;            //  static error code of that failure
+    char *abort_msg;                   //  its message (owned)
+    char errbuf[CURL_ERROR_SIZE];      //  libcurl's text for the last error
+    worker_pcall_t pc;  //  the provider's side: ops, request body, stream state, usage
 };
 
 //  The worker (opaque in worker.h).
@@ -141,43 +180,24 @@ struct worker {
 };
 
 //  worker.c ------------------------------------------------------------------------------
-//  Sends HEAD (status 200) to the client and moves the call to STREAMING.
-void worker_call_head(worker_call_t *c);
-//  Sends c->out as one CHUNK if it holds anything. TG_OK, or TG_ERR when the client's
-//  ingest cannot take it (the call should then be aborted).
-int worker_call_flush(worker_call_t *c);
-//  Answers a non-stream call with `status` and the JSON in *body_p (taken), then finishes it.
-void worker_call_reply(worker_call_t *c, int status, char **body_p, size_t len);
-//  Ends a streamed call cleanly: flushes, END{0}, finishes.
-void worker_call_end(worker_call_t *c);
+//  For worker.c's own handlers (jobs, cancels, drain); worker_curl.c uses its hooks instead.
 //  Fails the call: before HEAD a REPLY with an OpenAI error, after it an SSE error line and
-//  END{status}. `code` is static ("upstream_timeout" ...), also the usage error. Finishes it.
+//  END{status}. `code` is static ("upstream_timeout" ...), also the usage error. Frees it.
 void worker_call_fail(
     worker_call_t *c, int status, const char *type, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-//  As worker_call_fail with an OpenAI error body the caller made (*body_p taken); the
-//  usage error is `code`.
-void worker_call_fail_body(
-    worker_call_t *c, int status, const char *code, char **body_p, uint64_t retry_after_s);
-//  Counts one failed upstream attempt (llm_provider_errors_total).
-void worker_count_error(worker_call_t *c);
-//  Counts one retry (tollgate_provider_retries_total).
-void worker_count_retry(worker_call_t *c);
 //  Records usage and metrics and frees the call, sending nothing to the client (it left,
 //  or cannot be reached). The transfer must be stopped already.
 void worker_call_finish(worker_call_t *c, int status, const char *error);
-//  Records a failure detected inside a libcurl callback; the transfer is stopped by the
-//  caller returning an error to libcurl and failed when libcurl reports it done.
-void worker_call_abort(worker_call_t *c, int status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 
 //  worker_curl.c -------------------------------------------------------------------------
 //  Creates the multi handle and its timer on w->base. TG_ERR if libcurl refuses.
 int worker_curl_init(worker_t *w);
 //  Removes what is left and frees the multi handle and pooled easy handles.
 void worker_curl_fini(worker_t *w);
-//  Starts the call's first attempt.
-void worker_curl_start(worker_call_t *c);
+//  Starts the call's first attempt (c->pc prepared, c->url set); from then on the transfer
+//  reports through hooks (static, outlives the call).
+void worker_curl_start(worker_call_t *c, const worker_curl_hooks_t *hooks);
 //  Stops the call's transfer or pending retry (no callback follows); keeps the easy handle.
 void worker_curl_stop(worker_call_t *c);
 //  Returns the call's easy handle to the pool and frees its timer.
