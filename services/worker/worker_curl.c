@@ -31,7 +31,7 @@ s_fail(worker_call_t *c, int status, const char *code, const char *fmt, ...)
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    c->hooks->fail(c, status, "upstream_error", code, msg);
+    c->cbs->fail(c, status, "upstream_error", code, msg);
 }
 
 //  Records a failure seen inside a libcurl callback (the first reason wins): the callback
@@ -260,7 +260,7 @@ s_on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
             c->parser = worker_sse_new(WORKER_SSE_EVENT_MAX);
             c->pc.ops->stream_begin(&c->pc, tg_now_us() / 1000000);
             c->state = WORKER_CALL_STREAMING;
-            c->hooks->head(c);
+            c->cbs->head(c);
         }
         s_arm(c, w->idle_us);  //  from now on the deadline is the idle one
     }
@@ -284,7 +284,7 @@ s_on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
         return n;
     }
     int rc = worker_sse_feed(c->parser, ptr, n, s_on_event, c);
-    if (c->hooks->flush(c) != TG_OK) {
+    if (c->cbs->flush(c) != TG_OK) {
         s_abort(c, 499, "client_unreachable", "the client's ingest is unreachable");
         return 0;
     }
@@ -353,7 +353,7 @@ void
 worker_curl_start(worker_call_t *c, const worker_curl_hooks_t *hooks)
 {
     worker_t *w = c->w;
-    c->hooks = hooks;
+    c->cbs = hooks;
     tg_buf_init(&c->resp, w->max_response);
     tg_buf_init(&c->out, S_OUT_MAX);
     c->timer = evtimer_new(w->base, s_on_call_timer, c);
@@ -399,7 +399,7 @@ s_retry(worker_call_t *c, curl_off_t retry_after_s)
                     ? (int64_t)retry_after_s * 1000000
                     : WORKER_RETRY_AFTER_CAP_US;
     c->retries++;
-    c->hooks->count_retry(c);
+    c->cbs->count_retry(c);
     tg_log_info("retrying id=%s provider=%s retry=%d status=%ld err=\"%s\" delay_ms=%lld",
                 c->job->job.id, c->job->job.provider, c->retries, c->status, c->errbuf,
                 (long long)(delay / 1000));
@@ -413,7 +413,7 @@ s_retry(worker_call_t *c, curl_off_t retry_after_s)
 static void
 s_on_http_error(worker_call_t *c)
 {
-    c->hooks->count_error(c);
+    c->cbs->count_error(c);
     if (c->status < 400) {
         s_fail(c, 502, "bad_response", "upstream answered HTTP %ld", c->status);
         return;
@@ -431,13 +431,13 @@ s_on_http_error(worker_call_t *c)
     tg_log_warn("upstream error id=%s provider=%s model=%s status=%ld type=%s retries=%d",
                 c->job->job.id, c->job->job.provider, c->job->job.model, c->status, e.type,
                 c->retries);
-    c->hooks->fail_body(c, (int)c->status, e.type, &e.body, ra > 0 ? (uint64_t)ra : 0);
+    c->cbs->fail_body(c, (int)c->status, e.type, &e.body, ra > 0 ? (uint64_t)ra : 0);
 }
 
 static void
 s_on_net_error(worker_call_t *c, CURLcode res)
 {
-    c->hooks->count_error(c);
+    c->cbs->count_error(c);
     const char *why = c->errbuf[0] ? c->errbuf : curl_easy_strerror(res);
     if (c->state == WORKER_CALL_STREAMING) {
         s_fail(c, 502, "upstream_reset", "upstream connection lost mid-stream: %s", why);
@@ -461,10 +461,10 @@ s_on_done(worker_call_t *c, CURLcode res)
     worker_curl_stop(c);
     if (c->abort_status) {
         if (c->abort_status == 499) {
-            c->hooks->finish(c, 499, c->abort_code);
+            c->cbs->finish(c, 499, c->abort_code);
             return;
         }
-        c->hooks->count_error(c);
+        c->cbs->count_error(c);
         s_fail(c, c->abort_status, c->abort_code, "%s", c->abort_msg);
         return;
     }
@@ -479,16 +479,16 @@ s_on_done(worker_call_t *c, CURLcode res)
     }
     if (c->sse) {
         if (!c->pc.ops->stream_end(&c->pc)) {
-            c->hooks->count_error(c);
+            c->cbs->count_error(c);
             s_fail(c, 502, "upstream_incomplete", "upstream stream ended before its end marker%s",
                    worker_sse_pending(c->parser) ? " (cut inside an event)" : "");
             return;
         }
-        c->hooks->end(c);
+        c->cbs->end(c);
         return;
     }
     if (c->pc.stream) {
-        c->hooks->count_error(c);
+        c->cbs->count_error(c);
         s_fail(c, 502, "bad_response",
                "upstream answered a stream request without an event stream");
         return;
@@ -496,12 +496,12 @@ s_on_done(worker_call_t *c, CURLcode res)
     char *body;
     size_t len;
     if (c->pc.ops->finish(&c->pc, &c->resp, tg_now_us() / 1000000, &body, &len) != TG_OK) {
-        c->hooks->count_error(c);
+        c->cbs->count_error(c);
         s_fail(c, 502, c->pc.fail_code, "upstream answered HTTP %ld with %s", c->status,
                c->pc.fail_msg);
         return;
     }
-    c->hooks->reply(c, (int)c->status, &body, len);
+    c->cbs->reply(c, (int)c->status, &body, len);
 }
 
 static void
@@ -539,7 +539,7 @@ s_on_call_timer(evutil_socket_t fd, short what, void *arg)
         return;
     }
     worker_curl_stop(c);
-    c->hooks->count_error(c);
+    c->cbs->count_error(c);
     if (c->got_bytes)
         s_fail(c, 504, "idle_timeout", "upstream idle timeout: no data for %lld ms",
                (long long)(w->idle_us / 1000));

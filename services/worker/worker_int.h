@@ -1,21 +1,18 @@
 //  worker_int.h - the provider-worker's internals, shared by its files only.
 //
-//  Layers. Calls go down only; news goes up through a table the upper layer hands down.
+//  worker.c        sockets, jobs, cancels, answers to ingest, usage, metrics, drain
+//  worker_curl.c   libcurl multi on the libevent loop, attempts, timeouts, retries
 //
-//    worker.c            frames in and out (jobs, cancels, ACKs, STATS), the call's life:
-//                        answers to ingest, usage, metrics, drain
-//        | worker_curl_start / stop / release       ^ worker_curl_hooks_t (below)
-//    worker_curl.c       transfers: libcurl multi on the libevent loop, attempts, timeouts,
-//                        retries; moves bytes and knows no provider kind
-//        | c->pc.ops: worker_provider_ops_t          ^ return values, pc.fail_*
-//    worker_openai.c     one table per provider kind (worker_provider.h), pure functions
-//    worker_anthropic.c  over the call's worker_pcall_t; no I/O, no clock
-//        |
-//    worker_messages.c   OpenAI <-> Anthropic Messages translation (JSON in, JSON out)
-//    worker_sse.c        SSE parser          worker_usage.c  usage objects read
+//  worker_openai.c, worker_anthropic.c  one table of operations per provider kind
+//                  (worker_provider.h): pure functions over the call's worker_pcall_t
+//  worker_messages.c  OpenAI <-> Anthropic Messages translation (JSON in, JSON out)
+//  worker_sse.c    SSE parser              worker_usage.c  usage objects read
 //
-//  worker.c also binds a call to its kind's table and runs prepare (s_start) and builds
-//  each provider's URLs and headers from the table's data (s_provs_build).
+//  Layers: worker.c -> worker_curl.c -> provider tables -> messages, sse, usage. Calls go
+//  down only. worker_curl.c moves bytes, knows no provider kind, and reaches up only
+//  through the worker_curl_hooks_t that worker.c hands to worker_curl_start; a table
+//  answers through return values and pc.fail_*. worker.c also uses a table directly: it
+//  builds URLs and headers from its data (s_provs_build) and runs prepare (s_start).
 #ifndef WORKER_INT_H
 #define WORKER_INT_H
 
@@ -99,40 +96,40 @@ struct worker_sock {
 
 //  One JOB from its arrival to its usage event.
 struct worker_call {
-    worker_t *w;                       //  owning worker
-    worker_call_t *prev;               //  older call in w's list
-    worker_call_t *next;               //  newer call in w's list
-    tg_frame_t *job;                   //  the JOB frame (id, reply_to, body ...), owned
-    const worker_prov_t *prov;         //  provider called
-    worker_call_state_t state;         //  see above
-    bool indexed;                      //  registered under job id in w->calls
-    bool started;                      //  holds one of the max_in_flight upstream slots
-    void *queued;                      //  handle in w->backlog while waiting for a slot (else NULL)
-    const worker_curl_hooks_t *hooks;  //  where the transfer reports (set by worker_curl_start)
-    CURL *easy;                        //  from the pool while the call lives (NULL before)
-    bool attached;                     //  easy is in the multi handle
-    struct event *timer;               //  backoff wait, or first-byte / idle deadline
-    const char *url;                   //  upstream URL (borrowed from prov)
-    int retries;                       //  retries made so far
-    long status;                       //  upstream HTTP status of this attempt (0 = unknown)
-    bool got_bytes;                    //  body bytes arrived in this attempt
-    bool sse;                          //  this attempt is passed on as an event stream
-    uint64_t rx_bytes;                 //  body bytes of this attempt
-    tg_buf_t resp;                     //  buffered body (non-stream answer or error body)
-    worker_sse_t *parser;              //  upstream event parser (stream attempts)
-    tg_buf_t out;                      //  SSE text waiting to go to the client as one CHUNK
-    uint64_t seq;                      //  next CHUNK sequence number
-    bool err_line_sent;                //  an SSE error line already went to the client
-    int64_t t0_us;                     //  epoch µs the request entered the gateway
-    int64_t start_mono;                //  monotonic µs of the first attempt
-    int64_t attempt_mono;              //  monotonic µs this attempt started
-    int64_t last_rx_mono;              //  monotonic µs of the last upstream bytes
-    int64_t ttft_us;                   //  t0 -> first CHUNK forwarded (0 = none yet)
-    int abort_status;                  //  set inside a curl callback: fail with this status
-    const char *abort_code;            //  static error code of that failure
-    char *abort_msg;                   //  its message (owned)
-    char errbuf[CURL_ERROR_SIZE];      //  libcurl's text for the last error
-    worker_pcall_t pc;  //  the provider's side: ops, request body, stream state, usage
+    worker_t *w;                     //  owning worker
+    worker_call_t *prev;             //  older call in w's list
+    worker_call_t *next;             //  newer call in w's list
+    tg_frame_t *job;                 //  the JOB frame (id, reply_to, body ...), owned
+    const worker_prov_t *prov;       //  provider called
+    worker_call_state_t state;       //  see above
+    bool indexed;                    //  registered under job id in w->calls
+    bool started;                    //  holds one of the max_in_flight upstream slots
+    void *queued;                    //  handle in w->backlog while waiting for a slot (else NULL)
+    const worker_curl_hooks_t *cbs;  //  where the transfer reports (set by worker_curl_start)
+    CURL *easy;                      //  from the pool while the call lives (NULL before)
+    bool attached;                   //  easy is in the multi handle
+    struct event *timer;             //  backoff wait, or first-byte / idle deadline
+    const char *url;                 //  upstream URL (borrowed from prov)
+    int retries;                     //  retries made so far
+    long status;                     //  upstream HTTP status of this attempt (0 = unknown)
+    bool got_bytes;                  //  body bytes arrived in this attempt
+    bool sse;                        //  this attempt is passed on as an event stream
+    uint64_t rx_bytes;               //  body bytes of this attempt
+    tg_buf_t resp;                   //  buffered body (non-stream answer or error body)
+    worker_sse_t *parser;            //  upstream event parser (stream attempts)
+    tg_buf_t out;                    //  SSE text waiting to go to the client as one CHUNK
+    uint64_t seq;                    //  next CHUNK sequence number
+    bool err_line_sent;              //  an SSE error line already went to the client
+    int64_t t0_us;                   //  epoch µs the request entered the gateway
+    int64_t start_mono;              //  monotonic µs of the first attempt
+    int64_t attempt_mono;            //  monotonic µs this attempt started
+    int64_t last_rx_mono;            //  monotonic µs of the last upstream bytes
+    int64_t ttft_us;                 //  t0 -> first CHUNK forwarded (0 = none yet)
+    int abort_status;                //  set inside a curl callback: fail with this status
+    const char *abort_code;          //  static error code of that failure
+    char *abort_msg;                 //  its message (owned)
+    char errbuf[CURL_ERROR_SIZE];    //  libcurl's text for the last error
+    worker_pcall_t pc;               //  provider side: ops, request body, stream, usage
 };
 
 //  The worker (opaque in worker.h).
@@ -182,7 +179,7 @@ struct worker {
 //  worker.c ------------------------------------------------------------------------------
 //  For worker.c's own handlers (jobs, cancels, drain); worker_curl.c uses its hooks instead.
 //  Fails the call: before HEAD a REPLY with an OpenAI error, after it an SSE error line and
-//  END{status}. `code` is static ("upstream_timeout" ...), also the usage error. Frees it.
+//  END{status}. `code` is static ("upstream_timeout" ...), also the usage error. Finishes it.
 void worker_call_fail(
     worker_call_t *c, int status, const char *type, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
