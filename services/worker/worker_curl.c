@@ -1,6 +1,8 @@
 //  worker_curl.c - libcurl's multi interface on the libevent loop (the "hiperfifo" shape:
 //  CURLMOPT_SOCKETFUNCTION / TIMERFUNCTION -> events -> curl_multi_socket_action), one
-//  attempt at a time per call, first-byte / idle deadlines, retries with backoff.
+//  attempt at a time per call, first-byte / idle deadlines, retries with backoff. It moves
+//  bytes: what they mean is the call's provider table (c->pc.ops), and what becomes of the
+//  call is told to its owner through c->cbs (worker_curl_hooks_t).
 #include "worker_int.h"
 
 #include "tg_backoff.h"
@@ -408,8 +410,8 @@ s_retry(worker_call_t *c, curl_off_t retry_after_s)
     return true;
 }
 
-//  A non-2xx answer held in c->resp: retried, or mapped by the provider's table into the
-//  client's error (OpenAI-format errors pass through byte for byte).
+//  A non-2xx answer held in c->resp: retried, or turned into the client's error by the
+//  provider's table (map_error).
 static void
 s_on_http_error(worker_call_t *c)
 {
