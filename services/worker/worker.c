@@ -50,18 +50,18 @@ s_provs_build(worker_t *self)
         worker_prov_t *p = &self->provs[i];
         p->cfg = tg_config_provider(self->cfg, i);
         const char *base = p->cfg->base_url ? p->cfg->base_url : "";
+        p->ops = worker_provider_ops(p->cfg->kind);
+        p->url_chat = tg_strfmt("%s%s", base, p->ops->chat_path);
+        if (p->ops->embed_path)
+            p->url_embed = tg_strfmt("%s%s", base, p->ops->embed_path);
         struct curl_slist *h = s_header(NULL, "%s", "Content-Type: application/json");
         h = s_header(h, "%s", "Expect:");  //  no 100-continue round trip on big bodies
-        if (p->cfg->kind == TG_PROVIDER_ANTHROPIC) {
-            p->url_chat = tg_strfmt("%s/v1/messages", base);
-            h = s_header(h, "%s", "anthropic-version: 2023-06-01");
-            if (p->cfg->api_key)
-                h = s_header(h, "x-api-key: %s", p->cfg->api_key);
-        } else {
-            p->url_chat = tg_strfmt("%s/chat/completions", base);
-            p->url_embed = tg_strfmt("%s/embeddings", base);
-            if (p->cfg->api_key)
-                h = s_header(h, "Authorization: Bearer %s", p->cfg->api_key);
+        if (p->ops->fixed_header)
+            h = s_header(h, "%s", p->ops->fixed_header);
+        if (p->cfg->api_key) {
+            char *auth = tg_strfmt("%s%s", p->ops->auth_prefix, p->cfg->api_key);
+            h = s_header(h, "%s", auth);
+            free(auth);
         }
         p->headers = h;
     }
@@ -238,20 +238,19 @@ s_send_reply(worker_call_t *c, int status, char **body_p, size_t len, uint64_t r
     return s_send(c, &f);
 }
 
-void
-worker_call_head(worker_call_t *c)
+static void
+s_call_head(worker_call_t *c)
 {
     tg_frame_t *f = tg_frame_new(TG_FRAME_HEAD);
     f->head.id = tg_strdup(c->job->job.id);
     f->head.status = 200;
     f->head.provider = tg_strdup(c->job->job.provider);
     f->head.model = tg_strdup(c->job->job.model);
-    c->state = WORKER_CALL_STREAMING;
     s_send(c, &f);  //  a lost HEAD shows up as a lost CHUNK right after
 }
 
-int
-worker_call_flush(worker_call_t *c)
+static int
+s_call_flush(worker_call_t *c)
 {
     if (c->out.len == 0)
         return TG_OK;
@@ -286,16 +285,16 @@ s_provider_label(worker_call_t *c, char *out, size_t size, const char *outcome)
         tg_metrics_labels_buf(out, size, "provider", c->job->job.provider, NULL);
 }
 
-void
-worker_count_error(worker_call_t *c)
+static void
+s_count_error(worker_call_t *c)
 {
     char labels[TG_METRICS_MAX_VALUE + 32];
     s_provider_label(c, labels, sizeof labels, NULL);
     tg_metrics_add(c->w->metrics, M_ERRORS, labels, 1);
 }
 
-void
-worker_count_retry(worker_call_t *c)
+static void
+s_count_retry(worker_call_t *c)
 {
     char labels[TG_METRICS_MAX_VALUE + 32];
     s_provider_label(c, labels, sizeof labels, NULL);
@@ -318,11 +317,11 @@ s_usage(worker_call_t *c, int status, const char *error)
     u->model = tg_strdup(j->model);
     u->status = (uint64_t)status;
     u->cache = tg_strdup("miss");
-    u->stream = c->is_stream;
-    if (c->usage.seen) {
-        u->tok_in = c->usage.in;
-        u->tok_out = c->usage.out;
-        u->tok_cached = c->usage.cached;
+    u->stream = c->pc.stream;
+    if (c->pc.usage.seen) {
+        u->tok_in = c->pc.usage.in;
+        u->tok_out = c->pc.usage.out;
+        u->tok_cached = c->pc.usage.cached;
     }
     u->latency_us = (uint64_t)(now > u->ts ? now - u->ts : 0);
     u->ttft_us = (uint64_t)(c->ttft_us > 0 ? c->ttft_us : 0);
@@ -423,12 +422,10 @@ worker_call_finish(worker_call_t *c, int status, const char *error)
         c->next->prev = c->prev;
     else
         w->tail = c->prev;
-    if (c->body_owned)
-        free(c->body);
     tg_buf_fini(&c->resp);
     tg_buf_fini(&c->out);
-    tg_sse_destroy(&c->parser);
-    tg_anthropic_stream_destroy(&c->astream);
+    worker_sse_destroy(&c->parser);
+    worker_pcall_fini(&c->pc);
     free(c->abort_msg);
     tg_frame_destroy(&c->job);
     free(c);
@@ -440,17 +437,17 @@ worker_call_finish(worker_call_t *c, int status, const char *error)
     }
 }
 
-void
-worker_call_reply(worker_call_t *c, int status, char **body_p, size_t len)
+static void
+s_call_reply(worker_call_t *c, int status, char **body_p, size_t len)
 {
     s_send_reply(c, status, body_p, len, 0);
     worker_call_finish(c, status, NULL);
 }
 
-void
-worker_call_end(worker_call_t *c)
+static void
+s_call_end(worker_call_t *c)
 {
-    if (worker_call_flush(c) != TG_OK) {
+    if (s_call_flush(c) != TG_OK) {
         worker_call_finish(c, 499, "client_unreachable");
         return;
     }
@@ -458,12 +455,12 @@ worker_call_end(worker_call_t *c)
     worker_call_finish(c, 200, NULL);
 }
 
-void
-worker_call_fail_body(
+static void
+s_call_fail_body(
     worker_call_t *c, int status, const char *code, char **body_p, uint64_t retry_after_s)
 {
     if (c->state == WORKER_CALL_STREAMING) {
-        worker_call_flush(c);
+        s_call_flush(c);
         if (!c->err_line_sent) {
             tg_buf_reset(&c->out);
             tg_buf_t line;
@@ -500,23 +497,28 @@ worker_call_fail(
                 c->job->job.id, c->job->job.provider, c->job->job.model, status, code, c->retries,
                 msg);
     char *body = tg_error_body(status, msg, type, NULL, code);
-    worker_call_fail_body(c, status, code, &body, 0);
+    s_call_fail_body(c, status, code, &body, 0);
 }
 
-void
-worker_call_abort(worker_call_t *c, int status, const char *code, const char *fmt, ...)
+//  worker_curl_hooks_t's fail: worker_call_fail with a message made by the transfer layer.
+static void
+s_call_fail_msg(worker_call_t *c, int status, const char *type, const char *code, const char *msg)
 {
-    if (c->abort_status)
-        return;  //  the first reason wins
-    va_list ap;
-    va_start(ap, fmt);
-    char msg[512];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    c->abort_status = status;
-    c->abort_code = code;
-    c->abort_msg = tg_strdup(msg);
+    worker_call_fail(c, status, type, code, "%s", msg);
 }
+
+//  How worker_curl.c reports to us: it calls nothing else in this file.
+static const worker_curl_hooks_t s_curl_hooks = {
+    .head = s_call_head,
+    .flush = s_call_flush,
+    .count_error = s_count_error,
+    .count_retry = s_count_retry,
+    .reply = s_call_reply,
+    .end = s_call_end,
+    .fail = s_call_fail_msg,
+    .fail_body = s_call_fail_body,
+    .finish = worker_call_finish,
+};
 
 //  ---------------------------------------------------------------------------------------
 //  Frames in
@@ -552,25 +554,17 @@ s_start(worker_call_t *c)
                          "provider '%.64s' is not configured on this worker", j->provider);
         return;
     }
-    c->is_stream = chat && j->stream;
+    worker_pcall_init(&c->pc, c->prov->ops, c->job);
     char *err = NULL;
-    int status = 400;
-    int rc;
-    if (c->prov->cfg->kind == TG_PROVIDER_ANTHROPIC)
-        rc = worker_anthropic_prepare(c, &status, &err);
-    else {
-        c->url = chat ? c->prov->url_chat : c->prov->url_embed;
-        rc = worker_openai_prepare(c, &err);
-    }
-    if (rc != TG_OK) {
-        worker_call_fail(c, status, NULL, status == 400 ? "invalid_request" : "bad_request", "%s",
-                         err ? err : "invalid request");
+    if (c->pc.ops->prepare(&c->pc, &err) != TG_OK) {
+        worker_call_fail(c, 400, NULL, "invalid_request", "%s", err ? err : "invalid request");
         free(err);
         return;
     }
+    c->url = chat ? c->prov->url_chat : c->prov->url_embed;
     c->started = true;
     c->w->active++;
-    worker_curl_start(c);
+    worker_curl_start(c, &s_curl_hooks);
 }
 
 static void

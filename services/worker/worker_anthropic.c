@@ -1,6 +1,6 @@
-//  worker_anthropic.c - Anthropic Messages upstream: OpenAI request -> Messages request,
-//  Messages answer / event stream -> OpenAI chat.completion / chunks (tg_anthropic).
-#include "worker_int.h"
+//  worker_anthropic.c - the Anthropic provider kind: OpenAI request -> Messages request,
+//  Messages answer / event stream -> OpenAI chat.completion / chunks (worker_messages).
+#include "worker_provider.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -8,102 +8,126 @@
 
 //  The chat.completion id shown to the client: derived from the request id.
 static char *
-s_completion_id(const worker_call_t *c)
+s_completion_id(const worker_pcall_t *p)
 {
-    return tg_strfmt("chatcmpl-%s", c->job->job.id);
+    return tg_strfmt("chatcmpl-%s", p->job->job.id);
 }
 
-int
-worker_anthropic_prepare(worker_call_t *c, int *status_p, char **err_p)
+static int
+s_prepare(worker_pcall_t *p, char **err_p)
 {
-    tg_fr_job_t *j = &c->job->job;
-    *status_p = 400;
+    const tg_fr_job_t *j = &p->job->job;
     if (strcmp(j->route, "chat") != 0) {
         *err_p = tg_strfmt("model %s does not support embeddings", j->model);
         return TG_INVALID;
     }
-    c->url = c->prov->url_chat;
-    json_t *doc = json_loadb(c->job->body, c->job->body_len, 0, NULL);
+    json_t *doc = json_loadb(p->job->body, p->job->body_len, 0, NULL);
     if (!json_is_object(doc)) {
         json_decref(doc);
         *err_p = tg_strdup("the request body is not a JSON object");
         return TG_INVALID;
     }
     json_t *msg = NULL;
-    int rc = tg_anthropic_request(doc, j->model, c->is_stream, &msg, err_p);
+    int rc = worker_messages_request(doc, j->model, p->stream, &msg, err_p);
     json_decref(doc);
     if (rc != TG_OK)
         return TG_INVALID;
-    c->body = json_dumps(msg, JSON_COMPACT);
+    p->body = json_dumps(msg, JSON_COMPACT);
     json_decref(msg);
-    if (!c->body) {
+    if (!p->body) {
         *err_p = tg_strdup("the request cannot be encoded for the upstream");
         return TG_INVALID;
     }
-    c->body_len = strlen(c->body);
-    c->body_owned = true;
+    p->body_len = strlen(p->body);
+    p->body_owned = true;
     return TG_OK;
 }
 
-void
-worker_anthropic_stream_begin(worker_call_t *c)
+static void
+s_stream_begin(worker_pcall_t *p, int64_t now_s)
 {
-    char *id = s_completion_id(c);
-    c->astream =
-        tg_anthropic_stream_new(id, c->job->job.model, tg_now_us() / 1000000, c->job->job.usage);
+    char *id = s_completion_id(p);
+    worker_messages_stream_destroy(&p->u.anthropic.stream);
+    p->u.anthropic.stream =
+        worker_messages_stream_new(id, p->job->job.model, now_s, p->job->job.usage);
     free(id);
 }
 
-int
-worker_anthropic_event(void *arg, const char *event, const char *data, size_t len)
+static int
+s_on_event(worker_pcall_t *p, const char *event, const char *data, size_t len, tg_buf_t *out)
 {
-    worker_call_t *c = arg;
-    int rc = tg_anthropic_stream_event(c->astream, event, data, len, &c->out);
+    int rc = worker_messages_stream_event(p->u.anthropic.stream, event, data, len, out);
     if (rc == TG_OK)
-        return 0;
-    if (rc == TG_ERR) {
-        //  An `error` event: c->out ends with its OpenAI error line, flushed by the caller.
-        c->err_line_sent = true;
-        worker_call_abort(c, 502, "upstream_error", "upstream stream reported an error");
-    } else
-        worker_call_abort(c, 502, "bad_response",
-                          "upstream sent a stream event that cannot be translated");
-    return -1;
+        return TG_OK;
+    if (rc == TG_ERR) {  //  an `error` event: out ends with its OpenAI error line
+        p->fail_line = true;
+        p->fail_code = "upstream_error";
+        p->fail_msg = "upstream stream reported an error";
+    } else {
+        p->fail_code = "bad_response";
+        p->fail_msg = "upstream sent a stream event that cannot be translated";
+    }
+    return TG_ERR;
 }
 
-void
-worker_anthropic_stream_usage(worker_call_t *c)
+static bool
+s_stream_end(worker_pcall_t *p)
 {
-    tg_usage_t u = tg_anthropic_stream_usage(c->astream);
+    if (!p->u.anthropic.stream)
+        return false;
+    worker_usage_t u = worker_messages_stream_usage(p->u.anthropic.stream);
     if (u.seen)
-        c->usage = u;
+        p->usage = u;
+    return worker_messages_stream_is_finished(p->u.anthropic.stream);
 }
 
-bool
-worker_anthropic_stream_complete(const worker_call_t *c)
+static int
+s_finish(worker_pcall_t *p, tg_buf_t *resp, int64_t now_s, char **body_p, size_t *len_p)
 {
-    return c->astream && tg_anthropic_stream_is_finished(c->astream);
-}
-
-void
-worker_anthropic_finish(worker_call_t *c)
-{
-    json_t *msg = c->resp.len ? json_loadb(c->resp.data, c->resp.len, 0, NULL) : NULL;
-    char *id = s_completion_id(c);
-    json_t *oai =
-        msg ? tg_anthropic_response(msg, c->job->job.model, id, tg_now_us() / 1000000) : NULL;
+    json_t *msg = resp->len ? json_loadb(resp->data, resp->len, 0, NULL) : NULL;
+    char *id = s_completion_id(p);
+    json_t *oai = msg ? worker_messages_response(msg, p->job->job.model, id, now_s) : NULL;
     free(id);
     json_decref(msg);
     char *body = oai ? json_dumps(oai, JSON_COMPACT) : NULL;
     if (!body) {
         json_decref(oai);
-        worker_count_error(c);
-        worker_call_fail(c, 502, "upstream_error", "bad_response",
-                         "upstream answered HTTP %ld with a body that is not a Messages response",
-                         c->status);
-        return;
+        p->fail_code = "bad_response";
+        p->fail_msg = "a body that is not a Messages response";
+        return TG_INVALID;
     }
-    tg_usage_from_openai(oai, &c->usage);
+    worker_usage_from_openai(oai, &p->usage);
     json_decref(oai);
-    worker_call_reply(c, (int)c->status, &body, strlen(body));
+    *body_p = body;
+    *len_p = strlen(body);
+    return TG_OK;
 }
+
+static void
+s_map_error(
+    const worker_pcall_t *p, int status, const char *body, size_t len, worker_upstream_error_t *e)
+{
+    (void)p;
+    worker_provider_error(status, body, len, e);
+}
+
+static void
+s_fini(worker_pcall_t *p)
+{
+    worker_messages_stream_destroy(&p->u.anthropic.stream);
+}
+
+const worker_provider_ops_t worker_anthropic_ops = {
+    .name = "anthropic",
+    .chat_path = "/v1/messages",
+    .embed_path = NULL,
+    .auth_prefix = "x-api-key: ",
+    .fixed_header = "anthropic-version: 2023-06-01",
+    .prepare = s_prepare,
+    .stream_begin = s_stream_begin,
+    .on_event = s_on_event,
+    .stream_end = s_stream_end,
+    .finish = s_finish,
+    .map_error = s_map_error,
+    .fini = s_fini,
+};

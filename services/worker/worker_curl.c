@@ -1,13 +1,16 @@
 //  worker_curl.c - libcurl's multi interface on the libevent loop (the "hiperfifo" shape:
 //  CURLMOPT_SOCKETFUNCTION / TIMERFUNCTION -> events -> curl_multi_socket_action), one
-//  attempt at a time per call, first-byte / idle deadlines, retries with backoff.
+//  attempt at a time per call, first-byte / idle deadlines, retries with backoff. It moves
+//  bytes: what they mean is the call's provider table (c->pc.ops), and what becomes of the
+//  call is told to its owner through c->cbs (worker_curl_hooks_t).
 #include "worker_int.h"
 
 #include "tg_backoff.h"
-#include "tg_error.h"
 #include "tg_log.h"
 
-#include <jansson.h>
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,42 @@
 #define S_OUT_MAX (4u << 20)  //  SSE text produced from one read of upstream bytes
 
 static void s_check_done(worker_t *w);
+
+//  Fails the call (type upstream_error) through its owner, which answers the client and
+//  frees it.
+static void s_fail(worker_call_t *c, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+s_fail(worker_call_t *c, int status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->cbs->fail(c, status, "upstream_error", code, msg);
+}
+
+//  Records a failure seen inside a libcurl callback (the first reason wins): the callback
+//  then returns an error to libcurl, and s_on_done fails the call when libcurl reports it.
+static void s_abort(worker_call_t *c, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+s_abort(worker_call_t *c, int status, const char *code, const char *fmt, ...)
+{
+    if (c->abort_status)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->abort_status = status;
+    c->abort_code = code;
+    c->abort_msg = tg_strdup(msg);
+}
 
 //  ---------------------------------------------------------------------------------------
 //  Sockets and libcurl's timer
@@ -191,6 +230,21 @@ s_ok(long status)
     return status >= 200 && status < 300;
 }
 
+//  One complete upstream event, through the provider's table into c->out.
+static int
+s_on_event(void *arg, const char *event, const char *data, size_t len)
+{
+    worker_call_t *c = arg;
+    worker_pcall_t *p = &c->pc;
+    if (p->ops->on_event(p, event, data, len, &c->out) == TG_OK)
+        return 0;
+    assert(p->fail_code && p->fail_msg);
+    if (p->fail_line)
+        c->err_line_sent = true;  //  flushed to the client by the caller
+    s_abort(c, 502, p->fail_code, "%s", p->fail_msg);
+    return -1;
+}
+
 static size_t
 s_on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
@@ -203,12 +257,12 @@ s_on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
         curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->status);
         if (!s_ok(c->status))
             c->resp.limit = WORKER_ERROR_BODY_MAX;
-        else if (c->is_stream && s_is_event_stream(c->easy)) {
+        else if (c->pc.stream && s_is_event_stream(c->easy)) {
             c->sse = true;
-            c->parser = tg_sse_new(WORKER_SSE_EVENT_MAX);
-            if (c->prov->cfg->kind == TG_PROVIDER_ANTHROPIC)
-                worker_anthropic_stream_begin(c);
-            worker_call_head(c);
+            c->parser = worker_sse_new(WORKER_SSE_EVENT_MAX);
+            c->pc.ops->stream_begin(&c->pc, tg_now_us() / 1000000);
+            c->state = WORKER_CALL_STREAMING;
+            c->cbs->head(c);
         }
         s_arm(c, w->idle_us);  //  from now on the deadline is the idle one
     }
@@ -219,28 +273,26 @@ s_on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
         return n;
     }
     if (c->rx_bytes > w->max_response) {
-        worker_call_abort(c, 502, "response_too_large",
-                          "upstream response larger than %zu bytes (upstream.max_response_bytes)",
-                          w->max_response);
+        s_abort(c, 502, "response_too_large",
+                "upstream response larger than %zu bytes (upstream.max_response_bytes)",
+                w->max_response);
         return 0;
     }
     if (!c->sse) {
         if (tg_buf_append(&c->resp, ptr, n) != TG_OK) {
-            worker_call_abort(c, 502, "response_too_large", "upstream response too large");
+            s_abort(c, 502, "response_too_large", "upstream response too large");
             return 0;
         }
         return n;
     }
-    tg_sse_cb *cb =
-        c->prov->cfg->kind == TG_PROVIDER_ANTHROPIC ? worker_anthropic_event : worker_openai_event;
-    int rc = tg_sse_feed(c->parser, ptr, n, cb, c);
-    if (worker_call_flush(c) != TG_OK) {
-        worker_call_abort(c, 499, "client_unreachable", "the client's ingest is unreachable");
+    int rc = worker_sse_feed(c->parser, ptr, n, s_on_event, c);
+    if (c->cbs->flush(c) != TG_OK) {
+        s_abort(c, 499, "client_unreachable", "the client's ingest is unreachable");
         return 0;
     }
     if (rc != TG_OK) {
-        worker_call_abort(c, 502, "response_too_large",
-                          "upstream stream event larger than %u bytes", WORKER_SSE_EVENT_MAX);
+        s_abort(c, 502, "response_too_large", "upstream stream event larger than %u bytes",
+                WORKER_SSE_EVENT_MAX);
         return 0;  //  no-op when a callback already recorded its own reason
     }
     return n;
@@ -255,8 +307,8 @@ s_setopt(worker_call_t *c)
     curl_easy_setopt(e, CURLOPT_URL, c->url);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->prov->headers);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->body_len);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->pc.body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->pc.body_len);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, s_on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
     curl_easy_setopt(e, CURLOPT_PRIVATE, c);
@@ -292,8 +344,7 @@ s_attempt(worker_call_t *c)
     c->state = WORKER_CALL_ACTIVE;
     CURLMcode mc = curl_multi_add_handle(w->multi, c->easy);
     if (mc != CURLM_OK) {
-        worker_call_fail(c, 502, "upstream_error", "internal", "cannot start the upstream call: %s",
-                         curl_multi_strerror(mc));
+        s_fail(c, 502, "internal", "cannot start the upstream call: %s", curl_multi_strerror(mc));
         return;
     }
     c->attached = true;
@@ -301,9 +352,10 @@ s_attempt(worker_call_t *c)
 }
 
 void
-worker_curl_start(worker_call_t *c)
+worker_curl_start(worker_call_t *c, const worker_curl_hooks_t *hooks)
 {
     worker_t *w = c->w;
+    c->cbs = hooks;
     tg_buf_init(&c->resp, w->max_response);
     tg_buf_init(&c->out, S_OUT_MAX);
     c->timer = evtimer_new(w->base, s_on_call_timer, c);
@@ -349,7 +401,7 @@ s_retry(worker_call_t *c, curl_off_t retry_after_s)
                     ? (int64_t)retry_after_s * 1000000
                     : WORKER_RETRY_AFTER_CAP_US;
     c->retries++;
-    worker_count_retry(c);
+    c->cbs->count_retry(c);
     tg_log_info("retrying id=%s provider=%s retry=%d status=%ld err=\"%s\" delay_ms=%lld",
                 c->job->job.id, c->job->job.provider, c->retries, c->status, c->errbuf,
                 (long long)(delay / 1000));
@@ -358,96 +410,64 @@ s_retry(worker_call_t *c, curl_off_t retry_after_s)
     return true;
 }
 
-static bool
-s_retryable_status(long status)
-{
-    return status == 408 || status == 409 || status == 429 || status >= 500;
-}
-
-//  The OpenAI error envelope for a non-2xx answer held in c->resp; the error type goes into
-//  code (for the usage event). OpenAI-format errors pass through byte for byte.
-static char *
-s_error_body(worker_call_t *c, char *code, size_t size)
-{
-    json_t *doc = c->resp.len ? json_loadb(c->resp.data, c->resp.len, 0, NULL) : NULL;
-    json_t *err = json_is_object(doc) ? json_object_get(doc, "error") : NULL;
-    char *body;
-    if (c->prov->cfg->kind == TG_PROVIDER_OPENAI && json_is_object(err)) {
-        body = tg_strndup(c->resp.data, c->resp.len);
-    } else {
-        json_decref(doc);
-        doc = tg_anthropic_error_to_openai((int)c->status, c->resp.data, c->resp.len);
-        err = json_object_get(doc, "error");
-        body = json_dumps(doc, JSON_COMPACT);
-        if (!body)
-            body = tg_error_body((int)c->status, NULL, NULL, NULL, NULL);
-    }
-    const char *type = json_string_value(json_object_get(err, "type"));
-    snprintf(code, size, "%s", type && *type ? type : "upstream_error");
-    json_decref(doc);
-    return body;
-}
-
+//  A non-2xx answer held in c->resp: retried, or turned into the client's error by the
+//  provider's table (map_error).
 static void
 s_on_http_error(worker_call_t *c)
 {
-    worker_count_error(c);
+    c->cbs->count_error(c);
+    if (c->status < 400) {
+        s_fail(c, 502, "bad_response", "upstream answered HTTP %ld", c->status);
+        return;
+    }
     curl_off_t ra = -1;
     curl_easy_getinfo(c->easy, CURLINFO_RETRY_AFTER, &ra);
     if (ra <= 0)
         ra = -1;
-    if (s_retryable_status(c->status) && s_retry(c, ra))
-        return;
-    if (c->status < 400) {
-        worker_call_fail(c, 502, "upstream_error", "bad_response", "upstream answered HTTP %ld",
-                         c->status);
+    worker_upstream_error_t e = {0};
+    c->pc.ops->map_error(&c->pc, (int)c->status, c->resp.data, c->resp.len, &e);
+    if (e.retryable && s_retry(c, ra)) {
+        free(e.body);
         return;
     }
-    char code[64];
-    char *body = s_error_body(c, code, sizeof code);
     tg_log_warn("upstream error id=%s provider=%s model=%s status=%ld type=%s retries=%d",
-                c->job->job.id, c->job->job.provider, c->job->job.model, c->status, code,
+                c->job->job.id, c->job->job.provider, c->job->job.model, c->status, e.type,
                 c->retries);
-    worker_call_fail_body(c, (int)c->status, code, &body, ra > 0 ? (uint64_t)ra : 0);
+    c->cbs->fail_body(c, (int)c->status, e.type, &e.body, ra > 0 ? (uint64_t)ra : 0);
 }
 
 static void
 s_on_net_error(worker_call_t *c, CURLcode res)
 {
-    worker_count_error(c);
+    c->cbs->count_error(c);
     const char *why = c->errbuf[0] ? c->errbuf : curl_easy_strerror(res);
     if (c->state == WORKER_CALL_STREAMING) {
-        worker_call_fail(c, 502, "upstream_error", "upstream_reset",
-                         "upstream connection lost mid-stream: %s", why);
+        s_fail(c, 502, "upstream_reset", "upstream connection lost mid-stream: %s", why);
         return;
     }
     if (s_retry(c, -1))
         return;
     if (res == CURLE_OPERATION_TIMEDOUT)  //  the only libcurl timeout we set is connect's
-        worker_call_fail(c, 504, "upstream_error", "connect_timeout",
-                         "upstream connect timeout after %lld ms: %s", (long long)c->w->connect_ms,
-                         why);
+        s_fail(c, 504, "connect_timeout", "upstream connect timeout after %lld ms: %s",
+               (long long)c->w->connect_ms, why);
     else if (res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_HOST
              || res == CURLE_COULDNT_RESOLVE_PROXY)
-        worker_call_fail(c, 502, "upstream_error", "connect_failed", "upstream connect failed: %s",
-                         why);
+        s_fail(c, 502, "connect_failed", "upstream connect failed: %s", why);
     else
-        worker_call_fail(c, 502, "upstream_error", "upstream_reset",
-                         "upstream connection failed: %s", why);
+        s_fail(c, 502, "upstream_reset", "upstream connection failed: %s", why);
 }
 
 static void
 s_on_done(worker_call_t *c, CURLcode res)
 {
     worker_curl_stop(c);
-    bool anthropic = c->prov->cfg->kind == TG_PROVIDER_ANTHROPIC;
     if (c->abort_status) {
         if (c->abort_status == 499) {
-            worker_call_finish(c, 499, c->abort_code);
+            c->cbs->finish(c, 499, c->abort_code);
             return;
         }
-        worker_count_error(c);
-        worker_call_fail(c, c->abort_status, "upstream_error", c->abort_code, "%s", c->abort_msg);
+        c->cbs->count_error(c);
+        s_fail(c, c->abort_status, c->abort_code, "%s", c->abort_msg);
         return;
     }
     curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->status);
@@ -460,30 +480,30 @@ s_on_done(worker_call_t *c, CURLcode res)
         return;
     }
     if (c->sse) {
-        if (anthropic)
-            worker_anthropic_stream_usage(c);
-        bool complete =
-            anthropic ? worker_anthropic_stream_complete(c) : worker_openai_stream_complete(c);
-        if (!complete) {
-            worker_count_error(c);
-            worker_call_fail(c, 502, "upstream_error", "upstream_incomplete",
-                             "upstream stream ended before its end marker%s",
-                             tg_sse_pending(c->parser) ? " (cut inside an event)" : "");
+        if (!c->pc.ops->stream_end(&c->pc)) {
+            c->cbs->count_error(c);
+            s_fail(c, 502, "upstream_incomplete", "upstream stream ended before its end marker%s",
+                   worker_sse_pending(c->parser) ? " (cut inside an event)" : "");
             return;
         }
-        worker_call_end(c);
+        c->cbs->end(c);
         return;
     }
-    if (c->is_stream) {
-        worker_count_error(c);
-        worker_call_fail(c, 502, "upstream_error", "bad_response",
-                         "upstream answered a stream request without an event stream");
+    if (c->pc.stream) {
+        c->cbs->count_error(c);
+        s_fail(c, 502, "bad_response",
+               "upstream answered a stream request without an event stream");
         return;
     }
-    if (anthropic)
-        worker_anthropic_finish(c);
-    else
-        worker_openai_finish(c);
+    char *body;
+    size_t len;
+    if (c->pc.ops->finish(&c->pc, &c->resp, tg_now_us() / 1000000, &body, &len) != TG_OK) {
+        c->cbs->count_error(c);
+        s_fail(c, 502, c->pc.fail_code, "upstream answered HTTP %ld with %s", c->status,
+               c->pc.fail_msg);
+        return;
+    }
+    c->cbs->reply(c, (int)c->status, &body, len);
 }
 
 static void
@@ -521,13 +541,12 @@ s_on_call_timer(evutil_socket_t fd, short what, void *arg)
         return;
     }
     worker_curl_stop(c);
-    worker_count_error(c);
+    c->cbs->count_error(c);
     if (c->got_bytes)
-        worker_call_fail(c, 504, "upstream_error", "idle_timeout",
-                         "upstream idle timeout: no data for %lld ms",
-                         (long long)(w->idle_us / 1000));
+        s_fail(c, 504, "idle_timeout", "upstream idle timeout: no data for %lld ms",
+               (long long)(w->idle_us / 1000));
     else
-        worker_call_fail(c, 504, "upstream_error", "first_byte_timeout",
-                         "upstream first byte timeout: no answer within %lld ms",
-                         (long long)(w->first_byte_us / 1000));
+        s_fail(c, 504, "first_byte_timeout",
+               "upstream first byte timeout: no answer within %lld ms",
+               (long long)(w->first_byte_us / 1000));
 }

@@ -2,8 +2,17 @@
 //
 //  worker.c        sockets, jobs, cancels, LOAD reports, answers to ingest, usage, drain
 //  worker_curl.c   libcurl multi on the libevent loop, attempts, timeouts, retries
-//  worker_openai.c OpenAI wire format: request body, stream pass-through, answers
-//  worker_anthropic.c  Anthropic Messages: translation both ways
+//
+//  worker_openai.c, worker_anthropic.c  one table of operations per provider kind
+//                  (worker_provider.h): pure functions over the call's worker_pcall_t
+//  worker_messages.c  OpenAI <-> Anthropic Messages translation (JSON in, JSON out)
+//  worker_sse.c    SSE parser              worker_usage.c  usage objects read
+//
+//  Layers: worker.c -> worker_curl.c -> provider tables -> messages, sse, usage. Calls go
+//  down only. worker_curl.c moves bytes, knows no provider kind, and reaches up only
+//  through the worker_curl_hooks_t that worker.c hands to worker_curl_start; a table
+//  answers through return values and pc.fail_*. worker.c also uses a table directly: it
+//  builds URLs and headers from its data (s_provs_build) and runs prepare (s_start).
 #ifndef WORKER_INT_H
 #define WORKER_INT_H
 
@@ -15,17 +24,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "tg_anthropic.h"
 #include "tg_config.h"
 #include "tg_evzmq.h"
 #include "tg_frame.h"
 #include "tg_metrics.h"
 #include "tg_outbox.h"
 #include "tg_peers.h"
-#include "tg_sse.h"
 #include "tg_stats.h"
-#include "tg_usage.h"
 #include "tg_util.h"
+#include "worker_provider.h"
+#include "worker_sse.h"
 
 #define WORKER_SSE_EVENT_MAX (1u << 20)     //  one upstream SSE event, bytes
 #define WORKER_ERROR_BODY_MAX (64u << 10)   //  upstream error body kept (rest dropped)
@@ -33,12 +41,13 @@
 #define WORKER_BACKOFF_CAP_US 30000000      //  exponential backoff never waits longer
 #define WORKER_POOL_MAX 1024                //  idle easy handles kept for reuse
 
-//  One provider as the worker calls it: URLs and headers built once.
+//  One provider as the worker calls it: URLs and headers built once from its kind's table.
 typedef struct {
-    const tg_provider_t *cfg;  //  borrowed from the config
-    char *url_chat;   //  chat endpoint (OpenAI: /chat/completions, Anthropic: /v1/messages)
-    char *url_embed;  //  embeddings endpoint (NULL for Anthropic)
-    struct curl_slist *headers;  //  auth + content type; holds the API key, never logged
+    const tg_provider_t *cfg;          //  borrowed from the config
+    const worker_provider_ops_t *ops;  //  its kind's table of operations
+    char *url_chat;                    //  base_url + ops->chat_path
+    char *url_embed;                   //  base_url + ops->embed_path (NULL: none)
+    struct curl_slist *headers;        //  auth + content type; holds the API key, never logged
 } worker_prov_t;
 
 //  Where a call stands. Retries are possible only before STREAMING.
@@ -50,6 +59,32 @@ typedef enum {
 
 typedef struct worker_call worker_call_t;
 typedef struct worker_sock worker_sock_t;
+
+//  What a transfer tells the call's owner (worker.c), the only way worker_curl.c reaches up.
+//  Called from libcurl callbacks or the loop; the last five end the call (each frees c).
+typedef struct {
+    //  The first bytes of a 2xx event stream came; c->state is STREAMING: send HEAD.
+    void (*head)(worker_call_t *c);
+    //  Sends c->out as one CHUNK if it holds anything. TG_OK, or TG_ERR when the client's
+    //  ingest cannot take it (the transfer then stops).
+    int (*flush)(worker_call_t *c);
+    //  One upstream attempt failed (llm_provider_errors_total).
+    void (*count_error)(worker_call_t *c);
+    //  Another attempt is scheduled (tollgate_provider_retries_total).
+    void (*count_retry)(worker_call_t *c);
+    //  A whole answer: REPLY with `status` and the JSON in *body_p (taken).
+    void (*reply)(worker_call_t *c, int status, char **body_p, size_t len);
+    //  A stream ended cleanly: the last CHUNK, END{0}.
+    void (*end)(worker_call_t *c);
+    //  A failure the transfer describes (as worker_call_fail, message made).
+    void (*fail)(worker_call_t *c, int status, const char *type, const char *code, const char *msg);
+    //  A failure with the client's OpenAI error body (*body_p taken, from the provider's
+    //  map_error); `code` is the usage event's error, retry_after_s goes to the REPLY.
+    void (*fail_body)(
+        worker_call_t *c, int status, const char *code, char **body_p, uint64_t retry_after_s);
+    //  Nothing more can be sent (the client's ingest is unreachable): usage and metrics only.
+    void (*finish)(worker_call_t *c, int status, const char *error);
+} worker_curl_hooks_t;
 
 //  A socket libcurl asked us to watch.
 struct worker_sock {
@@ -70,28 +105,21 @@ struct worker_call {
     bool indexed;                    //  registered under job id in w->calls
     bool started;                    //  holds one of the max_in_flight upstream slots
     void *queued;                    //  handle in w->backlog while waiting for a slot (else NULL)
-    bool is_stream;                  //  client asked for SSE (chat only)
-    bool strip_usage;                //  we added include_usage: hide its traces from the client
+    const worker_curl_hooks_t *cbs;  //  where the transfer reports (set by worker_curl_start)
     CURL *easy;                      //  from the pool while the call lives (NULL before)
     bool attached;                   //  easy is in the multi handle
     struct event *timer;             //  backoff wait, or first-byte / idle deadline
     const char *url;                 //  upstream URL (borrowed from prov)
-    char *body;                      //  upstream request body (owned if body_owned)
-    size_t body_len;                 //  bytes in body
-    bool body_owned;                 //  body is ours (else it is the job's body)
     int retries;                     //  retries made so far
     long status;                     //  upstream HTTP status of this attempt (0 = unknown)
     bool got_bytes;                  //  body bytes arrived in this attempt
     bool sse;                        //  this attempt is passed on as an event stream
     uint64_t rx_bytes;               //  body bytes of this attempt
     tg_buf_t resp;                   //  buffered body (non-stream answer or error body)
-    tg_sse_t *parser;                //  upstream event parser (stream attempts)
-    tg_anthropic_stream_t *astream;  //  Anthropic events -> OpenAI chunks (stream attempts)
+    worker_sse_t *parser;            //  upstream event parser (stream attempts)
     tg_buf_t out;                    //  SSE text waiting to go to the client as one CHUNK
     uint64_t seq;                    //  next CHUNK sequence number
-    bool done_marker;                //  OpenAI `data: [DONE]` seen
     bool err_line_sent;              //  an SSE error line already went to the client
-    tg_usage_t usage;                //  tokens as the upstream reported them
     int64_t t0_us;                   //  epoch µs the request entered the gateway
     int64_t arrived_mono;            //  monotonic µs the JOB reached this worker
     int64_t start_mono;              //  monotonic µs of the first attempt
@@ -102,6 +130,7 @@ struct worker_call {
     const char *abort_code;          //  static error code of that failure
     char *abort_msg;                 //  its message (owned)
     char errbuf[CURL_ERROR_SIZE];    //  libcurl's text for the last error
+    worker_pcall_t pc;               //  provider side: ops, request body, stream, usage
 };
 
 //  The worker (opaque in worker.h).
@@ -149,72 +178,27 @@ struct worker {
 };
 
 //  worker.c ------------------------------------------------------------------------------
-//  Sends HEAD (status 200) to the client and moves the call to STREAMING.
-void worker_call_head(worker_call_t *c);
-//  Sends c->out as one CHUNK if it holds anything. TG_OK, or TG_ERR when the client's
-//  ingest cannot take it (the call should then be aborted).
-int worker_call_flush(worker_call_t *c);
-//  Answers a non-stream call with `status` and the JSON in *body_p (taken), then finishes it.
-void worker_call_reply(worker_call_t *c, int status, char **body_p, size_t len);
-//  Ends a streamed call cleanly: flushes, END{0}, finishes.
-void worker_call_end(worker_call_t *c);
+//  For worker.c's own handlers (jobs, cancels, drain); worker_curl.c uses its hooks instead.
 //  Fails the call: before HEAD a REPLY with an OpenAI error, after it an SSE error line and
 //  END{status}. `code` is static ("upstream_timeout" ...), also the usage error. Finishes it.
 void worker_call_fail(
     worker_call_t *c, int status, const char *type, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-//  As worker_call_fail with an OpenAI error body the caller made (*body_p taken); the
-//  usage error is `code`.
-void worker_call_fail_body(
-    worker_call_t *c, int status, const char *code, char **body_p, uint64_t retry_after_s);
-//  Counts one failed upstream attempt (llm_provider_errors_total).
-void worker_count_error(worker_call_t *c);
-//  Counts one retry (tollgate_provider_retries_total).
-void worker_count_retry(worker_call_t *c);
 //  Records usage and metrics and frees the call, sending nothing to the client (it left,
 //  or cannot be reached). The transfer must be stopped already.
 void worker_call_finish(worker_call_t *c, int status, const char *error);
-//  Records a failure detected inside a libcurl callback; the transfer is stopped by the
-//  caller returning an error to libcurl and failed when libcurl reports it done.
-void worker_call_abort(worker_call_t *c, int status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 
 //  worker_curl.c -------------------------------------------------------------------------
 //  Creates the multi handle and its timer on w->base. TG_ERR if libcurl refuses.
 int worker_curl_init(worker_t *w);
 //  Removes what is left and frees the multi handle and pooled easy handles.
 void worker_curl_fini(worker_t *w);
-//  Starts the call's first attempt.
-void worker_curl_start(worker_call_t *c);
+//  Starts the call's first attempt (c->pc prepared, c->url set); from then on the transfer
+//  reports through hooks (static, outlives the call).
+void worker_curl_start(worker_call_t *c, const worker_curl_hooks_t *hooks);
 //  Stops the call's transfer or pending retry (no callback follows); keeps the easy handle.
 void worker_curl_stop(worker_call_t *c);
 //  Returns the call's easy handle to the pool and frees its timer.
 void worker_curl_release(worker_call_t *c);
-
-//  worker_openai.c -----------------------------------------------------------------------
-//  Builds the upstream body for an OpenAI-format call (model replaced, include_usage added
-//  for streams). TG_OK, or TG_INVALID with *err_p (caller frees) for a body that is not JSON.
-int worker_openai_prepare(worker_call_t *c, char **err_p);
-//  tg_sse callback for an OpenAI stream: forwards complete events into c->out.
-int worker_openai_event(void *arg, const char *event, const char *data, size_t len);
-//  A 2xx body arrived whole: answers the client (pass-through) or fails 502.
-void worker_openai_finish(worker_call_t *c);
-//  True when the stream ended as it should ([DONE] seen).
-bool worker_openai_stream_complete(const worker_call_t *c);
-
-//  worker_anthropic.c --------------------------------------------------------------------
-//  Translates the client's OpenAI body into a Messages request. TG_OK, or TG_INVALID with
-//  *status_p and *err_p (caller frees): 400 for a bad shape or embeddings.
-int worker_anthropic_prepare(worker_call_t *c, int *status_p, char **err_p);
-//  tg_sse callback for a Messages stream: translated chunks into c->out.
-int worker_anthropic_event(void *arg, const char *event, const char *data, size_t len);
-//  Creates the stream translator for this call.
-void worker_anthropic_stream_begin(worker_call_t *c);
-//  A 2xx Messages body arrived whole: translates and answers, or fails 502.
-void worker_anthropic_finish(worker_call_t *c);
-//  Usage seen on the stream so far, into c->usage.
-void worker_anthropic_stream_usage(worker_call_t *c);
-//  True when the stream ended as it should (message_stop seen).
-bool worker_anthropic_stream_complete(const worker_call_t *c);
 
 #endif

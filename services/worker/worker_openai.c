@@ -1,8 +1,7 @@
-//  worker_openai.c - OpenAI wire format: the request body as the client sent it (model
-//  swapped when it must be), streams passed through event by event, answers as received.
-#include "worker_int.h"
-
-#include "tg_log.h"
+//  worker_openai.c - the OpenAI-compatible provider kind: the request body as the client sent
+//  it (model swapped, include_usage added, only when they must be), streams passed through
+//  event by event, answers and error bodies as received.
+#include "worker_provider.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -16,11 +15,23 @@ s_space(char ch)
     return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
 }
 
+//  Stops the stream with this reason (both static); returns TG_ERR.
+static int
+s_fail(worker_pcall_t *p, const char *code, const char *msg)
+{
+    p->fail_code = code;
+    p->fail_msg = msg;
+    return TG_ERR;
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Requests
+
 //  Inserts stream_options.include_usage=true as the first member of the body's top-level
 //  object without re-encoding it. Only for bodies with no "stream_options" key anywhere and a
 //  non-empty object (checked here); false when it does not apply.
 static bool
-s_insert_include_usage(worker_call_t *c, const char *body, size_t len)
+s_insert_include_usage(worker_pcall_t *p, const char *body, size_t len)
 {
     if (memmem(body, len, "\"stream_options\"", 16))
         return false;
@@ -39,28 +50,28 @@ s_insert_include_usage(worker_call_t *c, const char *body, size_t len)
     memcpy(out, body, i + 1);
     memcpy(out + i + 1, s_include_usage, n);
     memcpy(out + i + 1 + n, body + i + 1, len - i - 1);
-    c->body = out;
-    c->body_len = len + n;
-    c->body_owned = true;
+    p->body = out;
+    p->body_len = len + n;
+    p->body_owned = true;
     return true;
 }
 
-int
-worker_openai_prepare(worker_call_t *c, char **err_p)
+static int
+s_prepare(worker_pcall_t *p, char **err_p)
 {
-    tg_fr_job_t *j = &c->job->job;
-    const char *body = c->job->body;
-    size_t len = c->job->body_len;
+    const tg_fr_job_t *j = &p->job->job;
+    char *body = p->job->body;
+    size_t len = p->job->body_len;
     //  Tokens of a stream are known only from its usage chunk: ask for it, hide it later.
-    bool need_usage = c->is_stream && !j->usage;
+    bool need_usage = p->stream && !j->usage;
     bool same_model = j->asked && *j->asked && strcmp(j->asked, j->model) == 0;
-    c->strip_usage = need_usage;
+    p->u.openai.strip_usage = need_usage;
     if (same_model && !need_usage) {  //  byte-identical pass-through
-        c->body = c->job->body;
-        c->body_len = len;
+        p->body = body;
+        p->body_len = len;
         return TG_OK;
     }
-    if (same_model && s_insert_include_usage(c, body, len))
+    if (same_model && s_insert_include_usage(p, body, len))
         return TG_OK;
     json_t *doc = json_loadb(body, len, 0, NULL);
     json_t *model = json_string(j->model);
@@ -79,19 +90,26 @@ worker_openai_prepare(worker_call_t *c, char **err_p)
         }
         json_object_set_new(so, "include_usage", json_true());
     }
-    c->body = json_dumps(doc, JSON_COMPACT);
+    p->body = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
-    if (!c->body) {
+    if (!p->body) {
         *err_p = tg_strdup("the request body cannot be re-encoded");
         return TG_INVALID;
     }
-    c->body_len = strlen(c->body);
-    c->body_owned = true;
+    p->body_len = strlen(p->body);
+    p->body_owned = true;
     return TG_OK;
 }
 
 //  ---------------------------------------------------------------------------------------
 //  Streams
+
+static void
+s_stream_begin(worker_pcall_t *p, int64_t now_s)
+{
+    (void)p;  //  chunks pass through as the upstream wrote them
+    (void)now_s;
+}
 
 //  True when data looks like one JSON object (cheap check; the client's SDK parses it).
 static bool
@@ -105,36 +123,34 @@ s_looks_like_object(const char *data, size_t len)
     return len - i >= 2 && data[i] == '{' && data[len - 1] == '}';
 }
 
-//  Appends one SSE event carrying data (lines split on \n) to c->out.
+//  Appends one SSE event carrying data (lines split on \n) to out, all or nothing.
 static int
-s_forward(worker_call_t *c, const char *data, size_t len)
+s_forward(worker_pcall_t *p, const char *data, size_t len, tg_buf_t *out)
 {
-    tg_buf_t *out = &c->out;
     size_t start = out->len;
     int rc = TG_OK;
-    const char *p = data, *end = data + len;
+    const char *q = data, *end = data + len;
     while (rc == TG_OK) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *nl = memchr(q, '\n', (size_t)(end - q));
         const char *stop = nl ? nl : end;
         rc = tg_buf_append(out, "data: ", 6);
         if (rc == TG_OK)
-            rc = tg_buf_append(out, p, (size_t)(stop - p));
+            rc = tg_buf_append(out, q, (size_t)(stop - q));
         if (rc == TG_OK)
             rc = tg_buf_append(out, "\n", 1);
         if (!nl)
             break;
-        p = nl + 1;
+        q = nl + 1;
     }
     if (rc == TG_OK)
         rc = tg_buf_append(out, "\n", 1);
     if (rc != TG_OK) {
-        out->len = start;  //  all or nothing
+        out->len = start;
         if (out->data)
             out->data[start] = 0;
-        worker_call_abort(c, 502, "response_too_large", "upstream stream events too large");
-        return -1;
+        return s_fail(p, "response_too_large", "upstream stream events too large");
     }
-    return 0;
+    return TG_OK;
 }
 
 //  Finds a `"usage":null` member written by the upstream (compact or with spaces) and the
@@ -161,96 +177,131 @@ s_find_null_usage(const char *data, size_t len, size_t *off_p, size_t *n_p)
 static bool
 s_usage_is_object(const char *data, size_t len, const char *key)
 {
-    const char *p = key + 7, *end = data + len;
-    while (p < end && (s_space(*p) || *p == ':'))
-        p++;
-    return p < end && *p == '{';
+    const char *q = key + 7, *end = data + len;
+    while (q < end && (s_space(*q) || *q == ':'))
+        q++;
+    return q < end && *q == '{';
 }
 
 //  Strip mode (we asked for include_usage, the client did not): read the usage chunk, drop
 //  it when it carries no choices, and hide `"usage":null` members from the other chunks.
 static int
-s_strip_usage(worker_call_t *c, const char *data, size_t len, const char *key)
+s_strip_usage(worker_pcall_t *p, const char *data, size_t len, const char *key, tg_buf_t *out)
 {
     if (!s_usage_is_object(data, len, key)) {
         size_t off, n;
         if (!s_find_null_usage(data, len, &off, &n))
-            return s_forward(c, data, len);
+            return s_forward(p, data, len, out);
         char *copy = tg_zalloc(len - n + 1);
         memcpy(copy, data, off);
         memcpy(copy + off, data + off + n, len - off - n);
-        int rc = s_forward(c, copy, len - n);
+        int rc = s_forward(p, copy, len - n, out);
         free(copy);
         return rc;
     }
     json_t *doc = json_loadb(data, len, 0, NULL);
     if (!json_is_object(doc)) {
         json_decref(doc);
-        worker_call_abort(c, 502, "bad_response", "upstream sent a stream event that is not JSON");
-        return -1;
+        return s_fail(p, "bad_response", "upstream sent a stream event that is not JSON");
     }
-    tg_usage_from_openai(doc, &c->usage);
+    worker_usage_from_openai(doc, &p->usage);
     json_t *choices = json_object_get(doc, "choices");
-    int rc = 0;
+    int rc = TG_OK;
     if (!json_is_array(choices) || json_array_size(choices) > 0) {
         json_object_del(doc, "usage");
         char *text = json_dumps(doc, JSON_COMPACT);
-        rc = text ? s_forward(c, text, strlen(text)) : 0;
+        rc = text ? s_forward(p, text, strlen(text), out) : TG_OK;
         free(text);
     }
     json_decref(doc);
     return rc;
 }
 
-int
-worker_openai_event(void *arg, const char *event, const char *data, size_t len)
+static int
+s_on_event(worker_pcall_t *p, const char *event, const char *data, size_t len, tg_buf_t *out)
 {
     (void)event;  //  OpenAI streams carry data only; named events pass through as data
-    worker_call_t *c = arg;
-    if (c->done_marker)
-        return 0;  //  nothing follows [DONE]
+    if (p->u.openai.done)
+        return TG_OK;  //  nothing follows [DONE]
     if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
-        c->done_marker = true;
-        return s_forward(c, data, len);
+        p->u.openai.done = true;
+        return s_forward(p, data, len, out);
     }
-    if (!s_looks_like_object(data, len)) {
-        worker_call_abort(c, 502, "bad_response", "upstream sent a stream event that is not JSON");
-        return -1;
-    }
+    if (!s_looks_like_object(data, len))
+        return s_fail(p, "bad_response", "upstream sent a stream event that is not JSON");
     const char *key = memmem(data, len, "\"usage\"", 7);
     if (!key)
-        return s_forward(c, data, len);
-    if (c->strip_usage)
-        return s_strip_usage(c, data, len, key);
+        return s_forward(p, data, len, out);
+    if (p->u.openai.strip_usage)
+        return s_strip_usage(p, data, len, key, out);
     if (s_usage_is_object(data, len, key))
-        tg_usage_from_openai_sse(data, len, &c->usage);
-    return s_forward(c, data, len);
+        worker_usage_from_openai_sse(data, len, &p->usage);
+    return s_forward(p, data, len, out);
 }
 
-bool
-worker_openai_stream_complete(const worker_call_t *c)
+static bool
+s_stream_end(worker_pcall_t *p)
 {
-    return c->done_marker;
+    return p->u.openai.done;  //  usage came in its chunk, if at all
 }
 
 //  ---------------------------------------------------------------------------------------
-//  Whole answers
+//  Whole answers and errors
 
-void
-worker_openai_finish(worker_call_t *c)
+static int
+s_finish(worker_pcall_t *p, tg_buf_t *resp, int64_t now_s, char **body_p, size_t *len_p)
 {
-    json_t *doc = c->resp.len ? json_loadb(c->resp.data, c->resp.len, 0, NULL) : NULL;
+    (void)now_s;
+    json_t *doc = resp->len ? json_loadb(resp->data, resp->len, 0, NULL) : NULL;
     if (!json_is_object(doc)) {
         json_decref(doc);
-        worker_count_error(c);
-        worker_call_fail(c, 502, "upstream_error", "bad_response",
-                         "upstream answered HTTP %ld with a body that is not a JSON object",
-                         c->status);
+        p->fail_code = "bad_response";
+        p->fail_msg = "a body that is not a JSON object";
+        return TG_INVALID;
+    }
+    worker_usage_from_openai(doc, &p->usage);
+    json_decref(doc);
+    *body_p = tg_buf_take(resp, len_p);  //  the upstream's bytes, unchanged
+    return TG_OK;
+}
+
+//  OpenAI-format errors pass through byte for byte; anything else is mapped.
+static void
+s_map_error(
+    const worker_pcall_t *p, int status, const char *body, size_t len, worker_upstream_error_t *e)
+{
+    (void)p;
+    json_t *doc = len ? json_loadb(body, len, 0, NULL) : NULL;
+    json_t *err = json_is_object(doc) ? json_object_get(doc, "error") : NULL;
+    if (!json_is_object(err)) {
+        json_decref(doc);
+        worker_provider_error(status, body, len, e);
         return;
     }
-    tg_usage_from_openai(doc, &c->usage);
+    const char *type = json_string_value(json_object_get(err, "type"));
+    snprintf(e->type, sizeof e->type, "%s", type && *type ? type : "upstream_error");
+    e->body = tg_strndup(body, len);
+    e->retryable = worker_provider_retryable(status);
     json_decref(doc);
-    size_t len;
-    char *body = tg_buf_take(&c->resp, &len);  //  the upstream's bytes, unchanged
-    worker_call_reply(c, (int)c->status, &body, len);
 }
+
+static void
+s_fini(worker_pcall_t *p)
+{
+    (void)p;  //  nothing of its own on the heap
+}
+
+const worker_provider_ops_t worker_openai_ops = {
+    .name = "openai",
+    .chat_path = "/chat/completions",
+    .embed_path = "/embeddings",
+    .auth_prefix = "Authorization: Bearer ",
+    .fixed_header = NULL,
+    .prepare = s_prepare,
+    .stream_begin = s_stream_begin,
+    .on_event = s_on_event,
+    .stream_end = s_stream_end,
+    .finish = s_finish,
+    .map_error = s_map_error,
+    .fini = s_fini,
+};

@@ -1,5 +1,5 @@
-//  tg_anthropic.c - OpenAI chat.completions <-> Anthropic Messages API translation; no I/O.
-#include "tg_anthropic.h"
+//  worker_messages.c - OpenAI chat.completions <-> Anthropic Messages API translation; no I/O.
+#include "worker_messages.h"
 
 #include <assert.h>
 #include <stdarg.h>
@@ -8,8 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
-#define TG_ANTHROPIC_DEFAULT_MAX_TOKENS 4096
-#define TG_ANTHROPIC_MAX_BLOCKS 4096  //  content blocks accepted in one streamed message
+#define S_DEFAULT_MAX_TOKENS 4096
+#define S_MAX_BLOCKS 4096  //  content blocks accepted in one streamed message
 
 //  Kinds of content part a role may carry besides text.
 enum { S_IMAGE = 1, S_REFUSAL = 2 };
@@ -336,7 +336,7 @@ s_max_tokens(const json_t *req, json_t *out, char **err_p)
         key = "max_tokens";
         v = json_object_get(req, key);
     }
-    json_int_t n = TG_ANTHROPIC_DEFAULT_MAX_TOKENS;
+    json_int_t n = S_DEFAULT_MAX_TOKENS;
     if (s_given(v)) {
         if (!json_is_integer(v) || json_integer_value(v) <= 0)
             return s_fail(err_p, "%s must be a positive integer", key);
@@ -497,7 +497,7 @@ s_tools(const json_t *req, json_t *out, char **err_p)
 }
 
 int
-tg_anthropic_request(
+worker_messages_request(
     const json_t *oai_req, const char *upstream_model, bool stream, json_t **out_p, char **err_p)
 {
     assert(upstream_model);
@@ -570,7 +570,7 @@ s_usage_json(uint64_t in, uint64_t out, uint64_t cache_read, uint64_t cache_writ
 }
 
 json_t *
-tg_anthropic_response(const json_t *msg, const char *model, const char *id, int64_t created)
+worker_messages_response(const json_t *msg, const char *model, const char *id, int64_t created)
 {
     if (!json_is_object(msg))
         return NULL;
@@ -683,7 +683,7 @@ s_error_type(const char *type, int http_status)
 }
 
 json_t *
-tg_anthropic_error_to_openai(int http_status, const char *body, size_t len)
+worker_messages_error_to_openai(int http_status, const char *body, size_t len)
 {
     json_t *doc = body && len ? json_loadb(body, len, 0, NULL) : NULL;
     json_t *err = json_is_object(doc) ? json_object_get(doc, "error") : NULL;
@@ -712,7 +712,7 @@ tg_anthropic_error_to_openai(int http_status, const char *body, size_t len)
 //  ---------------------------------------------------------------------------------------
 //  Streams: Messages events -> chat.completion.chunk SSE lines
 
-struct tg_anthropic_stream {
+struct worker_messages_stream {
     char *id;              //  chat.completion.chunk id
     char *model;           //  model name shown to the client
     int64_t created;       //  unix seconds shown to the client
@@ -731,12 +731,12 @@ struct tg_anthropic_stream {
     int tools;             //  tool_use blocks seen so far
 };
 
-tg_anthropic_stream_t *
-tg_anthropic_stream_new(const char *id, const char *model, int64_t created, bool include_usage)
+worker_messages_stream_t *
+worker_messages_stream_new(const char *id, const char *model, int64_t created, bool include_usage)
 {
     assert(id);
     assert(model);
-    tg_anthropic_stream_t *self = tg_zalloc(sizeof *self);
+    worker_messages_stream_t *self = tg_zalloc(sizeof *self);
     self->id = tg_strdup(id);
     self->model = tg_strdup(model);
     self->created = created;
@@ -745,10 +745,10 @@ tg_anthropic_stream_new(const char *id, const char *model, int64_t created, bool
 }
 
 void
-tg_anthropic_stream_destroy(tg_anthropic_stream_t **self_p)
+worker_messages_stream_destroy(worker_messages_stream_t **self_p)
 {
     assert(self_p);
-    tg_anthropic_stream_t *self = *self_p;
+    worker_messages_stream_t *self = *self_p;
     if (!self)
         return;
     free(self->tool_of_block);
@@ -758,11 +758,11 @@ tg_anthropic_stream_destroy(tg_anthropic_stream_t **self_p)
     *self_p = NULL;
 }
 
-tg_usage_t
-tg_anthropic_stream_usage(const tg_anthropic_stream_t *self)
+worker_usage_t
+worker_messages_stream_usage(const worker_messages_stream_t *self)
 {
     assert(self);
-    tg_usage_t u = {.seen = self->usage_seen};
+    worker_usage_t u = {.seen = self->usage_seen};
     u.in = self->in + self->cache_read + self->cache_write;
     u.out = self->out;
     u.cached = self->cache_read;
@@ -771,7 +771,7 @@ tg_anthropic_stream_usage(const tg_anthropic_stream_t *self)
 }
 
 bool
-tg_anthropic_stream_is_finished(const tg_anthropic_stream_t *self)
+worker_messages_stream_is_finished(const worker_messages_stream_t *self)
 {
     assert(self);
     return self->finished;
@@ -798,7 +798,7 @@ s_emit(json_t *obj, tg_buf_t *out)
 }
 
 static json_t *
-s_chunk_head(tg_anthropic_stream_t *self)
+s_chunk_head(worker_messages_stream_t *self)
 {
     return json_pack("{s:s, s:s, s:I, s:s}", "id", self->id, "object", "chat.completion.chunk",
                      "created", (json_int_t)self->created, "model", self->model);
@@ -806,7 +806,7 @@ s_chunk_head(tg_anthropic_stream_t *self)
 
 //  Writes one chunk with this delta (taken) and finish_reason (NULL: null).
 static int
-s_chunk(tg_anthropic_stream_t *self, json_t *delta, const char *finish, tg_buf_t *out)
+s_chunk(worker_messages_stream_t *self, json_t *delta, const char *finish, tg_buf_t *out)
 {
     json_t *c = s_chunk_head(self);
     json_object_set_new(c, "choices",
@@ -819,7 +819,7 @@ s_chunk(tg_anthropic_stream_t *self, json_t *delta, const char *finish, tg_buf_t
 
 //  The first chunk announces the assistant role, whatever event comes first.
 static int
-s_start(tg_anthropic_stream_t *self, tg_buf_t *out)
+s_start(worker_messages_stream_t *self, tg_buf_t *out)
 {
     if (self->started)
         return TG_OK;
@@ -830,7 +830,7 @@ s_start(tg_anthropic_stream_t *self, tg_buf_t *out)
 }
 
 static void
-s_take_usage(tg_anthropic_stream_t *self, const json_t *usage)
+s_take_usage(worker_messages_stream_t *self, const json_t *usage)
 {
     if (!json_is_object(usage))
         return;
@@ -851,13 +851,13 @@ s_block_index(const json_t *doc)
 {
     json_t *ix = json_object_get(doc, "index");
     if (!json_is_integer(ix) || json_integer_value(ix) < 0
-        || json_integer_value(ix) >= TG_ANTHROPIC_MAX_BLOCKS)
+        || json_integer_value(ix) >= S_MAX_BLOCKS)
         return -1;
     return (int)json_integer_value(ix);
 }
 
 static int
-s_on_block_start(tg_anthropic_stream_t *self, const json_t *doc, tg_buf_t *out)
+s_on_block_start(worker_messages_stream_t *self, const json_t *doc, tg_buf_t *out)
 {
     int ix = s_block_index(doc);
     json_t *cb = json_object_get(doc, "content_block");
@@ -892,7 +892,7 @@ s_on_block_start(tg_anthropic_stream_t *self, const json_t *doc, tg_buf_t *out)
 }
 
 static int
-s_on_block_delta(tg_anthropic_stream_t *self, const json_t *doc, tg_buf_t *out)
+s_on_block_delta(worker_messages_stream_t *self, const json_t *doc, tg_buf_t *out)
 {
     int ix = s_block_index(doc);
     json_t *delta = json_object_get(doc, "delta");
@@ -924,7 +924,7 @@ s_on_block_delta(tg_anthropic_stream_t *self, const json_t *doc, tg_buf_t *out)
 }
 
 static int
-s_on_stop(tg_anthropic_stream_t *self, tg_buf_t *out)
+s_on_stop(worker_messages_stream_t *self, tg_buf_t *out)
 {
     int rc = s_chunk(self, json_object(), self->finish ? self->finish : "stop", out);
     if (rc == TG_OK && self->include_usage) {
@@ -942,8 +942,8 @@ s_on_stop(tg_anthropic_stream_t *self, tg_buf_t *out)
 }
 
 int
-tg_anthropic_stream_event(
-    tg_anthropic_stream_t *self, const char *event, const char *data, size_t len, tg_buf_t *out)
+worker_messages_stream_event(
+    worker_messages_stream_t *self, const char *event, const char *data, size_t len, tg_buf_t *out)
 {
     assert(self);
     assert(out);
@@ -963,7 +963,7 @@ tg_anthropic_stream_event(
     if (strcmp(name, "error") == 0) {
         json_decref(doc);
         self->failed = true;
-        s_emit(tg_anthropic_error_to_openai(0, data, len), out);
+        s_emit(worker_messages_error_to_openai(0, data, len), out);
         return TG_ERR;
     }
     bool known = strcmp(name, "message_start") == 0 || strcmp(name, "content_block_start") == 0

@@ -1,16 +1,16 @@
-//  test_usage.c - tg_usage: usage of chat completions, chunks and embeddings.
+//  test_worker_usage.c - worker_usage: usage of chat completions, chunks and embeddings.
 #include <CUnit/CUnit.h>
 #include <string.h>
 
-#include "tg_usage.h"
+#include "worker_usage.h"
 #include "tg_util.h"
 
 static int
-s_from(const char *text, tg_usage_t *u)
+s_from(const char *text, worker_usage_t *u)
 {
     json_t *obj = json_loads(text, JSON_DECODE_ANY, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(obj);
-    int rc = tg_usage_from_openai(obj, u);
+    int rc = worker_usage_from_openai(obj, u);
     json_decref(obj);
     return rc;
 }
@@ -18,7 +18,7 @@ s_from(const char *text, tg_usage_t *u)
 static void
 test_chat_completion(void)
 {
-    tg_usage_t u = {0};
+    worker_usage_t u = {0};
     CU_ASSERT_EQUAL(s_from("{\"id\":\"c\",\"object\":\"chat.completion\",\"choices\":[],"
                            "\"usage\":{\"prompt_tokens\":120,\"completion_tokens\":30,"
                            "\"total_tokens\":150,\"prompt_tokens_details\":"
@@ -37,7 +37,7 @@ static void
 test_total_as_reported(void)
 {
     //  The upstream's total wins even when it is not in + out; absent, it is computed.
-    tg_usage_t u = {0};
+    worker_usage_t u = {0};
     CU_ASSERT_EQUAL(s_from("{\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":6,"
                            "\"total_tokens\":20}}",
                            &u),
@@ -55,7 +55,7 @@ test_total_as_reported(void)
 static void
 test_embeddings(void)
 {
-    tg_usage_t u = {.out = 99};
+    worker_usage_t u = {.out = 99};
     CU_ASSERT_EQUAL(s_from("{\"object\":\"list\",\"data\":[],\"model\":\"text-embedding-3-small\","
                            "\"usage\":{\"prompt_tokens\":8,\"total_tokens\":8}}",
                            &u),
@@ -69,7 +69,7 @@ test_embeddings(void)
 static void
 test_not_found_and_invalid(void)
 {
-    tg_usage_t u = {.in = 1, .out = 2, .cached = 3, .total = 4, .seen = false};
+    worker_usage_t u = {.in = 1, .out = 2, .cached = 3, .total = 4, .seen = false};
     CU_ASSERT_EQUAL(s_from("{\"choices\":[]}", &u), TG_NOTFOUND);
     CU_ASSERT_EQUAL(s_from("{\"choices\":[],\"usage\":null}", &u), TG_NOTFOUND);
     CU_ASSERT_EQUAL(s_from("{\"usage\":\"lots\"}", &u), TG_INVALID);
@@ -82,7 +82,7 @@ test_not_found_and_invalid(void)
         TG_INVALID);
     CU_ASSERT_EQUAL(s_from("[1,2]", &u), TG_INVALID);
     CU_ASSERT_EQUAL(s_from("42", &u), TG_INVALID);
-    CU_ASSERT_EQUAL(tg_usage_from_openai(NULL, &u), TG_INVALID);
+    CU_ASSERT_EQUAL(worker_usage_from_openai(NULL, &u), TG_INVALID);
     //  u untouched by all of the above
     CU_ASSERT_EQUAL(u.in, 1);
     CU_ASSERT_EQUAL(u.out, 2);
@@ -94,36 +94,36 @@ test_not_found_and_invalid(void)
 static void
 test_sse_payloads(void)
 {
-    tg_usage_t u = {0};
+    worker_usage_t u = {0};
     const char *chunk =
         "{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
         "\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}],\"usage\":null}";
-    CU_ASSERT_EQUAL(tg_usage_from_openai_sse(chunk, strlen(chunk), &u), TG_NOTFOUND);
+    CU_ASSERT_EQUAL(worker_usage_from_openai_sse(chunk, strlen(chunk), &u), TG_NOTFOUND);
     CU_ASSERT_FALSE(u.seen);
     const char *last = " {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[],"
                        "\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":3,\"total_tokens\":12,"
                        "\"prompt_tokens_details\":{\"cached_tokens\":4}}}\r\n";
-    CU_ASSERT_EQUAL(tg_usage_from_openai_sse(last, strlen(last), &u), TG_OK);
+    CU_ASSERT_EQUAL(worker_usage_from_openai_sse(last, strlen(last), &u), TG_OK);
     CU_ASSERT_EQUAL(u.in, 9);
     CU_ASSERT_EQUAL(u.out, 3);
     CU_ASSERT_EQUAL(u.cached, 4);
     CU_ASSERT_EQUAL(u.total, 12);
-    CU_ASSERT_EQUAL(tg_usage_from_openai_sse("[DONE]", 6, &u), TG_NOTFOUND);
-    CU_ASSERT_EQUAL(tg_usage_from_openai_sse(" [DONE]\n", 8, &u), TG_NOTFOUND);
-    CU_ASSERT_EQUAL(tg_usage_from_openai_sse("[DONE", 5, &u), TG_INVALID);
-    CU_ASSERT_EQUAL(tg_usage_from_openai_sse("{\"usage\":", 9, &u), TG_INVALID);
-    CU_ASSERT_EQUAL(tg_usage_from_openai_sse("", 0, &u), TG_INVALID);
-    CU_ASSERT_EQUAL(tg_usage_from_openai_sse(NULL, 0, &u), TG_INVALID);
+    CU_ASSERT_EQUAL(worker_usage_from_openai_sse("[DONE]", 6, &u), TG_NOTFOUND);
+    CU_ASSERT_EQUAL(worker_usage_from_openai_sse(" [DONE]\n", 8, &u), TG_NOTFOUND);
+    CU_ASSERT_EQUAL(worker_usage_from_openai_sse("[DONE", 5, &u), TG_INVALID);
+    CU_ASSERT_EQUAL(worker_usage_from_openai_sse("{\"usage\":", 9, &u), TG_INVALID);
+    CU_ASSERT_EQUAL(worker_usage_from_openai_sse("", 0, &u), TG_INVALID);
+    CU_ASSERT_EQUAL(worker_usage_from_openai_sse(NULL, 0, &u), TG_INVALID);
     //  Only len bytes are read: the usage after them is not seen.
     const char *cut = "{}{\"usage\":{\"prompt_tokens\":1}}";
-    CU_ASSERT_EQUAL(tg_usage_from_openai_sse(cut, 2, &u), TG_NOTFOUND);
+    CU_ASSERT_EQUAL(worker_usage_from_openai_sse(cut, 2, &u), TG_NOTFOUND);
     CU_ASSERT_EQUAL(u.in, 9);
 }
 
 void
-test_usage_register(void)
+test_worker_usage_register(void)
 {
-    CU_pSuite s = CU_add_suite("usage", NULL, NULL);
+    CU_pSuite s = CU_add_suite("worker_usage", NULL, NULL);
     CU_add_test(s, "chat completion", test_chat_completion);
     CU_add_test(s, "total as reported", test_total_as_reported);
     CU_add_test(s, "embeddings", test_embeddings);

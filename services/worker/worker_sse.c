@@ -1,5 +1,5 @@
-//  tg_sse.c - incremental Server-Sent-Events parser (WHATWG event stream); no I/O.
-#include "tg_sse.h"
+//  worker_sse.c - incremental Server-Sent-Events parser (WHATWG event stream); no I/O.
+#include "worker_sse.h"
 
 #include <assert.h>
 #include <stdbool.h>
@@ -8,7 +8,7 @@
 
 #include "tg_util.h"
 
-struct tg_sse {
+struct worker_sse {
     size_t cap;      //  max bytes buffered for one event (line + data + event name)
     tg_buf_t line;   //  the line being read, without its end of line
     tg_buf_t data;   //  data buffer: every data value followed by \n
@@ -21,11 +21,11 @@ struct tg_sse {
 
 static const char s_bom[3] = {'\xEF', '\xBB', '\xBF'};
 
-tg_sse_t *
-tg_sse_new(size_t max_event_bytes)
+worker_sse_t *
+worker_sse_new(size_t max_event_bytes)
 {
     assert(max_event_bytes > 0);
-    tg_sse_t *self = tg_zalloc(sizeof *self);
+    worker_sse_t *self = tg_zalloc(sizeof *self);
     self->cap = max_event_bytes;
     tg_buf_init(&self->line, max_event_bytes);
     tg_buf_init(&self->data, max_event_bytes);
@@ -34,10 +34,10 @@ tg_sse_new(size_t max_event_bytes)
 }
 
 void
-tg_sse_destroy(tg_sse_t **self_p)
+worker_sse_destroy(worker_sse_t **self_p)
 {
     assert(self_p);
-    tg_sse_t *self = *self_p;
+    worker_sse_t *self = *self_p;
     if (!self)
         return;
     tg_buf_fini(&self->event);
@@ -48,7 +48,7 @@ tg_sse_destroy(tg_sse_t **self_p)
 }
 
 size_t
-tg_sse_pending(const tg_sse_t *self)
+worker_sse_pending(const worker_sse_t *self)
 {
     assert(self);
     return self->line.len + self->data.len + self->event.len + (self->started ? 0 : self->bom);
@@ -56,7 +56,7 @@ tg_sse_pending(const tg_sse_t *self)
 
 //  Blank line: hands the event to cb (if it has data) and starts a new one.
 static int
-s_dispatch(tg_sse_t *self, tg_sse_cb *cb, void *arg)
+s_dispatch(worker_sse_t *self, worker_sse_cb *cb, void *arg)
 {
     int rc = 0;
     if (self->data.len > 0) {
@@ -72,7 +72,7 @@ s_dispatch(tg_sse_t *self, tg_sse_cb *cb, void *arg)
 
 //  One complete line (in self->line): a field, a comment or the blank line that ends an event.
 static int
-s_line(tg_sse_t *self, tg_sse_cb *cb, void *arg)
+s_line(worker_sse_t *self, worker_sse_cb *cb, void *arg)
 {
     const char *l = self->line.data;
     size_t n = self->line.len;
@@ -109,7 +109,7 @@ s_line(tg_sse_t *self, tg_sse_cb *cb, void *arg)
 }
 
 static int
-s_parse(tg_sse_t *self, const char *data, size_t len, tg_sse_cb *cb, void *arg)
+s_parse(worker_sse_t *self, const char *data, size_t len, worker_sse_cb *cb, void *arg)
 {
     size_t i = 0;
     while (i < len) {
@@ -141,7 +141,7 @@ s_parse(tg_sse_t *self, const char *data, size_t len, tg_sse_cb *cb, void *arg)
 }
 
 int
-tg_sse_feed(tg_sse_t *self, const char *data, size_t len, tg_sse_cb *cb, void *arg)
+worker_sse_feed(worker_sse_t *self, const char *data, size_t len, worker_sse_cb *cb, void *arg)
 {
     assert(self);
     assert(cb);

@@ -1,6 +1,6 @@
-//  tg_usage.h - token usage exactly as an OpenAI-shaped upstream reports it.
-#ifndef TG_USAGE_H
-#define TG_USAGE_H
+//  worker_usage.h - token usage exactly as an OpenAI-shaped upstream reports it.
+#ifndef WORKER_USAGE_H
+#define WORKER_USAGE_H
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -13,15 +13,15 @@ typedef struct {
     uint64_t cached;  //  prompt tokens served from the provider's prompt cache
     uint64_t total;   //  total tokens as reported, or in + out when the upstream omits it
     bool seen;        //  true once a usage object was read
-} tg_usage_t;
+} worker_usage_t;
 
 //  Reads obj.usage of a chat.completion, a chat.completion.chunk or an embeddings response
 //  into *u (all fields overwritten, seen set). TG_NOTFOUND (u untouched) when obj has no
 //  usage object (absent or null); TG_INVALID (u untouched) when obj is not an object or a
 //  count is not a non-negative integer.
-int tg_usage_from_openai(const json_t *obj, tg_usage_t *u);
+int worker_usage_from_openai(const json_t *obj, worker_usage_t *u);
 //  Same for one SSE data payload (the text after `data:`). "[DONE]" gives TG_NOTFOUND;
 //  text that is not JSON gives TG_INVALID.
-int tg_usage_from_openai_sse(const char *data, size_t len, tg_usage_t *u);
+int worker_usage_from_openai_sse(const char *data, size_t len, worker_usage_t *u);
 
 #endif

@@ -1,11 +1,11 @@
-//  test_anthropic.c - tg_anthropic: requests, responses, streams and errors translated.
+//  test_worker_messages.c - worker_messages: requests, responses, streams and errors translated.
 #include <CUnit/CUnit.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "tg_anthropic.h"
-#include "tg_sse.h"
+#include "worker_messages.h"
+#include "worker_sse.h"
 #include "tg_util.h"
 
 //  True if got equals the JSON text expected; prints both when not, to show the difference.
@@ -36,7 +36,7 @@ s_request(const char *text, bool stream, json_t **out_p, char **err_p)
 {
     json_t *req = json_loads(text, JSON_DECODE_ANY, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(req);
-    int rc = tg_anthropic_request(req, "claude-sonnet-4-5", stream, out_p, err_p);
+    int rc = worker_messages_request(req, "claude-sonnet-4-5", stream, out_p, err_p);
     json_decref(req);
     return rc;
 }
@@ -357,7 +357,7 @@ s_response(const char *text)
 {
     json_t *msg = json_loads(text, JSON_DECODE_ANY, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(msg);
-    json_t *out = tg_anthropic_response(msg, "claude-sonnet-4-5", "chatcmpl-1", 1700000000);
+    json_t *out = worker_messages_response(msg, "claude-sonnet-4-5", "chatcmpl-1", 1700000000);
     json_decref(msg);
     return out;
 }
@@ -379,9 +379,9 @@ test_response_text(void)
              "\"logprobs\":null,\"finish_reason\":\"stop\"}],"
              "\"usage\":{\"prompt_tokens\":115,\"completion_tokens\":7,\"total_tokens\":122,"
              "\"prompt_tokens_details\":{\"cached_tokens\":100}}}"));
-    //  usage reads back through tg_usage as the OpenAI shape
-    tg_usage_t u = {0};
-    CU_ASSERT_EQUAL(tg_usage_from_openai(out, &u), TG_OK);
+    //  usage reads back through worker_usage as the OpenAI shape
+    worker_usage_t u = {0};
+    CU_ASSERT_EQUAL(worker_usage_from_openai(out, &u), TG_OK);
     CU_ASSERT_EQUAL(u.in, 115);
     CU_ASSERT_EQUAL(u.cached, 100);
     CU_ASSERT_EQUAL(u.total, 122);
@@ -392,7 +392,7 @@ test_response_text(void)
                              "\"content\":[],\"stop_reason\":\"end_turn\","
                              "\"usage\":{\"input_tokens\":1,\"output_tokens\":0}}",
                              0, NULL);
-    out = tg_anthropic_response(msg, NULL, NULL, 5);
+    out = worker_messages_response(msg, NULL, NULL, 5);
     CU_ASSERT_TRUE(
         s_json_eq(out, "{\"id\":\"msg_02\",\"object\":\"chat.completion\",\"created\":5,"
                        "\"model\":\"claude-x\",\"choices\":[{\"index\":0,\"message\":"
@@ -475,10 +475,10 @@ test_response_not_a_message(void)
         CU_ASSERT_PTR_NULL(out);
         json_decref(out);
     }
-    CU_ASSERT_PTR_NULL(tg_anthropic_response(NULL, "m", "id", 0));
+    CU_ASSERT_PTR_NULL(worker_messages_response(NULL, "m", "id", 0));
     //  id missing everywhere
     json_t *msg = json_loads("{\"type\":\"message\",\"content\":[]}", 0, NULL);
-    CU_ASSERT_PTR_NULL(tg_anthropic_response(msg, "m", NULL, 0));
+    CU_ASSERT_PTR_NULL(worker_messages_response(msg, "m", NULL, 0));
     json_decref(msg);
 }
 
@@ -524,10 +524,11 @@ static const char s_text_sse_usage[] =
     "data: [DONE]\n\n";
 
 static int
-s_run(tg_anthropic_stream_t *st, const s_ev_t *evs, size_t n, tg_buf_t *out)
+s_run(worker_messages_stream_t *st, const s_ev_t *evs, size_t n, tg_buf_t *out)
 {
     for (size_t k = 0; k < n; k++) {
-        int rc = tg_anthropic_stream_event(st, evs[k].event, evs[k].data, strlen(evs[k].data), out);
+        int rc =
+            worker_messages_stream_event(st, evs[k].event, evs[k].data, strlen(evs[k].data), out);
         if (rc)
             return rc;
     }
@@ -537,19 +538,19 @@ s_run(tg_anthropic_stream_t *st, const s_ev_t *evs, size_t n, tg_buf_t *out)
 static void
 test_stream_text_bytes(void)
 {
-    tg_anthropic_stream_t *st =
-        tg_anthropic_stream_new("chatcmpl-9", "claude-sonnet-4-5", 1700000000, true);
+    worker_messages_stream_t *st =
+        worker_messages_stream_new("chatcmpl-9", "claude-sonnet-4-5", 1700000000, true);
     tg_buf_t out;
     tg_buf_init(&out, 1 << 16);
-    CU_ASSERT_FALSE(tg_anthropic_stream_is_finished(st));
-    CU_ASSERT_FALSE(tg_anthropic_stream_usage(st).seen);
+    CU_ASSERT_FALSE(worker_messages_stream_is_finished(st));
+    CU_ASSERT_FALSE(worker_messages_stream_usage(st).seen);
     CU_ASSERT_EQUAL(s_run(st, s_text_stream, 7, &out), TG_OK);  //  all but message_stop
-    CU_ASSERT_FALSE(tg_anthropic_stream_is_finished(st));
+    CU_ASSERT_FALSE(worker_messages_stream_is_finished(st));
     CU_ASSERT_PTR_NULL(strstr(out.data, "[DONE]"));
     CU_ASSERT_EQUAL(s_run(st, s_text_stream + 7, 1, &out), TG_OK);
     CU_ASSERT_STRING_EQUAL(out.data, s_text_sse_usage);
-    CU_ASSERT_TRUE(tg_anthropic_stream_is_finished(st));
-    tg_usage_t u = tg_anthropic_stream_usage(st);
+    CU_ASSERT_TRUE(worker_messages_stream_is_finished(st));
+    worker_usage_t u = worker_messages_stream_usage(st);
     CU_ASSERT_TRUE(u.seen);
     CU_ASSERT_EQUAL(u.in, 35);
     CU_ASSERT_EQUAL(u.out, 12);
@@ -559,13 +560,13 @@ test_stream_text_bytes(void)
     size_t len = out.len;
     CU_ASSERT_EQUAL(s_run(st, s_text_stream, 4, &out), TG_OK);
     CU_ASSERT_EQUAL(out.len, len);
-    tg_anthropic_stream_destroy(&st);
+    worker_messages_stream_destroy(&st);
     CU_ASSERT_PTR_NULL(st);
-    tg_anthropic_stream_destroy(&st);
+    worker_messages_stream_destroy(&st);
 
     //  Without include_usage: no usage keys, no usage chunk; the lines still parse as JSON and
-    //  tg_usage finds no usage in any of them.
-    st = tg_anthropic_stream_new("chatcmpl-9", "claude-sonnet-4-5", 1700000000, false);
+    //  worker_usage finds no usage in any of them.
+    st = worker_messages_stream_new("chatcmpl-9", "claude-sonnet-4-5", 1700000000, false);
     tg_buf_reset(&out);
     CU_ASSERT_EQUAL(s_run(st, s_text_stream, 8, &out), TG_OK);
     CU_ASSERT_PTR_NULL(strstr(out.data, "usage"));
@@ -573,13 +574,13 @@ test_stream_text_bytes(void)
     for (char *p = out.data; (p = strstr(p, "data: ")); p += 6) {
         char *end = strstr(p, "\n\n");
         CU_ASSERT_PTR_NOT_NULL_FATAL(end);
-        tg_usage_t cu = {0};
-        int rc = tg_usage_from_openai_sse(p + 6, (size_t)(end - p - 6), &cu);
+        worker_usage_t cu = {0};
+        int rc = worker_usage_from_openai_sse(p + 6, (size_t)(end - p - 6), &cu);
         CU_ASSERT_EQUAL(rc, TG_NOTFOUND);
         lines++;
     }
     CU_ASSERT_EQUAL(lines, 5);  //  role, 2 content, finish, [DONE]
-    tg_anthropic_stream_destroy(&st);
+    worker_messages_stream_destroy(&st);
     tg_buf_fini(&out);
 }
 
@@ -638,7 +639,7 @@ test_stream_tool_calls(void)
                           "\"usage\":{\"output_tokens\":40}}"},
         {"message_stop", "{\"type\":\"message_stop\"}"},
     };
-    tg_anthropic_stream_t *st = tg_anthropic_stream_new("id1", "m", 1, false);
+    worker_messages_stream_t *st = worker_messages_stream_new("id1", "m", 1, false);
     tg_buf_t out;
     tg_buf_init(&out, 1 << 16);
     CU_ASSERT_EQUAL(s_run(st, evs, sizeof evs / sizeof evs[0], &out), TG_OK);
@@ -674,10 +675,10 @@ test_stream_tool_calls(void)
         "\"[DONE]\"]"));
     json_decref(deltas);
     json_decref(got);
-    tg_usage_t u = tg_anthropic_stream_usage(st);
+    worker_usage_t u = worker_messages_stream_usage(st);
     CU_ASSERT_EQUAL(u.in, 50);
     CU_ASSERT_EQUAL(u.out, 40);
-    tg_anthropic_stream_destroy(&st);
+    worker_messages_stream_destroy(&st);
     tg_buf_fini(&out);
 }
 
@@ -704,7 +705,7 @@ test_stream_stop_reasons(void)
             {"message_delta", delta},
             {"message_stop", "{\"type\":\"message_stop\"}"},
         };
-        tg_anthropic_stream_t *st = tg_anthropic_stream_new("i", "m", 1, true);
+        worker_messages_stream_t *st = worker_messages_stream_new("i", "m", 1, true);
         tg_buf_t out;
         tg_buf_init(&out, 1 << 16);
         CU_ASSERT_EQUAL(s_run(st, evs, 3, &out), TG_OK);
@@ -718,7 +719,7 @@ test_stream_stop_reasons(void)
                                  "\"total_tokens\":3,\"prompt_tokens_details\":"
                                  "{\"cached_tokens\":0}}"));
         json_decref(got);
-        tg_anthropic_stream_destroy(&st);
+        worker_messages_stream_destroy(&st);
         tg_buf_fini(&out);
     }
 }
@@ -726,74 +727,75 @@ test_stream_stop_reasons(void)
 static void
 test_stream_error_event(void)
 {
-    tg_anthropic_stream_t *st = tg_anthropic_stream_new("i", "m", 1, true);
+    worker_messages_stream_t *st = worker_messages_stream_new("i", "m", 1, true);
     tg_buf_t out;
     tg_buf_init(&out, 1 << 16);
     CU_ASSERT_EQUAL(s_run(st, s_text_stream, 4, &out), TG_OK);
     size_t before = out.len;
     const char *err = "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
                       "\"message\":\"Overloaded\"}}";
-    CU_ASSERT_EQUAL(tg_anthropic_stream_event(st, "error", err, strlen(err), &out), TG_ERR);
+    CU_ASSERT_EQUAL(worker_messages_stream_event(st, "error", err, strlen(err), &out), TG_ERR);
     CU_ASSERT_STRING_EQUAL(out.data + before,
                            "data: {\"error\":{\"message\":\"Overloaded\",\"type\":\"server_error\","
                            "\"param\":null,\"code\":null}}\n\n");
-    CU_ASSERT_FALSE(tg_anthropic_stream_is_finished(st));
+    CU_ASSERT_FALSE(worker_messages_stream_is_finished(st));
     //  Nothing more after an error.
     before = out.len;
     CU_ASSERT_EQUAL(s_run(st, s_text_stream + 6, 2, &out), TG_OK);
     CU_ASSERT_EQUAL(out.len, before);
-    CU_ASSERT_FALSE(tg_anthropic_stream_is_finished(st));
-    tg_anthropic_stream_destroy(&st);
+    CU_ASSERT_FALSE(worker_messages_stream_is_finished(st));
+    worker_messages_stream_destroy(&st);
 
     //  A garbage error event still becomes an OpenAI error line.
-    st = tg_anthropic_stream_new("i", "m", 1, false);
+    st = worker_messages_stream_new("i", "m", 1, false);
     tg_buf_reset(&out);
-    CU_ASSERT_EQUAL(tg_anthropic_stream_event(st, "error", "oops", 4, &out), TG_ERR);
+    CU_ASSERT_EQUAL(worker_messages_stream_event(st, "error", "oops", 4, &out), TG_ERR);
     json_t *got = s_payloads(&out);
     CU_ASSERT_TRUE(s_json_eq(got, "[{\"error\":{\"message\":\"upstream stream failed\","
                                   "\"type\":\"server_error\",\"param\":null,\"code\":null}}]"));
     json_decref(got);
-    tg_anthropic_stream_destroy(&st);
+    worker_messages_stream_destroy(&st);
     tg_buf_fini(&out);
 }
 
 static void
 test_stream_bad_input(void)
 {
-    tg_anthropic_stream_t *st = tg_anthropic_stream_new("i", "m", 1, false);
+    worker_messages_stream_t *st = worker_messages_stream_new("i", "m", 1, false);
     tg_buf_t out;
     tg_buf_init(&out, 1 << 16);
-    CU_ASSERT_EQUAL(tg_anthropic_stream_event(st, "message_start", "{not json", 9, &out),
+    CU_ASSERT_EQUAL(worker_messages_stream_event(st, "message_start", "{not json", 9, &out),
                     TG_INVALID);
-    CU_ASSERT_EQUAL(tg_anthropic_stream_event(st, "message_start", "[]", 2, &out), TG_INVALID);
-    CU_ASSERT_EQUAL(tg_anthropic_stream_event(st, "message_start", "{}", 2, &out), TG_INVALID);
+    CU_ASSERT_EQUAL(worker_messages_stream_event(st, "message_start", "[]", 2, &out), TG_INVALID);
+    CU_ASSERT_EQUAL(worker_messages_stream_event(st, "message_start", "{}", 2, &out), TG_INVALID);
     CU_ASSERT_EQUAL(out.len, 0);
     const char *neg = "{\"index\":-1,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}";
-    CU_ASSERT_EQUAL(tg_anthropic_stream_event(st, "content_block_start", neg, strlen(neg), &out),
+    CU_ASSERT_EQUAL(worker_messages_stream_event(st, "content_block_start", neg, strlen(neg), &out),
                     TG_INVALID);
     const char *huge = "{\"index\":99999999,\"content_block\":{\"type\":\"text\"}}";
-    CU_ASSERT_EQUAL(tg_anthropic_stream_event(st, "content_block_start", huge, strlen(huge), &out),
-                    TG_INVALID);
+    CU_ASSERT_EQUAL(
+        worker_messages_stream_event(st, "content_block_start", huge, strlen(huge), &out),
+        TG_INVALID);
     //  input_json_delta for a block that is not a tool_use
     const char *stray = "{\"index\":0,\"delta\":{\"type\":\"input_json_delta\","
                         "\"partial_json\":\"{\"}}";
     CU_ASSERT_EQUAL(
-        tg_anthropic_stream_event(st, "content_block_delta", stray, strlen(stray), &out),
+        worker_messages_stream_event(st, "content_block_delta", stray, strlen(stray), &out),
         TG_INVALID);
     const char *notool = "{\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\"}}";
     CU_ASSERT_EQUAL(
-        tg_anthropic_stream_event(st, "content_block_start", notool, strlen(notool), &out),
+        worker_messages_stream_event(st, "content_block_start", notool, strlen(notool), &out),
         TG_INVALID);
     //  Unknown and keep-alive events pass without output, even with garbage data.
     size_t before = out.len;
-    CU_ASSERT_EQUAL(tg_anthropic_stream_event(st, "ping", "", 0, &out), TG_OK);
-    CU_ASSERT_EQUAL(tg_anthropic_stream_event(st, "future_event", "???", 3, &out), TG_OK);
-    CU_ASSERT_EQUAL(tg_anthropic_stream_event(st, "content_block_stop", "x", 1, &out), TG_OK);
+    CU_ASSERT_EQUAL(worker_messages_stream_event(st, "ping", "", 0, &out), TG_OK);
+    CU_ASSERT_EQUAL(worker_messages_stream_event(st, "future_event", "???", 3, &out), TG_OK);
+    CU_ASSERT_EQUAL(worker_messages_stream_event(st, "content_block_stop", "x", 1, &out), TG_OK);
     CU_ASSERT_EQUAL(out.len, before);
     //  An unnamed event needs a JSON type.
-    CU_ASSERT_EQUAL(tg_anthropic_stream_event(st, "message", "{}", 2, &out), TG_INVALID);
-    CU_ASSERT_EQUAL(tg_anthropic_stream_event(st, NULL, NULL, 0, &out), TG_INVALID);
-    tg_anthropic_stream_destroy(&st);
+    CU_ASSERT_EQUAL(worker_messages_stream_event(st, "message", "{}", 2, &out), TG_INVALID);
+    CU_ASSERT_EQUAL(worker_messages_stream_event(st, NULL, NULL, 0, &out), TG_INVALID);
+    worker_messages_stream_destroy(&st);
     tg_buf_fini(&out);
 }
 
@@ -801,42 +803,43 @@ static void
 test_stream_unnamed_events_and_cap(void)
 {
     //  Events without a name ("message") are recognised by their type field.
-    tg_anthropic_stream_t *st =
-        tg_anthropic_stream_new("chatcmpl-9", "claude-sonnet-4-5", 1700000000, true);
+    worker_messages_stream_t *st =
+        worker_messages_stream_new("chatcmpl-9", "claude-sonnet-4-5", 1700000000, true);
     tg_buf_t out;
     tg_buf_init(&out, 1 << 16);
     for (size_t k = 0; k < 8; k++)
-        CU_ASSERT_EQUAL(tg_anthropic_stream_event(st, k % 2 ? "" : "message", s_text_stream[k].data,
-                                                  strlen(s_text_stream[k].data), &out),
+        CU_ASSERT_EQUAL(worker_messages_stream_event(st, k % 2 ? "" : "message",
+                                                     s_text_stream[k].data,
+                                                     strlen(s_text_stream[k].data), &out),
                         TG_OK);
     CU_ASSERT_STRING_EQUAL(out.data, s_text_sse_usage);
-    tg_anthropic_stream_destroy(&st);
+    worker_messages_stream_destroy(&st);
     tg_buf_fini(&out);
 
     //  A full out buffer: TG_INVALID and no partial line. The cap fits the role chunk only.
     size_t first = strstr(s_text_sse_usage, "\n\n") + 2 - s_text_sse_usage;
-    st = tg_anthropic_stream_new("chatcmpl-9", "claude-sonnet-4-5", 1700000000, true);
+    st = worker_messages_stream_new("chatcmpl-9", "claude-sonnet-4-5", 1700000000, true);
     tg_buf_init(&out, first + 20);
     CU_ASSERT_EQUAL(s_run(st, s_text_stream, 1, &out), TG_OK);
     size_t len = out.len;
     CU_ASSERT_EQUAL(s_run(st, s_text_stream + 3, 1, &out), TG_INVALID);
     CU_ASSERT_EQUAL(out.len, len);
-    tg_anthropic_stream_destroy(&st);
+    worker_messages_stream_destroy(&st);
     tg_buf_fini(&out);
 }
 
-//  The raw upstream bytes of s_text_stream, through tg_sse, one byte at a time.
+//  The raw upstream bytes of s_text_stream, through worker_sse, one byte at a time.
 typedef struct {
-    tg_anthropic_stream_t *st;  //  translator
-    tg_buf_t *out;              //  its output
-    int rc;                     //  last translator result
+    worker_messages_stream_t *st;  //  translator
+    tg_buf_t *out;                 //  its output
+    int rc;                        //  last translator result
 } s_pipe_t;
 
 static int
 s_pipe_cb(void *arg, const char *event, const char *data, size_t len)
 {
     s_pipe_t *p = arg;
-    p->rc = tg_anthropic_stream_event(p->st, event, data, len, p->out);
+    p->rc = worker_messages_stream_event(p->st, event, data, len, p->out);
     return p->rc;
 }
 
@@ -851,16 +854,16 @@ test_stream_through_sse(void)
     tg_buf_t out;
     tg_buf_init(&out, 1 << 16);
     s_pipe_t pipe = {
-        .st = tg_anthropic_stream_new("chatcmpl-9", "claude-sonnet-4-5", 1700000000, true),
+        .st = worker_messages_stream_new("chatcmpl-9", "claude-sonnet-4-5", 1700000000, true),
         .out = &out};
-    tg_sse_t *sse = tg_sse_new(1 << 14);
+    worker_sse_t *sse = worker_sse_new(1 << 14);
     for (size_t i = 0; i < raw.len; i++)
-        CU_ASSERT_EQUAL_FATAL(tg_sse_feed(sse, raw.data + i, 1, s_pipe_cb, &pipe), TG_OK);
-    CU_ASSERT_EQUAL(tg_sse_pending(sse), 0);
+        CU_ASSERT_EQUAL_FATAL(worker_sse_feed(sse, raw.data + i, 1, s_pipe_cb, &pipe), TG_OK);
+    CU_ASSERT_EQUAL(worker_sse_pending(sse), 0);
     CU_ASSERT_STRING_EQUAL(out.data, s_text_sse_usage);
-    CU_ASSERT_TRUE(tg_anthropic_stream_is_finished(pipe.st));
-    tg_sse_destroy(&sse);
-    tg_anthropic_stream_destroy(&pipe.st);
+    CU_ASSERT_TRUE(worker_messages_stream_is_finished(pipe.st));
+    worker_sse_destroy(&sse);
+    worker_messages_stream_destroy(&pipe.st);
     tg_buf_fini(&out);
     tg_buf_fini(&raw);
 }
@@ -911,7 +914,7 @@ test_error_mapping(void)
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         json_t *env =
-            tg_anthropic_error_to_openai(cases[k].status, cases[k].body, strlen(cases[k].body));
+            worker_messages_error_to_openai(cases[k].status, cases[k].body, strlen(cases[k].body));
         CU_ASSERT_PTR_NOT_NULL_FATAL(env);
         json_t *e = json_object_get(env, "error");
         CU_ASSERT_EQUAL(json_object_size(env), 1);
@@ -922,7 +925,7 @@ test_error_mapping(void)
         CU_ASSERT_TRUE(json_is_null(json_object_get(e, "code")));
         json_decref(env);
     }
-    json_t *env = tg_anthropic_error_to_openai(500, NULL, 0);
+    json_t *env = worker_messages_error_to_openai(500, NULL, 0);
     CU_ASSERT_TRUE(s_json_eq(env, "{\"error\":{\"message\":\"upstream returned HTTP 500 with an "
                                   "empty body\",\"type\":\"server_error\",\"param\":null,"
                                   "\"code\":null}}"));
@@ -930,9 +933,9 @@ test_error_mapping(void)
 }
 
 void
-test_anthropic_register(void)
+test_worker_messages_register(void)
 {
-    CU_pSuite s = CU_add_suite("anthropic", NULL, NULL);
+    CU_pSuite s = CU_add_suite("worker_messages", NULL, NULL);
     CU_add_test(s, "request basics and system", test_request_basic_and_system);
     CU_add_test(s, "request merges roles", test_request_merges_roles);
     CU_add_test(s, "request images", test_request_images);

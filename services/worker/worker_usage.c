@@ -1,5 +1,5 @@
-//  tg_usage.c - token usage exactly as an OpenAI-shaped upstream reports it.
-#include "tg_usage.h"
+//  worker_usage.c - token usage exactly as an OpenAI-shaped upstream reports it.
+#include "worker_usage.h"
 
 #include <assert.h>
 #include <math.h>
@@ -36,7 +36,7 @@ s_count(const json_t *obj, const char *key, uint64_t *n_p, bool *present_p)
 }
 
 int
-tg_usage_from_openai(const json_t *obj, tg_usage_t *u)
+worker_usage_from_openai(const json_t *obj, worker_usage_t *u)
 {
     assert(u);
     if (!json_is_object(obj))
@@ -46,7 +46,7 @@ tg_usage_from_openai(const json_t *obj, tg_usage_t *u)
         return TG_NOTFOUND;
     if (!json_is_object(usage))
         return TG_INVALID;
-    tg_usage_t r = {.seen = true};
+    worker_usage_t r = {.seen = true};
     bool has_total;
     if (s_count(usage, "prompt_tokens", &r.in, NULL)
         || s_count(usage, "completion_tokens", &r.out, NULL)
@@ -62,7 +62,7 @@ tg_usage_from_openai(const json_t *obj, tg_usage_t *u)
 }
 
 int
-tg_usage_from_openai_sse(const char *data, size_t len, tg_usage_t *u)
+worker_usage_from_openai_sse(const char *data, size_t len, worker_usage_t *u)
 {
     assert(u);
     assert(data || len == 0);
@@ -79,7 +79,7 @@ tg_usage_from_openai_sse(const char *data, size_t len, tg_usage_t *u)
     json_t *obj = json_loadb(data, len, 0, NULL);
     if (!obj)
         return TG_INVALID;
-    int rc = tg_usage_from_openai(obj, u);
+    int rc = worker_usage_from_openai(obj, u);
     json_decref(obj);
     return rc;
 }

@@ -1,0 +1,66 @@
+//  worker_provider.c - provider kind -> table of operations, the per-call state's lifecycle,
+//  and the helpers the kinds share.
+#include "worker_provider.h"
+
+#include "tg_error.h"
+
+#include <assert.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const worker_provider_ops_t *
+worker_provider_ops(tg_provider_kind_t kind)
+{
+    static const worker_provider_ops_t *const table[] = {
+        [TG_PROVIDER_OPENAI] = &worker_openai_ops,
+        [TG_PROVIDER_ANTHROPIC] = &worker_anthropic_ops,
+    };
+    assert((size_t)kind < sizeof table / sizeof table[0] && table[kind]);  //  tg_config checked
+    return table[kind];
+}
+
+void
+worker_pcall_init(worker_pcall_t *p, const worker_provider_ops_t *ops, const tg_frame_t *job)
+{
+    assert(p);
+    assert(ops);
+    assert(job);
+    memset(p, 0, sizeof *p);
+    p->ops = ops;
+    p->job = job;
+    p->stream = job->job.route && strcmp(job->job.route, "chat") == 0 && job->job.stream;
+}
+
+void
+worker_pcall_fini(worker_pcall_t *p)
+{
+    assert(p);
+    if (p->body_owned)
+        free(p->body);
+    p->body = NULL;
+    p->body_owned = false;
+    if (p->ops)
+        p->ops->fini(p);
+}
+
+bool
+worker_provider_retryable(int status)
+{
+    return status == 408 || status == 409 || status == 429 || status >= 500;
+}
+
+void
+worker_provider_error(int status, const char *body, size_t len, worker_upstream_error_t *e)
+{
+    assert(e);
+    json_t *doc = worker_messages_error_to_openai(status, body, len);
+    const char *type = json_string_value(json_object_get(json_object_get(doc, "error"), "type"));
+    snprintf(e->type, sizeof e->type, "%s", type && *type ? type : "upstream_error");
+    e->body = json_dumps(doc, JSON_COMPACT);
+    if (!e->body)
+        e->body = tg_error_body(status, NULL, NULL, NULL, NULL);
+    e->retryable = worker_provider_retryable(status);
+    json_decref(doc);
+}
