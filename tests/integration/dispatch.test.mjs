@@ -43,22 +43,27 @@ async function bothWorkersKnown(tg) {
   );
 }
 
-describe('dispatch with two workers', () => {
-  let mock;
-  let tg;
-
+// A mock and `tollgate up --workers 2` for one describe block, started before its tests and
+// stopped after them; the returned object's mock and tg are set once started.
+function twoWorkers() {
+  const env = { mock: null, tg: null };
   before(async () => {
-    mock = await startMock();
-    tg = await startTollgate({ mock, args: ['--workers', '2'] });
-    await bothWorkersKnown(tg);
+    env.mock = await startMock();
+    env.tg = await startTollgate({ mock: env.mock, args: ['--workers', '2'] });
+    await bothWorkersKnown(env.tg);
   });
-
   after(async () => {
-    if (tg && tg.child.exitCode === null) await tg.stop();
-    if (mock) await mock.stop();
+    if (env.tg && env.tg.child.exitCode === null) await env.tg.stop();
+    if (env.mock) await env.mock.stop();
   });
+  return env;
+}
+
+describe('dispatch with two workers', () => {
+  const env = twoWorkers();
 
   test('least busy: while one worker holds a slow call, the others go to the free one', async () => {
+    const { tg } = env;
     const slow = chat(tg, '[[mock:latency_ms=4000]] slow one');
     let holder;
     await waitFor(
@@ -105,6 +110,7 @@ describe('dispatch with two workers', () => {
   });
 
   test('a client that hangs up: the worker holding the call aborts the upstream transfer', async () => {
+    const { tg, mock } = env;
     await mock.reset();
     const ac = new AbortController();
     const pending = fetch(`${tg.baseURL}/chat/completions`, {
@@ -132,6 +138,7 @@ describe('dispatch with two workers', () => {
   });
 
   test('SIGTERM drains a worker: its calls finish, new ones go elsewhere, it leaves', async () => {
+    const { tg } = env;
     await bothWorkersKnown(tg);
     const calls = Array.from({ length: 6 }, (_, i) => chat(tg, `[[mock:latency_ms=1500]] d${i}`));
     await waitFor(async () => (await routerMetrics(tg)).at_workers === 6, {
@@ -161,6 +168,7 @@ describe('dispatch with two workers', () => {
   });
 
   test('SIGKILL a worker with calls queued and in flight: each is answered within 3 s', async () => {
+    const { tg } = env;
     await bothWorkersKnown(tg);
     const inFlight = Array.from({ length: 4 }, (_, i) => chat(tg, `[[mock:latency_ms=2500]] f${i}`));
     await waitFor(async () => (await routerMetrics(tg)).at_workers === 4, {
@@ -190,21 +198,10 @@ describe('dispatch with two workers', () => {
 });
 
 describe('the router killed under load', () => {
-  let mock;
-  let tg;
-
-  before(async () => {
-    mock = await startMock();
-    tg = await startTollgate({ mock, args: ['--workers', '2'] });
-    await bothWorkersKnown(tg);
-  });
-
-  after(async () => {
-    if (tg && tg.child.exitCode === null) await tg.stop();
-    if (mock) await mock.stop();
-  });
+  const env = twoWorkers();
 
   test('every call is answered within 3 s; 503s carry Retry-After; the new router serves', async () => {
+    const { tg } = env;
     let killedAt = 0;
     let stop = false;
     const results = [];
