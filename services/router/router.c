@@ -238,8 +238,12 @@ s_dispatch(router_t *self, tg_frame_t **job_p)
             tg_frame_destroy(job_p);
             return TG_OK;
         }
-        //  Gone (no such peer any more) or full: not a candidate until it reports again.
-        router_pool_unreachable(self->pool, rid);
+        //  Full: skipped until it reports again. Gone (no such peer) or broken: lost, its
+        //  calls answered at the next tick.
+        if (rc == TG_AGAIN)
+            router_pool_full(self->pool, rid);
+        else
+            router_pool_unreachable(self->pool, rid);
     }
 }
 

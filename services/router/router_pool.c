@@ -16,6 +16,7 @@ typedef struct {
     uint64_t dispatched;            //  calls sent to it since it joined
     bool draining;                  //  stopping: no new calls
     bool lost;                      //  unreachable: forget at the next expire
+    bool full;                      //  its pipe refused a send: skipped until its next LOAD
     int64_t seen_us;                //  monotonic µs of its last LOAD
 } s_worker_t;
 
@@ -156,6 +157,7 @@ router_pool_load(router_pool_t *self,
     w->draining = load->draining;
     w->seen_us = now_us;
     w->lost = false;
+    w->full = false;
     size_t released = s_release(self, w, body, len);
     if (load->bye) {
         tg_log_info("worker left worker=%s", rid);
@@ -175,7 +177,7 @@ router_pool_pick(router_pool_t *self)
     size_t n = self->nworkers;
     for (size_t k = 0; k < n; k++) {
         s_worker_t *w = self->workers[(self->turn + k) % n];
-        if (w->draining || w->lost || w->busy >= w->cap)
+        if (w->draining || w->lost || w->full || w->busy >= w->cap)
             continue;
         if (!best || w->busy < best->busy || (w->busy == best->busy && w->lat_us < best->lat_us))
             best = w;
@@ -217,6 +219,16 @@ router_pool_unreachable(router_pool_t *self, const char *rid)
     if (w && !w->lost) {
         tg_log_warn("worker unreachable worker=%s calls=%llu", rid, (unsigned long long)w->busy);
         w->lost = true;
+    }
+}
+
+void
+router_pool_full(router_pool_t *self, const char *rid)
+{
+    s_worker_t *w = s_find(self, rid);
+    if (w && !w->full) {
+        tg_log_warn("worker pipe full worker=%s calls=%llu", rid, (unsigned long long)w->busy);
+        w->full = true;
     }
 }
 

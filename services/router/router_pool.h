@@ -38,6 +38,8 @@ void router_pool_assign(router_pool_t *self, const char *rid, const char *id, co
 const char *router_pool_holder(router_pool_t *self, const char *id);
 //  The worker `rid` cannot be reached (a send found no such peer): it is lost at once.
 void router_pool_unreachable(router_pool_t *self, const char *rid);
+//  The worker `rid`'s pipe is full (high-water mark): no picks until its next LOAD.
+void router_pool_full(router_pool_t *self, const char *rid);
 
 //  Called once per call of a lost worker: its id and reply_to (borrowed for the call).
 typedef void(router_pool_lost_fn)(const char *id, const char *reply_to, void *arg);

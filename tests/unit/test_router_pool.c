@@ -112,6 +112,13 @@ test_lost_workers(void)
     CU_ASSERT_EQUAL(router_pool_workers(p), 1);
     CU_ASSERT_EQUAL(router_pool_calls(p), 1);
     CU_ASSERT_STRING_EQUAL(router_pool_pick(p), "B");
+    //  A full pipe: skipped until the worker reports again, its calls kept.
+    router_pool_full(p, "B");
+    CU_ASSERT_PTR_NULL(router_pool_pick(p));
+    CU_ASSERT_EQUAL(router_pool_expire(p, 1600000, s_on_lost, &lost), 0);
+    router_pool_load(p, "B", &a, NULL, 0, 1600000);
+    CU_ASSERT_STRING_EQUAL(router_pool_pick(p), "B");
+    CU_ASSERT_EQUAL(router_pool_calls(p), 1);
     //  A send that finds no such peer: lost at once, skipped by picks, expired next.
     router_pool_unreachable(p, "B");
     CU_ASSERT_PTR_NULL(router_pool_pick(p));
