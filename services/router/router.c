@@ -226,7 +226,8 @@ s_dispatch(router_t *self, tg_frame_t **job_p)
             return TG_AGAIN;
         int rc = tg_frame_write_to(job, self->jobs, rid, strlen(rid));
         if (rc == TG_OK) {
-            router_pool_assign(self->pool, rid, job->job.id, job->job.reply_to);
+            router_pool_assign(self->pool, rid, job->job.id, job->job.reply_to,
+                               strcmp(job->job.route, "chat") == 0 ? "chat" : "embeddings");
             //  A send may take in the socket's pending input, and ZMQ_FD signals only edges:
             //  look at the jobs socket once this turn is over.
             if (self->jobs_ev)
@@ -337,7 +338,7 @@ s_on_cancel(router_t *self, tg_frame_t **frame_p)
         if (strcmp(q->job->job.id, id) == 0) {
             q->ingest->queued--;
             zlistx_delete(self->queue, zlistx_cursor(self->queue));
-            s_count(self, "chat", "cancelled");
+            s_count(self, q->job->job.route, "cancelled");
             return;
         }
 }
@@ -495,11 +496,11 @@ s_on_jobs(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-s_on_lost_call(const char *id, const char *reply_to, void *arg)
+s_on_lost_call(const char *id, const char *reply_to, const char *route, void *arg)
 {
     router_t *self = arg;
     self->lost++;
-    s_count(self, "chat", "worker_lost");
+    s_count(self, route, "worker_lost");
     s_reply_error(self, id, reply_to, 502,
                   "The provider worker handling this request stopped before answering; it is "
                   "safe to retry.",

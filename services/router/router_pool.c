@@ -23,6 +23,7 @@ typedef struct {
 typedef struct {
     s_worker_t *worker;  //  holder (borrowed from the pool)
     char *reply_to;      //  the asking ingest's inbox, owned
+    const char *route;   //  "chat" | "embeddings" (static)
 } s_call_t;
 
 struct router_pool {
@@ -92,7 +93,7 @@ s_remove(router_pool_t *self, size_t i, router_pool_lost_fn *fn, void *arg)
         for (const char *id = zlist_first(ids); id; id = zlist_next(ids)) {
             s_call_t *c = zhashx_lookup(self->calls, id);
             if (fn)
-                fn(id, c->reply_to, arg);
+                fn(id, c->reply_to, c->route, arg);
         }
         for (const char *id = zlist_first(ids); id; id = zlist_next(ids))
             zhashx_delete(self->calls, id);  //  frees the key last: ids are the hash's keys
@@ -188,7 +189,8 @@ router_pool_pick(router_pool_t *self)
 }
 
 void
-router_pool_assign(router_pool_t *self, const char *rid, const char *id, const char *reply_to)
+router_pool_assign(
+    router_pool_t *self, const char *rid, const char *id, const char *reply_to, const char *route)
 {
     s_worker_t *w = s_find(self, rid);
     assert(w);
@@ -200,6 +202,7 @@ router_pool_assign(router_pool_t *self, const char *rid, const char *id, const c
     c = tg_zalloc(sizeof *c);
     c->worker = w;
     c->reply_to = tg_strdup(reply_to);
+    c->route = route;
     zhashx_insert(self->calls, id, c);
     w->busy++;
     w->dispatched++;

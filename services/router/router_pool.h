@@ -32,8 +32,10 @@ size_t router_pool_load(router_pool_t *self,
 //  recent latency, then in turn. Only workers below capacity, not draining. NULL if none.
 //  Borrowed until the next call that changes the pool.
 const char *router_pool_pick(router_pool_t *self);
-//  Records that call `id` (answers go to `reply_to`) went to worker `rid`.
-void router_pool_assign(router_pool_t *self, const char *rid, const char *id, const char *reply_to);
+//  Records that call `id` (answers go to `reply_to`; `route` is a static string, kept as is)
+//  went to worker `rid`.
+void router_pool_assign(
+    router_pool_t *self, const char *rid, const char *id, const char *reply_to, const char *route);
 //  The worker holding call `id`, or NULL. Borrowed like router_pool_pick's answer.
 const char *router_pool_holder(router_pool_t *self, const char *id);
 //  The worker `rid` cannot be reached (a send found no such peer): it is lost at once.
@@ -41,8 +43,11 @@ void router_pool_unreachable(router_pool_t *self, const char *rid);
 //  The worker `rid`'s pipe is full (high-water mark): no picks until its next LOAD.
 void router_pool_full(router_pool_t *self, const char *rid);
 
-//  Called once per call of a lost worker: its id and reply_to (borrowed for the call).
-typedef void(router_pool_lost_fn)(const char *id, const char *reply_to, void *arg);
+//  Called once per call of a lost worker: its id, reply_to and route (borrowed for the call).
+typedef void(router_pool_lost_fn)(const char *id,
+                                  const char *reply_to,
+                                  const char *route,
+                                  void *arg);
 //  Forgets the workers lost as of `now_us` (quiet too long, or unreachable), calling `fn`
 //  for each call they held. Returns the number of workers forgotten.
 size_t router_pool_expire(router_pool_t *self, int64_t now_us, router_pool_lost_fn *fn, void *arg);

@@ -27,10 +27,11 @@ typedef struct {
 } s_lost_t;
 
 static void
-s_on_lost(const char *id, const char *reply_to, void *arg)
+s_on_lost(const char *id, const char *reply_to, const char *route, void *arg)
 {
     s_lost_t *l = arg;
     CU_ASSERT_STRING_EQUAL(reply_to, "ipc://ingest");
+    CU_ASSERT_STRING_EQUAL(route, "chat");
     if (l->n < 8)
         snprintf(l->ids[l->n], sizeof l->ids[0], "%s", id);
     l->n++;
@@ -47,12 +48,12 @@ test_pick_least_busy(void)
     CU_ASSERT_EQUAL(router_pool_workers(p), 2);
     //  Equal load: the faster one first, then the other (fewer calls), then the faster.
     CU_ASSERT_STRING_EQUAL(router_pool_pick(p), "B");
-    router_pool_assign(p, "B", "c1", "ipc://ingest");
+    router_pool_assign(p, "B", "c1", "ipc://ingest", "chat");
     CU_ASSERT_STRING_EQUAL(router_pool_pick(p), "A");
-    router_pool_assign(p, "A", "c2", "ipc://ingest");
+    router_pool_assign(p, "A", "c2", "ipc://ingest", "chat");
     CU_ASSERT_STRING_EQUAL(router_pool_pick(p), "B");
-    router_pool_assign(p, "B", "c3", "ipc://ingest");
-    router_pool_assign(p, "A", "c4", "ipc://ingest");
+    router_pool_assign(p, "B", "c3", "ipc://ingest", "chat");
+    router_pool_assign(p, "A", "c4", "ipc://ingest", "chat");
     CU_ASSERT_PTR_NULL(router_pool_pick(p));  //  both at capacity
     CU_ASSERT_EQUAL(router_pool_calls(p), 4);
     CU_ASSERT_STRING_EQUAL(router_pool_holder(p, "c2"), "A");
@@ -76,7 +77,7 @@ test_draining_and_bye(void)
     router_pool_t *p = router_pool_new(S_QUIET);
     tg_fr_load_t a = s_load(10, 0);
     router_pool_load(p, "A", &a, NULL, 0, 1000);
-    router_pool_assign(p, "A", "c1", "ipc://ingest");
+    router_pool_assign(p, "A", "c1", "ipc://ingest", "chat");
     a.draining = true;
     router_pool_load(p, "A", &a, NULL, 0, 1100);
     CU_ASSERT_PTR_NULL(router_pool_pick(p));  //  draining: no new calls
@@ -98,9 +99,9 @@ test_lost_workers(void)
     tg_fr_load_t a = s_load(10, 0);
     router_pool_load(p, "A", &a, NULL, 0, 0);
     router_pool_load(p, "B", &a, NULL, 0, 0);
-    router_pool_assign(p, "A", "a1", "ipc://ingest");
-    router_pool_assign(p, "A", "a2", "ipc://ingest");
-    router_pool_assign(p, "B", "b1", "ipc://ingest");
+    router_pool_assign(p, "A", "a1", "ipc://ingest", "chat");
+    router_pool_assign(p, "A", "a2", "ipc://ingest", "chat");
+    router_pool_assign(p, "B", "b1", "ipc://ingest", "chat");
     s_lost_t lost = {0};
     //  B keeps reporting, A goes quiet.
     router_pool_load(p, "B", &a, NULL, 0, 1000000);
