@@ -79,7 +79,13 @@ describe('dispatch with two workers', () => {
     for (let i = 0; i < 12; i++) {
       const r = await chat(tg, `quick ${i}`);
       assert.equal(r.status, 200, r.text);
-      await delay(40); // workers report finished calls in batches, at most 10 ms late
+      // Workers report finished calls in batches (at most 10 ms late): wait until the router
+      // has this one back, so that only the slow call counts as busy.
+      await waitFor(async () => (await routerMetrics(tg)).at_workers === 1, {
+        timeout: 5000,
+        interval: 5,
+        what: 'the quick call reported done',
+      });
     }
     const afterM = await routerMetrics(tg);
     const get = (m, id) => m.workers.find((w) => w.id === id);
@@ -179,7 +185,11 @@ describe('dispatch with two workers', () => {
     const pid = tg.pidOf('worker-1');
     process.kill(pid, 'SIGSTOP'); // what reaches it now waits in its socket
     const queued = Array.from({ length: 4 }, (_, i) => chat(tg, `[[mock:latency_ms=100]] q${i}`));
-    await delay(200);
+    await waitFor(async () => (await routerMetrics(tg)).at_workers === 8, {
+      timeout: 5000,
+      interval: 10,
+      what: 'the 4 new calls dispatched too',
+    });
     process.kill(pid, 'SIGKILL');
     const killedAt = Date.now();
     const all = await Promise.all([...inFlight, ...queued]);
