@@ -1,0 +1,46 @@
+//  tg_cache_form.h - a cached chat answer in the form the client asks for (spec C1).
+//
+//  The cache keeps an answer as its client got it: a chat.completion JSON body, or the SSE
+//  bytes of a stream of chat.completion.chunk events. A hit may ask for the other form, or
+//  for the same stream with or without the usage chunk. These pure functions convert; they
+//  never see the network or the cache. Every output is owned by the caller (free), and the
+//  input is never trusted: bytes that are not what they claim give TG_INVALID.
+#ifndef TG_CACHE_FORM_H
+#define TG_CACHE_FORM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+//  Assembles the chat.completion an SSE stream of chat.completion.chunk events describes:
+//  same id, created, model, system_fingerprint; per choice index the concatenated
+//  delta.content (and refusal), the tool_calls assembled by index (id, type, function name,
+//  arguments concatenated), role, finish_reason, logprobs content concatenated; usage from
+//  the usage chunk, or {prompt_tokens: tok_in, completion_tokens: tok_out, total} when the
+//  stream had none. TG_OK with *json_p / *len_p (NUL-terminated), or TG_INVALID.
+int tg_cache_form_sse_to_json(
+    const char *sse, size_t len, uint64_t tok_in, uint64_t tok_out, char **json_p, size_t *len_p);
+
+//  The stream an OpenAI client would have got for a chat.completion: per choice a first
+//  chunk with the role, a chunk with the whole content, one per tool call, and a chunk with
+//  the finish_reason; then, when include_usage, a chunk with empty choices and the usage;
+//  then "data: [DONE]". Each event is "data: <compact json>\n\n"; the chunks carry the
+//  completion's id, created, model and system_fingerprint, object
+//  "chat.completion.chunk". TG_OK with *sse_p / *len_p, or TG_INVALID.
+int tg_cache_form_json_to_sse(
+    const char *json, size_t len, bool include_usage, char **sse_p, size_t *len_p);
+
+//  A stored stream as a client asking include_usage (or not) gets it: with include_usage
+//  the usage chunk is kept, or added before [DONE] from tok_in / tok_out when the stream had
+//  none; without, a chunk carrying only usage is dropped and `"usage":null` members are left
+//  as they are (clients ignore them). The other events pass byte for byte. TG_OK with
+//  *out_p / *len_p, or TG_INVALID.
+int tg_cache_form_sse_replay(const char *sse,
+                             size_t len,
+                             bool include_usage,
+                             uint64_t tok_in,
+                             uint64_t tok_out,
+                             char **out_p,
+                             size_t *len_p);
+
+#endif
