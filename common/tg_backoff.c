@@ -1,4 +1,4 @@
-//  tg_backoff.c - exponential retry backoff with equal jitter.
+//  tg_backoff.c - exponential retry backoff with full jitter.
 #include "tg_backoff.h"
 
 int64_t
@@ -11,6 +11,7 @@ tg_backoff_delay_us(int attempt, int64_t base_us, int64_t cap_us, uint32_t rnd)
     int64_t step = base_us < cap_us ? base_us : cap_us;
     for (int i = 0; i < attempt && step < cap_us; i++)
         step = step > cap_us / 2 ? cap_us : step * 2;  //  doubling without overflow
-    int64_t half = step / 2;
-    return half + (int64_t)(rnd % (uint64_t)(step - half + 1));
+    //  rnd / UINT32_MAX is uniform in [0, 1]; a double holds any step up to 2^53 µs exactly.
+    int64_t d = (int64_t)((double)step * ((double)rnd / (double)UINT32_MAX));
+    return d < step ? d : step;
 }

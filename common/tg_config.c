@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,7 +88,49 @@ s_provider_add(tg_config_t *self, const char *name)
     tg_provider_t *p = &self->providers[self->nproviders++];
     memset(p, 0, sizeof *p);
     p->name = tg_strdup(name);
+    p->max_retries = -1;
     return p;
+}
+
+//  Per-provider call policy keys: name, bounds, where the value goes (int64_t or int).
+static const struct {
+    const char *key;  //  key in the provider's block
+    int64_t min;      //  lowest value accepted
+    int64_t max;      //  highest value accepted
+    size_t off;       //  offset in tg_provider_t
+    bool is_int;      //  an int member (else int64_t)
+} s_provider_ints[] = {
+    {"max_retries", 0, 10, offsetof(tg_provider_t, max_retries), true},
+    {"connect_timeout_ms", 100, 600000, offsetof(tg_provider_t, connect_timeout_ms), false},
+    {"first_byte_timeout_ms", 100, 3600000, offsetof(tg_provider_t, first_byte_timeout_ms), false},
+    {"idle_timeout_ms", 100, 3600000, offsetof(tg_provider_t, idle_timeout_ms), false},
+    {"total_timeout_ms", 100, 86400000, offsetof(tg_provider_t, total_timeout_ms), false},
+};
+
+//  Sets p's policy key `k` from `v`. TG_NOTFOUND when k is not one, TG_INVALID (printed)
+//  when v is not an integer within its bounds.
+static int
+s_provider_int(tg_provider_t *p, size_t index, const char *k, const char *v)
+{
+    for (size_t i = 0; i < sizeof s_provider_ints / sizeof s_provider_ints[0]; i++) {
+        if (strcmp(k, s_provider_ints[i].key) != 0)
+            continue;
+        char *end = NULL;
+        errno = 0;
+        long long n = strtoll(v, &end, 10);
+        if (errno || end == v || *end || n < s_provider_ints[i].min || n > s_provider_ints[i].max) {
+            s_error("providers[%zu].%s must be an integer in %lld..%lld, not '%s'", index, k,
+                    (long long)s_provider_ints[i].min, (long long)s_provider_ints[i].max, v);
+            return TG_INVALID;
+        }
+        char *at = (char *)p + s_provider_ints[i].off;
+        if (s_provider_ints[i].is_int)
+            *(int *)at = (int)n;
+        else
+            *(int64_t *)at = (int64_t)n;
+        return TG_OK;
+    }
+    return TG_NOTFOUND;
 }
 
 static void
@@ -181,9 +224,18 @@ s_load_provider(tg_config_t *self, yaml_document_t *doc, yaml_node_t *node, size
             s_error("providers[%zu]: api keys come from the environment only; use api_key_env",
                     index);
             return TG_INVALID;
+        } else if (strcmp(k, "gzip") == 0) {
+            if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0) {
+                s_error("providers[%zu].gzip must be true or false, not '%s'", index, v);
+                return TG_INVALID;
+            }
+            p->gzip = strcmp(v, "true") == 0;
         } else {
-            s_error("unknown key providers[%zu].%s", index, k);
-            return TG_INVALID;
+            int rc = s_provider_int(p, index, k, v);
+            if (rc == TG_NOTFOUND)
+                s_error("unknown key providers[%zu].%s", index, k);
+            if (rc != TG_OK)
+                return TG_INVALID;
         }
     }
     return TG_OK;

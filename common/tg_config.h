@@ -14,15 +14,21 @@ typedef struct tg_config tg_config_t;
 typedef enum { TG_PROVIDER_OPENAI, TG_PROVIDER_ANTHROPIC } tg_provider_kind_t;
 
 typedef struct {
-    char *name;               //  "openai", "anthropic", "openrouter", or a configured name
-    tg_provider_kind_t kind;  //  wire format spoken
-    char *base_url;           //  API root, no trailing slash
-    char *api_key;            //  from the environment only; NULL when none (never logged)
-    char *api_key_env;        //  name of the variable the key came from
-    char **models;            //  models this provider serves besides the pricing catalogue
-    size_t nmodels;           //  entries in models
-    bool enabled;             //  has what it needs to be called
-    bool builtin;             //  one of the three built-in providers
+    char *name;                     //  "openai", "anthropic", "openrouter", or a configured name
+    tg_provider_kind_t kind;        //  wire format spoken
+    char *base_url;                 //  API root, no trailing slash
+    char *api_key;                  //  from the environment only; NULL when none (never logged)
+    char *api_key_env;              //  name of the variable the key came from
+    char **models;                  //  models this provider serves besides the pricing catalogue
+    size_t nmodels;                 //  entries in models
+    bool enabled;                   //  has what it needs to be called
+    bool builtin;                   //  one of the three built-in providers
+    bool gzip;                      //  accepts gzip request bodies (Content-Encoding: gzip)
+    int max_retries;                //  retries per call; -1 = upstream.max_retries
+    int64_t connect_timeout_ms;     //  0 = upstream.connect_timeout_ms
+    int64_t first_byte_timeout_ms;  //  0 = upstream.first_byte_timeout_ms
+    int64_t idle_timeout_ms;        //  0 = upstream.idle_timeout_ms
+    int64_t total_timeout_ms;       //  0 = upstream.total_timeout_ms
 } tg_provider_t;
 
 //  Loads `path` (NULL: $TOLLGATE_CONFIG if set, else defaults only), applies environment
