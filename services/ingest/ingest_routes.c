@@ -139,6 +139,36 @@ s_agent(ingest_t *self, struct evhttp_request *req, const char *rid, char *agent
     return true;
 }
 
+#define S_DEADLINE_MAX_MS 86400000  //  x-tollgate-deadline-ms accepted up to 24 h
+
+//  Reads x-tollgate-deadline-ms into *ms (0 when absent). False (400 sent) when the header
+//  is not an integer in 1..S_DEADLINE_MAX_MS.
+static bool
+s_deadline(ingest_t *self, struct evhttp_request *req, const char *rid, uint64_t *ms)
+{
+    const char *v =
+        evhttp_find_header(evhttp_request_get_input_headers(req), "x-tollgate-deadline-ms");
+    *ms = 0;
+    if (!v)
+        return true;
+    uint64_t n = 0;
+    size_t len = strlen(v);
+    bool ok = len > 0 && len <= 9;
+    for (size_t i = 0; ok && i < len; i++) {
+        ok = v[i] >= '0' && v[i] <= '9';
+        n = n * 10 + (uint64_t)(v[i] - '0');
+    }
+    if (!ok || n == 0 || n > S_DEADLINE_MAX_MS) {
+        ingest_http_error(self, req, rid, 400,
+                          "Invalid 'x-tollgate-deadline-ms' header: expected an integer number "
+                          "of milliseconds from 1 to 86400000.",
+                          "x-tollgate-deadline-ms", "invalid_deadline");
+        return false;
+    }
+    *ms = n;
+    return true;
+}
+
 static void
 s_on_llm(ingest_t *self,
          struct evhttp_request *req,
@@ -149,6 +179,9 @@ s_on_llm(ingest_t *self,
     int64_t t0 = tg_mono_us();
     char agent[INGEST_AGENT_MAX + 1];
     if (!s_agent(self, req, rid, agent))
+        return;
+    uint64_t deadline_ms;
+    if (!s_deadline(self, req, rid, &deadline_ms))
         return;
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
@@ -206,6 +239,7 @@ s_on_llm(ingest_t *self,
         json_is_true(json_object_get(json_object_get(doc, "stream_options"), "include_usage"));
     rq->t0 = tg_now_us();
     rq->seq = ingest_router_next_seq(self);
+    rq->deadline_ms = deadline_ms;
     json_decref(doc);
     tg_frame_give_body(f, &body, len);  //  the client's bytes, unchanged
     uint64_t rq_seq = rq->seq;

@@ -312,6 +312,7 @@ s_on_request(router_t *self, tg_frame_t **frame_p)
     j->stream = rq->stream;
     j->usage = rq->usage;
     j->t0 = rq->t0;
+    j->deadline_ms = rq->deadline_ms;
     job->body = (*frame_p)->body;
     job->body_len = (*frame_p)->body_len;
     (*frame_p)->body = NULL;

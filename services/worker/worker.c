@@ -64,6 +64,7 @@ s_provs_build(worker_t *self)
             free(auth);
         }
         p->headers = h;
+        worker_curl_prov_init(self, p);
     }
 }
 
@@ -135,10 +136,6 @@ worker_new(const tg_config_t *cfg)
     self->calls = zhashx_new();
     self->backlog = zlistx_new();
     self->max_in_flight = (size_t)tg_config_int(cfg, "upstream.max_in_flight");
-    self->connect_ms = tg_config_int(cfg, "upstream.connect_timeout_ms");
-    self->first_byte_us = tg_config_int(cfg, "upstream.first_byte_timeout_ms") * 1000;
-    self->idle_us = tg_config_int(cfg, "upstream.idle_timeout_ms") * 1000;
-    self->max_retries = (int)tg_config_int(cfg, "upstream.max_retries");
     self->retry_base_us = tg_config_int(cfg, "upstream.retry_base_ms") * 1000;
     self->max_response = (size_t)tg_config_int(cfg, "upstream.max_response_bytes");
     s_provs_build(self);
@@ -182,6 +179,7 @@ worker_destroy(worker_t **self_p)
         free(self->provs[i].url_chat);
         free(self->provs[i].url_embed);
         curl_slist_free_all(self->provs[i].headers);
+        worker_curl_prov_fini(&self->provs[i]);
     }
     free(self->provs);
     free(self);
@@ -322,7 +320,8 @@ s_usage(worker_call_t *c, int status, const char *error)
         u->tok_in = c->pc.usage.in;
         u->tok_out = c->pc.usage.out;
         u->tok_cached = c->pc.usage.cached;
-    }
+    } else
+        u->tok_out = (c->content_chars + 3) / 4;  //  cut stream: ~4 characters a token
     u->latency_us = (uint64_t)(now > u->ts ? now - u->ts : 0);
     u->ttft_us = (uint64_t)(c->ttft_us > 0 ? c->ttft_us : 0);
     u->retries = (uint64_t)c->retries;

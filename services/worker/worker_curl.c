@@ -1,8 +1,10 @@
 //  worker_curl.c - libcurl's multi interface on the libevent loop (the "hiperfifo" shape:
 //  CURLMOPT_SOCKETFUNCTION / TIMERFUNCTION -> events -> curl_multi_socket_action), one
-//  attempt at a time per call, first-byte / idle deadlines, retries with backoff. It moves
-//  bytes: what they mean is the call's provider table (c->pc.ops), and what becomes of the
-//  call is told to its owner through c->cbs (worker_curl_hooks_t).
+//  attempt at a time per call, connect / first-byte / idle / total timeouts and the call's
+//  deadline, retries (backoff, Retry-After, the provider's retry budget), gzip request
+//  bodies. It moves bytes: what they mean is the call's provider table (c->pc.ops), and what
+//  becomes of the call is told to its owner through c->cbs (worker_curl_hooks_t). The
+//  policy's own counters (timeouts, budget, gzip) are kept here.
 #include "worker_int.h"
 
 #include "tg_backoff.h"
@@ -15,8 +17,25 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <zlib.h>
 
 #define S_OUT_MAX (4u << 20)  //  SSE text produced from one read of upstream bytes
+
+#define M_TIMEOUTS "tollgate_provider_timeouts_total"
+#define M_BUDGET "tollgate_provider_retry_budget_exhausted_total"
+#define M_GZ_IN "tollgate_provider_gzip_bytes_in_total"
+#define M_GZ_OUT "tollgate_provider_gzip_bytes_out_total"
+#define M_GZ_CALLS "tollgate_provider_gzip_requests_total"
+
+//  Adds v to counter `name` of the call's provider, with label kind=`kind` if not NULL.
+static void
+s_count(worker_call_t *c, const char *name, const char *kind, double v)
+{
+    char labels[TG_METRICS_MAX_VALUE * 2 + 32];
+    tg_metrics_labels_buf(labels, sizeof labels, "provider", c->job->job.provider,
+                          kind ? "kind" : NULL, kind, NULL);
+    tg_metrics_add(c->w->metrics, name, labels, v);
+}
 
 static void s_check_done(worker_t *w);
 
@@ -183,6 +202,21 @@ worker_curl_init(worker_t *w)
     curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)w->max_in_flight);
     w->curl_timer = evtimer_new(w->base, s_on_curl_timeout, w);
     w->pool = tg_zalloc(WORKER_POOL_MAX * sizeof *w->pool);
+    w->ra_max_us = tg_config_int(w->cfg, "upstream.retry_after_max_ms") * 1000;
+    w->deadline_ms = (uint64_t)tg_config_int(w->cfg, "upstream.deadline_ms");
+    w->gzip_min = (size_t)tg_config_int(w->cfg, "upstream.gzip_min_bytes");
+    tg_metrics_declare(w->metrics, M_TIMEOUTS, TG_METRIC_COUNTER,
+                       "Upstream timeouts by provider and kind (connect, first_byte, idle, "
+                       "total, deadline).",
+                       NULL, 0);
+    tg_metrics_declare(w->metrics, M_BUDGET, TG_METRIC_COUNTER,
+                       "Retries not made because the provider's retry budget was spent.", NULL, 0);
+    tg_metrics_declare(w->metrics, M_GZ_IN, TG_METRIC_COUNTER,
+                       "Request body bytes before gzip, by provider.", NULL, 0);
+    tg_metrics_declare(w->metrics, M_GZ_OUT, TG_METRIC_COUNTER,
+                       "Request body bytes after gzip (as sent), by provider.", NULL, 0);
+    tg_metrics_declare(w->metrics, M_GZ_CALLS, TG_METRIC_COUNTER,
+                       "Upstream calls sent with a gzip request body, by provider.", NULL, 0);
     return TG_OK;
 }
 
@@ -203,6 +237,47 @@ worker_curl_fini(worker_t *w)
     w->curl_timer = NULL;
 }
 
+void
+worker_curl_prov_init(worker_t *w, worker_prov_t *p)
+{
+    const tg_config_t *cfg = w->cfg;
+    const tg_provider_t *pc = p->cfg;
+    p->connect_ms = pc->connect_timeout_ms ? pc->connect_timeout_ms
+                                           : tg_config_int(cfg, "upstream.connect_timeout_ms");
+    p->first_byte_us =
+        (pc->first_byte_timeout_ms ? pc->first_byte_timeout_ms
+                                   : tg_config_int(cfg, "upstream.first_byte_timeout_ms"))
+        * 1000;
+    p->idle_us =
+        (pc->idle_timeout_ms ? pc->idle_timeout_ms : tg_config_int(cfg, "upstream.idle_timeout_ms"))
+        * 1000;
+    p->total_us = (pc->total_timeout_ms ? pc->total_timeout_ms
+                                        : tg_config_int(cfg, "upstream.total_timeout_ms"))
+                  * 1000;
+    p->max_retries =
+        pc->max_retries >= 0 ? pc->max_retries : (int)tg_config_int(cfg, "upstream.max_retries");
+    p->gzip = pc->gzip;
+    p->budget = worker_budget_new((int)tg_config_int(cfg, "upstream.retry_budget_percent"),
+                                  (int)tg_config_int(cfg, "upstream.retry_budget_min_per_s"));
+    struct curl_slist *h = NULL;
+    for (struct curl_slist *i = p->headers; i; i = i->next)
+        h = curl_slist_append(h, i->data);
+    h = curl_slist_append(h, "Content-Encoding: gzip");
+    if (!h) {
+        tg_log_error("out of memory building headers");
+        abort();
+    }
+    p->headers_gz = h;
+}
+
+void
+worker_curl_prov_fini(worker_prov_t *p)
+{
+    curl_slist_free_all(p->headers_gz);
+    p->headers_gz = NULL;
+    worker_budget_destroy(&p->budget);
+}
+
 //  ---------------------------------------------------------------------------------------
 //  Attempts
 
@@ -214,6 +289,26 @@ s_arm(worker_call_t *c, int64_t us)
         us = 0;
     struct timeval tv = {.tv_sec = (time_t)(us / 1000000), .tv_usec = (suseconds_t)(us % 1000000)};
     evtimer_add(c->timer, &tv);
+}
+
+//  When the attempt in flight is next due: the first-byte or idle deadline of its phase, its
+//  total timeout, or the call's deadline, whichever is first (monotonic µs).
+static int64_t
+s_due(const worker_call_t *c)
+{
+    const worker_prov_t *p = c->prov;
+    int64_t due = c->got_bytes ? c->last_rx_mono + p->idle_us : c->attempt_mono + p->first_byte_us;
+    if (p->total_us && c->attempt_mono + p->total_us < due)
+        due = c->attempt_mono + p->total_us;
+    if (c->deadline_mono && c->deadline_mono < due)
+        due = c->deadline_mono;
+    return due;
+}
+
+static void
+s_arm_active(worker_call_t *c)
+{
+    s_arm(c, s_due(c) - tg_mono_us());
 }
 
 static bool
@@ -236,6 +331,7 @@ s_on_event(void *arg, const char *event, const char *data, size_t len)
 {
     worker_call_t *c = arg;
     worker_pcall_t *p = &c->pc;
+    c->content_chars += worker_policy_content_chars(data, len);
     if (p->ops->on_event(p, event, data, len, &c->out) == TG_OK)
         return 0;
     assert(p->fail_code && p->fail_msg);
@@ -264,7 +360,7 @@ s_on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
             c->state = WORKER_CALL_STREAMING;
             c->cbs->head(c);
         }
-        s_arm(c, w->idle_us);  //  from now on the deadline is the idle one
+        s_arm_active(c);  //  from now on the phase deadline is the idle one
     }
     c->rx_bytes += n;
     if (!s_ok(c->status)) {  //  error body: keep what fits, the rest is of no use
@@ -300,15 +396,34 @@ s_on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 static void s_on_call_timer(evutil_socket_t fd, short what, void *arg);
 
+//  Keeps the Retry-After header of the attempt's final response.
+static size_t
+s_on_header(char *buf, size_t size, size_t nitems, void *userdata)
+{
+    worker_call_t *c = userdata;
+    size_t n = size * nitems;
+    if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0)
+        c->retry_after[0] = 0;  //  a new response (after a 100 Continue, say)
+    else if (n > 12 && strncasecmp(buf, "retry-after:", 12) == 0) {
+        size_t v = n - 12 < sizeof c->retry_after - 1 ? n - 12 : sizeof c->retry_after - 1;
+        memcpy(c->retry_after, buf + 12, v);
+        c->retry_after[v] = 0;
+    }
+    return n;
+}
+
 static void
 s_setopt(worker_call_t *c)
 {
     CURL *e = c->easy;
     curl_easy_setopt(e, CURLOPT_URL, c->url);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->prov->headers);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->pc.body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->pc.body_len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->gz ? c->prov->headers_gz : c->prov->headers);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->gz ? c->gz : c->pc.body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                     (curl_off_t)(c->gz ? c->gz_len : c->pc.body_len));
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, s_on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, s_on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
     curl_easy_setopt(e, CURLOPT_PRIVATE, c);
@@ -321,8 +436,48 @@ s_setopt(worker_call_t *c)
     //  server cannot multiplex.
     if (strncmp(c->url, "https://", 8) == 0)
         curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->w->connect_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->prov->connect_ms);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "tollgate");
+}
+
+//  The call's deadline passed: 504 deadline_exceeded (in-band once streaming).
+static void
+s_fail_deadline(worker_call_t *c)
+{
+    s_fail(c, 504, "deadline_exceeded",
+           "the request's deadline passed before the upstream answered "
+           "(x-tollgate-deadline-ms or upstream.deadline_ms)");
+}
+
+//  Compresses the request body for a provider marked gzip once it reaches
+//  upstream.gzip_min_bytes; kept only when it is smaller. Counted either way it is sent.
+static void
+s_gzip(worker_call_t *c)
+{
+    worker_t *w = c->w;
+    if (!c->prov->gzip || c->pc.body_len < w->gzip_min || c->pc.body_len == 0)
+        return;
+    z_stream z = {0};
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return;  //  out of memory in zlib: send it plain
+    uLong cap = deflateBound(&z, (uLong)c->pc.body_len);
+    char *out = tg_zalloc(cap);
+    z.next_in = (Bytef *)c->pc.body;
+    z.avail_in = (uInt)c->pc.body_len;
+    z.next_out = (Bytef *)out;
+    z.avail_out = (uInt)cap;
+    int rc = deflate(&z, Z_FINISH);
+    size_t n = z.total_out;
+    deflateEnd(&z);
+    if (rc != Z_STREAM_END || n >= c->pc.body_len) {
+        free(out);
+        return;
+    }
+    c->gz = out;
+    c->gz_len = n;
+    s_count(c, M_GZ_IN, NULL, (double)c->pc.body_len);
+    s_count(c, M_GZ_OUT, NULL, (double)n);
+    s_count(c, M_GZ_CALLS, NULL, 1);
 }
 
 static void
@@ -334,6 +489,7 @@ s_attempt(worker_call_t *c)
     c->sse = false;
     c->rx_bytes = 0;
     c->errbuf[0] = 0;
+    c->retry_after[0] = 0;
     tg_buf_reset(&c->resp);
     c->resp.limit = w->max_response;
     if (!c->easy) {
@@ -342,13 +498,20 @@ s_attempt(worker_call_t *c)
     }
     c->attempt_mono = c->last_rx_mono = tg_mono_us();
     c->state = WORKER_CALL_ACTIVE;
+    if (c->deadline_mono && c->attempt_mono >= c->deadline_mono) {  //  waited in queues
+        s_count(c, M_TIMEOUTS, "deadline", 1);
+        s_fail_deadline(c);
+        return;
+    }
+    if (c->retries == 0)
+        worker_budget_call(c->prov->budget, c->attempt_mono);
     CURLMcode mc = curl_multi_add_handle(w->multi, c->easy);
     if (mc != CURLM_OK) {
         s_fail(c, 502, "internal", "cannot start the upstream call: %s", curl_multi_strerror(mc));
         return;
     }
     c->attached = true;
-    s_arm(c, w->first_byte_us);
+    s_arm_active(c);
 }
 
 void
@@ -360,6 +523,9 @@ worker_curl_start(worker_call_t *c, const worker_curl_hooks_t *hooks)
     tg_buf_init(&c->out, S_OUT_MAX);
     c->timer = evtimer_new(w->base, s_on_call_timer, c);
     c->start_mono = tg_mono_us();
+    uint64_t ms = c->job->job.deadline_ms ? c->job->job.deadline_ms : w->deadline_ms;
+    c->deadline_mono = worker_policy_deadline_mono(c->t0_us, ms, tg_now_us(), c->start_mono);
+    s_gzip(c);
     s_attempt(c);
 }
 
@@ -384,22 +550,44 @@ worker_curl_release(worker_call_t *c)
     if (c->timer)
         event_free(c->timer);
     c->timer = NULL;
+    free(c->gz);
+    c->gz = NULL;
 }
 
-//  Schedules another attempt if the policy allows one. Retry-After (seconds, < 0 = none)
-//  replaces the backoff, capped.
+//  Schedules another attempt if the policy allows one: the provider's max_retries, the
+//  call's deadline (the next attempt must start WORKER_ATTEMPT_MIN_US before it), and the
+//  provider's retry budget. `retry_after_us` (< 0 = none) replaces the backoff; beyond
+//  upstream.retry_after_max_ms there is no retry (the client gets the error and the header).
 static bool
-s_retry(worker_call_t *c, curl_off_t retry_after_s)
+s_retry(worker_call_t *c, int64_t retry_after_us)
 {
     worker_t *w = c->w;
-    if (c->retries >= w->max_retries || c->state != WORKER_CALL_ACTIVE)
+    const worker_prov_t *p = c->prov;
+    if (c->retries >= p->max_retries || c->state != WORKER_CALL_ACTIVE)
         return false;
     int64_t delay = tg_backoff_delay_us(c->retries, w->retry_base_us, WORKER_BACKOFF_CAP_US,
                                         randombytes_random());
-    if (retry_after_s >= 0)
-        delay = retry_after_s * 1000000 < WORKER_RETRY_AFTER_CAP_US
-                    ? (int64_t)retry_after_s * 1000000
-                    : WORKER_RETRY_AFTER_CAP_US;
+    if (retry_after_us >= 0) {
+        if (retry_after_us > w->ra_max_us) {
+            tg_log_info("no retry id=%s provider=%s: Retry-After %lld ms is over the cap",
+                        c->job->job.id, c->job->job.provider, (long long)(retry_after_us / 1000));
+            return false;
+        }
+        delay = retry_after_us;
+    }
+    int64_t now = tg_mono_us();
+    if (c->deadline_mono && now + delay + WORKER_ATTEMPT_MIN_US >= c->deadline_mono) {
+        tg_log_info("no retry id=%s provider=%s: it would not finish before the deadline",
+                    c->job->job.id, c->job->job.provider);
+        return false;
+    }
+    if (!worker_budget_take(p->budget, now)) {
+        s_count(c, M_BUDGET, NULL, 1);
+        tg_log_info("no retry id=%s provider=%s: retry budget spent (%llu in %d s)", c->job->job.id,
+                    c->job->job.provider, (unsigned long long)worker_budget_allowed(p->budget, now),
+                    WORKER_BUDGET_WINDOW_S);
+        return false;
+    }
     c->retries++;
     c->cbs->count_retry(c);
     tg_log_info("retrying id=%s provider=%s retry=%d status=%ld err=\"%s\" delay_ms=%lld",
@@ -420,10 +608,7 @@ s_on_http_error(worker_call_t *c)
         s_fail(c, 502, "bad_response", "upstream answered HTTP %ld", c->status);
         return;
     }
-    curl_off_t ra = -1;
-    curl_easy_getinfo(c->easy, CURLINFO_RETRY_AFTER, &ra);
-    if (ra <= 0)
-        ra = -1;
+    int64_t ra = worker_policy_retry_after_us(c->retry_after, tg_now_us() / 1000000);
     worker_upstream_error_t e = {0};
     c->pc.ops->map_error(&c->pc, (int)c->status, c->resp.data, c->resp.len, &e);
     if (e.retryable && s_retry(c, ra)) {
@@ -433,7 +618,8 @@ s_on_http_error(worker_call_t *c)
     tg_log_warn("upstream error id=%s provider=%s model=%s status=%ld type=%s retries=%d",
                 c->job->job.id, c->job->job.provider, c->job->job.model, c->status, e.type,
                 c->retries);
-    c->cbs->fail_body(c, (int)c->status, e.type, &e.body, ra > 0 ? (uint64_t)ra : 0);
+    uint64_t ra_s = ra > 0 ? (uint64_t)((ra + 999999) / 1000000) : 0;
+    c->cbs->fail_body(c, (int)c->status, e.type, &e.body, ra_s);
 }
 
 static void
@@ -445,11 +631,14 @@ s_on_net_error(worker_call_t *c, CURLcode res)
         s_fail(c, 502, "upstream_reset", "upstream connection lost mid-stream: %s", why);
         return;
     }
+    bool connect_timeout = res == CURLE_OPERATION_TIMEDOUT;  //  the only libcurl timeout set
+    if (connect_timeout)
+        s_count(c, M_TIMEOUTS, "connect", 1);
     if (s_retry(c, -1))
         return;
-    if (res == CURLE_OPERATION_TIMEDOUT)  //  the only libcurl timeout we set is connect's
-        s_fail(c, 504, "connect_timeout", "upstream connect timeout after %lld ms: %s",
-               (long long)c->w->connect_ms, why);
+    if (connect_timeout)
+        s_fail(c, 504, "upstream_connect_timeout", "upstream connect timeout after %lld ms: %s",
+               (long long)c->prov->connect_ms, why);
     else if (res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_HOST
              || res == CURLE_COULDNT_RESOLVE_PROXY)
         s_fail(c, 502, "connect_failed", "upstream connect failed: %s", why);
@@ -528,25 +717,34 @@ s_on_call_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     worker_call_t *c = arg;
-    worker_t *w = c->w;
+    const worker_prov_t *p = c->prov;
     if (c->state == WORKER_CALL_WAIT) {
         s_attempt(c);
         return;
     }
     int64_t now = tg_mono_us();
-    int64_t deadline =
-        c->got_bytes ? c->last_rx_mono + w->idle_us : c->attempt_mono + w->first_byte_us;
-    if (now < deadline) {
-        s_arm(c, deadline - now);
+    int64_t due = s_due(c);
+    if (now < due) {
+        s_arm(c, due - now);
         return;
     }
     worker_curl_stop(c);
     c->cbs->count_error(c);
-    if (c->got_bytes)
-        s_fail(c, 504, "idle_timeout", "upstream idle timeout: no data for %lld ms",
-               (long long)(w->idle_us / 1000));
-    else
-        s_fail(c, 504, "first_byte_timeout",
+    if (c->deadline_mono && now >= c->deadline_mono) {
+        s_count(c, M_TIMEOUTS, "deadline", 1);
+        s_fail_deadline(c);
+    } else if (p->total_us && now >= c->attempt_mono + p->total_us) {
+        s_count(c, M_TIMEOUTS, "total", 1);
+        s_fail(c, 504, "upstream_timeout", "upstream timeout: the call took over %lld ms",
+               (long long)(p->total_us / 1000));
+    } else if (c->got_bytes) {
+        s_count(c, M_TIMEOUTS, "idle", 1);
+        s_fail(c, 504, "upstream_idle_timeout", "upstream idle timeout: no data for %lld ms",
+               (long long)(p->idle_us / 1000));
+    } else {
+        s_count(c, M_TIMEOUTS, "first_byte", 1);
+        s_fail(c, 504, "upstream_first_byte_timeout",
                "upstream first byte timeout: no answer within %lld ms",
-               (long long)(w->first_byte_us / 1000));
+               (long long)(p->first_byte_us / 1000));
+    }
 }

@@ -32,14 +32,15 @@
 #include "tg_peers.h"
 #include "tg_stats.h"
 #include "tg_util.h"
+#include "worker_policy.h"
 #include "worker_provider.h"
 #include "worker_sse.h"
 
-#define WORKER_SSE_EVENT_MAX (1u << 20)     //  one upstream SSE event, bytes
-#define WORKER_ERROR_BODY_MAX (64u << 10)   //  upstream error body kept (rest dropped)
-#define WORKER_RETRY_AFTER_CAP_US 30000000  //  Retry-After honoured up to 30 s
-#define WORKER_BACKOFF_CAP_US 30000000      //  exponential backoff never waits longer
-#define WORKER_POOL_MAX 1024                //  idle easy handles kept for reuse
+#define WORKER_SSE_EVENT_MAX (1u << 20)    //  one upstream SSE event, bytes
+#define WORKER_ERROR_BODY_MAX (64u << 10)  //  upstream error body kept (rest dropped)
+#define WORKER_ATTEMPT_MIN_US 50000        //  an attempt needs this long before the deadline
+#define WORKER_BACKOFF_CAP_US 30000000     //  exponential backoff never waits longer
+#define WORKER_POOL_MAX 1024               //  idle easy handles kept for reuse
 
 //  One provider as the worker calls it: URLs and headers built once from its kind's table.
 typedef struct {
@@ -48,6 +49,14 @@ typedef struct {
     char *url_chat;                    //  base_url + ops->chat_path
     char *url_embed;                   //  base_url + ops->embed_path (NULL: none)
     struct curl_slist *headers;        //  auth + content type; holds the API key, never logged
+    struct curl_slist *headers_gz;     //  the same + Content-Encoding: gzip
+    int64_t connect_ms;                //  connect timeout (provider block, else upstream.*)
+    int64_t first_byte_us;             //  request sent -> first byte
+    int64_t idle_us;                   //  longest gap between upstream bytes
+    int64_t total_us;                  //  one attempt, start to end (0 = none)
+    int max_retries;                   //  retries per call
+    bool gzip;                         //  gzip request bodies of upstream.gzip_min_bytes or more
+    worker_budget_t *budget;           //  retries this provider may still get (owned)
 } worker_prov_t;
 
 //  Where a call stands. Retries are possible only before STREAMING.
@@ -130,6 +139,11 @@ struct worker_call {
     const char *abort_code;          //  static error code of that failure
     char *abort_msg;                 //  its message (owned)
     char errbuf[CURL_ERROR_SIZE];    //  libcurl's text for the last error
+    char retry_after[72];            //  Retry-After header of this attempt ("" = none)
+    int64_t deadline_mono;           //  monotonic µs the call must be over by (0 = none)
+    char *gz;                        //  gzip of pc.body when sent compressed (owned), else NULL
+    size_t gz_len;                   //  bytes in gz
+    uint64_t content_chars;          //  streamed content characters (usage estimate)
     worker_pcall_t pc;               //  provider side: ops, request body, stream, usage
 };
 
@@ -167,11 +181,10 @@ struct worker {
     struct event *kick_ev;     //  deferred start of backlog calls
     worker_prov_t *provs;      //  one per configured provider
     size_t nprovs;             //  entries in provs
-    int64_t connect_ms;        //  upstream.connect_timeout_ms
-    int64_t first_byte_us;     //  upstream.first_byte_timeout_ms in µs
-    int64_t idle_us;           //  upstream.idle_timeout_ms in µs
-    int max_retries;           //  upstream.max_retries
     int64_t retry_base_us;     //  upstream.retry_base_ms in µs
+    int64_t ra_max_us;         //  upstream.retry_after_max_ms in µs
+    uint64_t deadline_ms;      //  upstream.deadline_ms (0 = none)
+    size_t gzip_min;           //  upstream.gzip_min_bytes
     size_t max_response;       //  upstream.max_response_bytes
     bool draining;             //  SIGTERM seen: no new jobs
     int64_t drain_deadline;    //  monotonic µs when remaining calls are cut
@@ -198,7 +211,12 @@ void worker_curl_fini(worker_t *w);
 void worker_curl_start(worker_call_t *c, const worker_curl_hooks_t *hooks);
 //  Stops the call's transfer or pending retry (no callback follows); keeps the easy handle.
 void worker_curl_stop(worker_call_t *c);
-//  Returns the call's easy handle to the pool and frees its timer.
+//  Returns the call's easy handle to the pool and frees its timer and gzip body.
 void worker_curl_release(worker_call_t *c);
+//  Sets p's call policy (timeouts, retries, gzip, budget) from its config block over the
+//  upstream.* defaults, and its gzip headers (after p->headers is built).
+void worker_curl_prov_init(worker_t *w, worker_prov_t *p);
+//  Frees what worker_curl_prov_init made. Idempotent.
+void worker_curl_prov_fini(worker_prov_t *p);
 
 #endif

@@ -141,3 +141,42 @@ worker_policy_deadline_mono(int64_t t0_us,
     int64_t v = now_mono_us + (at - now_epoch_us);
     return v > 0 ? v : 1;  //  0 means "none"
 }
+
+//  Length of the JSON string whose body starts at p (after its opening quote).
+static uint64_t
+s_string_chars(const char *p, const char *end)
+{
+    uint64_t n = 0;
+    while (p < end && *p != '"') {
+        if (*p == '\\') {
+            p++;
+            if (p < end && *p == 'u')
+                p += 4;
+        } else if (((unsigned char)*p & 0xC0) == 0x80) {
+            p++;  //  UTF-8 continuation byte: part of the character already counted
+            continue;
+        }
+        p++;
+        n++;
+    }
+    return n;
+}
+
+uint64_t
+worker_policy_content_chars(const char *data, size_t len)
+{
+    static const char *const keys[] = {"\"content\"", "\"text\""};
+    const char *end = data + len;
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        size_t kl = strlen(keys[k]);
+        const char *at = memmem(data, len, keys[k], kl);
+        if (!at)
+            continue;
+        const char *p = at + kl;
+        while (p < end && (*p == ' ' || *p == ':'))
+            p++;
+        if (p < end && *p == '"')
+            return s_string_chars(p + 1, end);
+    }
+    return 0;
+}

@@ -4,6 +4,7 @@
 #define WORKER_POLICY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define WORKER_BUDGET_WINDOW_S 10  //  the retry budget looks at the calls of the last 10 s
@@ -34,5 +35,10 @@ int64_t worker_policy_deadline_mono(int64_t t0_us,
                                     uint64_t deadline_ms,
                                     int64_t now_epoch_us,
                                     int64_t now_mono_us);
+
+//  Characters of the first JSON string member "content" or "text" in one SSE event's data
+//  (an OpenAI delta or an Anthropic text_delta), an escape counting as one; 0 when none.
+//  Cheap (no parse): it feeds the usage estimate of a stream cut before its usage chunk.
+uint64_t worker_policy_content_chars(const char *data, size_t len);
 
 #endif

@@ -2,6 +2,7 @@
 //  pure parts of worker_policy: Retry-After parsing, the retry budget, deadlines.
 #include <CUnit/CUnit.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "tg_backoff.h"
 #include "worker_policy.h"
@@ -126,6 +127,23 @@ test_deadline(void)
     CU_ASSERT(worker_policy_deadline_mono(1000000, 1, 9000000, 10) > 0);  //  passed, still set
 }
 
+static void
+test_content_chars(void)
+{
+    const char *oa = "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\" word\"}}]}";
+    CU_ASSERT_EQUAL(worker_policy_content_chars(oa, strlen(oa)), 5);
+    const char *esc = "{\"delta\":{\"content\": \"a\\\"b\\u00e9\\n\"}}";  //  a \" b \u00e9 \n
+    CU_ASSERT_EQUAL(worker_policy_content_chars(esc, strlen(esc)), 5);
+    const char *an = "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+                     "\"text_delta\",\"text\":\" h\xc3\xa9llo\"}}";
+    CU_ASSERT_EQUAL(worker_policy_content_chars(an, strlen(an)), 6);  //  é is one character
+    const char *none = "{\"choices\":[{\"delta\":{\"content\":null}}]}";
+    CU_ASSERT_EQUAL(worker_policy_content_chars(none, strlen(none)), 0);
+    CU_ASSERT_EQUAL(worker_policy_content_chars("[DONE]", 6), 0);
+    const char *cut = "{\"delta\":{\"content\":\"abc";  //  cut: counts what is there
+    CU_ASSERT_EQUAL(worker_policy_content_chars(cut, strlen(cut)), 3);
+}
+
 void
 test_worker_backoff_register(void)
 {
@@ -138,4 +156,5 @@ test_worker_backoff_register(void)
     CU_add_test(s, "budget: floor and share", test_budget_floor_and_share);
     CU_add_test(s, "budget: the window slides", test_budget_window_slides);
     CU_add_test(s, "deadline arithmetic", test_deadline);
+    CU_add_test(s, "streamed content characters", test_content_chars);
 }
