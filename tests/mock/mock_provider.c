@@ -23,6 +23,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <zlib.h>
 
 #define MOCK_MAX_BODY (16 * 1024 * 1024)  //  largest request body accepted
 #define MOCK_BACKLOG 4096                 //  listen(2) backlog: benchmarks open thousands at once
@@ -73,6 +74,9 @@ struct mock {
     uint64_t requests;        //  stats: model requests received
     uint64_t aborted;         //  stats: clients gone before their answer finished
     uint64_t resets;          //  stats: connections reset on purpose (reset_after)
+    uint64_t gzip_requests;   //  stats: model requests with a Content-Encoding: gzip body
+    uint64_t gzip_bytes_in;   //  stats: their bytes as received (compressed)
+    uint64_t gzip_bytes_out;  //  stats: their bytes once inflated
     uint64_t seq;             //  request number for ids (never reset)
     int64_t in_flight;        //  model requests not yet answered completely
     mock_req_t *live;         //  requests answered asynchronously (list head)
@@ -504,6 +508,47 @@ s_start(mock_req_t *r)
 
 //  True if the request carries a non-empty key: "Authorization: Bearer <key>", or for the
 //  Anthropic endpoint also "x-api-key: <key>" (current Anthropic SDKs send either).
+//  Replaces a gzip request body in `in` by its inflated bytes (at most MOCK_MAX_BODY) and
+//  counts it. TG_INVALID when it is not a whole gzip stream or inflates beyond the cap.
+static int
+s_gunzip(mock_t *self, struct evbuffer *in)
+{
+    size_t len = evbuffer_get_length(in);
+    z_stream z = {0};
+    if (inflateInit2(&z, 15 + 16) != Z_OK)
+        return TG_INVALID;
+    z.next_in = evbuffer_pullup(in, -1);
+    z.avail_in = (uInt)len;
+    struct evbuffer *out = evbuffer_new();
+    unsigned char chunk[16384];
+    int rc = Z_OK;
+    size_t total = 0;
+    while (rc == Z_OK && total <= MOCK_MAX_BODY) {
+        z.next_out = chunk;
+        z.avail_out = sizeof chunk;
+        rc = inflate(&z, Z_NO_FLUSH);
+        size_t n = sizeof chunk - z.avail_out;
+        if (rc != Z_OK && rc != Z_STREAM_END)
+            break;
+        evbuffer_add(out, chunk, n);
+        total += n;
+        if (rc == Z_OK && n == 0 && z.avail_in == 0)
+            break;  //  input ended before the stream did
+    }
+    inflateEnd(&z);
+    if (rc != Z_STREAM_END || total > MOCK_MAX_BODY) {
+        evbuffer_free(out);
+        return TG_INVALID;
+    }
+    evbuffer_drain(in, len);
+    evbuffer_add_buffer(in, out);
+    evbuffer_free(out);
+    self->gzip_requests++;
+    self->gzip_bytes_in += len;
+    self->gzip_bytes_out += total;
+    return TG_OK;
+}
+
 static bool
 s_authorized(struct evhttp_request *req, mock_api_t api)
 {
@@ -715,6 +760,19 @@ s_on_model_request(mock_t *self, struct evhttp_request *req, const char *path)
     json_t *body = NULL;
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
+    const char *ce = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Encoding");
+    if (ce && strcasecmp(ce, "identity") != 0) {
+        if (strcasecmp(ce, "gzip") != 0 || s_gunzip(self, in) != TG_OK) {
+            s_record(self, req, path, NULL);
+            s_reply_error(req, api, 400,
+                          strcasecmp(ce, "gzip") != 0
+                              ? "Unsupported Content-Encoding (only gzip is accepted)."
+                              : "The gzip request body could not be decompressed.",
+                          NULL, "invalid_content_encoding");
+            return;
+        }
+        len = evbuffer_get_length(in);
+    }
     if (len > 0) {
         json_error_t jerr;
         body = json_loadb((const char *)evbuffer_pullup(in, -1), len, 0, &jerr);
@@ -769,10 +827,12 @@ static void
 s_stats(mock_t *self, struct evbuffer *out)
 {
     json_t *stats = json_pack(
-        "{s:I, s:O, s:I, s:I, s:I, s:I, s:o}", "requests", (json_int_t)self->requests, "by_path",
-        self->by_path, "aborted", (json_int_t)self->aborted, "in_flight",
-        (json_int_t)self->in_flight, "resets", (json_int_t)self->resets, "script_pending",
-        (json_int_t)json_array_size(self->script), "last_request", s_record_json(&self->last));
+        "{s:I, s:O, s:I, s:I, s:I, s:I, s:o, s:{s:I, s:I, s:I}}", "requests",
+        (json_int_t)self->requests, "by_path", self->by_path, "aborted", (json_int_t)self->aborted,
+        "in_flight", (json_int_t)self->in_flight, "resets", (json_int_t)self->resets,
+        "script_pending", (json_int_t)json_array_size(self->script), "last_request",
+        s_record_json(&self->last), "gzip", "requests", (json_int_t)self->gzip_requests, "bytes_in",
+        (json_int_t)self->gzip_bytes_in, "bytes_out", (json_int_t)self->gzip_bytes_out);
     mock_wire_json(out, stats);
     json_decref(stats);
 }
@@ -835,6 +895,7 @@ s_on_control(mock_t *self, struct evhttp_request *req, const char *path)
         json_object_clear(self->by_path);
         s_record_clear(&self->last);
         self->requests = self->aborted = self->resets = 0;
+        self->gzip_requests = self->gzip_bytes_in = self->gzip_bytes_out = 0;
         evbuffer_add_printf(out, "{\"ok\":true}");
     } else {
         status = 404;
