@@ -82,6 +82,49 @@ test_rejects(void)
     CU_ASSERT_PTR_NULL(tg_config_path_arg(1, argv));
 }
 
+static void
+test_provider_policy(void)
+{
+    tg_config_t *c = tg_config_load_string("upstream:\n  gzip_min_bytes: 2048\n"
+                                           "providers:\n"
+                                           "  - name: local\n"
+                                           "    kind: openai\n"
+                                           "    base_url: http://127.0.0.1:8000/v1\n"
+                                           "    gzip: true\n"
+                                           "    max_retries: 0\n"
+                                           "    connect_timeout_ms: 300\n"
+                                           "    first_byte_timeout_ms: 700\n"
+                                           "    idle_timeout_ms: 800\n"
+                                           "    total_timeout_ms: 9000\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(tg_config_int(c, "upstream.gzip_min_bytes"), 2048);
+    CU_ASSERT_EQUAL(tg_config_int(c, "upstream.deadline_ms"), 0);
+    CU_ASSERT_EQUAL(tg_config_int(c, "upstream.retry_budget_percent"), 20);
+    const tg_provider_t *p = tg_config_provider_find(c, "local");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_TRUE(p->gzip);
+    CU_ASSERT_EQUAL(p->max_retries, 0);
+    CU_ASSERT_EQUAL(p->connect_timeout_ms, 300);
+    CU_ASSERT_EQUAL(p->first_byte_timeout_ms, 700);
+    CU_ASSERT_EQUAL(p->idle_timeout_ms, 800);
+    CU_ASSERT_EQUAL(p->total_timeout_ms, 9000);
+    const tg_provider_t *o = tg_config_provider_find(c, "openai");  //  unset: the defaults
+    CU_ASSERT_FALSE(o->gzip);
+    CU_ASSERT_EQUAL(o->max_retries, -1);
+    CU_ASSERT_EQUAL(o->first_byte_timeout_ms, 0);
+    tg_config_destroy(&c);
+    static const char *const bad[] = {
+        "providers:\n  - name: x\n    gzip: maybe\n",
+        "providers:\n  - name: x\n    max_retries: 11\n",
+        "providers:\n  - name: x\n    max_retries: two\n",
+        "providers:\n  - name: x\n    idle_timeout_ms: 50\n",
+        "providers:\n  - name: x\n    total_timeout_ms: 10s\n",
+        "upstream:\n  retry_budget_percent: -1\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CU_ASSERT_PTR_NULL(tg_config_load_string(bad[i]));
+}
+
 void
 test_config_register(void)
 {
@@ -89,4 +132,5 @@ test_config_register(void)
     CU_add_test(s, "defaults", test_defaults);
     CU_add_test(s, "yaml and env", test_yaml_and_env);
     CU_add_test(s, "rejects bad config", test_rejects);
+    CU_add_test(s, "provider call policy", test_provider_policy);
 }
