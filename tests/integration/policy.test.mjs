@@ -206,6 +206,17 @@ describe('deadline', () => {
     assert.ok(r.ms >= 300 && r.ms < 4000, `answered after ${r.ms} ms`);
   });
 
+  test('a deadline passing mid-stream ends the stream with an SSE error event', async () => {
+    const r = await chat('[[mock:chunk_delay_ms=200,words=50]] streaming', {
+      stream: true,
+      headers: { 'x-tollgate-deadline-ms': '1200' },
+    });
+    assert.equal(r.status, 200);
+    assert.match(r.text, /"content":/, 'some chunks came first');
+    assert.match(r.text, /"code":"deadline_exceeded"/);
+    assert.doesNotMatch(r.text, /\[DONE\]/);
+  });
+
   test('no retry that cannot finish before the deadline', async () => {
     const r = await chat('[[mock:status=503,retry_after=2]] no time', {
       headers: { 'x-tollgate-deadline-ms': '1000' },
