@@ -116,9 +116,10 @@ int tg_cache_invalidate(tg_cache_t *self,
                         const char *model,
                         int64_t older_than_us,
                         const char *reason);
-//  Writer. When the used share of the map is above high_water, deletes expired and
-//  invalidated entries, then the entries with the oldest access_us, until it is below
-//  low_water. Returns the number deleted, or TG_ERR. Run from a timer.
+//  Writer. Deletes the entries expired at now_us (through an expiry index, no scan); then,
+//  when the used share of the map is above high_water, invalidated entries, then those with
+//  the oldest access_us, until it is below low_water. Returns the number deleted, or
+//  TG_ERR. Run from a timer (tg_cache_put also runs it, with the entry's created_us).
 int tg_cache_evict(tg_cache_t *self, int64_t now_us);
 //  Fills *out. TG_OK or TG_ERR.
 int tg_cache_stats(tg_cache_t *self, int64_t now_us, tg_cache_stats_t *out);
