@@ -263,11 +263,7 @@ tg_lmdb_open(const tg_lmdb_opts_t *opts, tg_lmdb_t **self_p)
         goto fail;
     }
     self->map_size = info.me_mapsize;  //  at least the data already stored
-    //  Reader slots left by a killed process would pin old pages forever.
-    int dead = 0;
-    mdb_reader_check(self->env, &dead);
-    if (dead)
-        tg_log_info("lmdb cleared stale readers dir=%s n=%d", self->dir, dead);
+    tg_lmdb_reader_check(self);
     if (tg_lmdb_begin(self, !opts->readonly, &t) != TG_OK)
         goto fail;
     if ((rc = s_open_dbs(self, t, opts)) != TG_OK) {
@@ -324,6 +320,19 @@ tg_lmdb_map_size(tg_lmdb_t *self)
 {
     assert(self);
     return self->map_size;
+}
+
+int
+tg_lmdb_reader_check(tg_lmdb_t *self)
+{
+    assert(self);
+    //  Reader slots left by a killed process would pin old pages forever.
+    int dead = 0;
+    if (mdb_reader_check(self->env, &dead) != 0)
+        return 0;
+    if (dead)
+        tg_log_info("lmdb cleared stale readers dir=%s n=%d", self->dir, dead);
+    return dead;
 }
 
 int

@@ -55,6 +55,9 @@ size_t tg_lmdb_map_size(tg_lmdb_t *self);
 //  (pages freed but still held by an open reader count as free), times the page size.
 //  Opens its own read txn. TG_OK and *used_p, or TG_ERR.
 int tg_lmdb_used(tg_lmdb_t *self, size_t *used_p);
+//  Frees the reader slots of processes that died inside a read txn (their slots would pin
+//  old pages, so deletes would free nothing). Returns how many were freed (logged), or 0.
+int tg_lmdb_reader_check(tg_lmdb_t *self);
 //  Sets a larger map size (no txn may be open in this process). TG_OK or TG_ERR.
 int tg_lmdb_grow(tg_lmdb_t *self, size_t map_size);
 //  Doubles the map size, up to max_size (no txn may be open). TG_OK; TG_AGAIN when the map
