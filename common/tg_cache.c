@@ -25,9 +25,12 @@
 //  freeing about half of what is still above low_water, until the share is below it. Pages
 //  that a txn frees are reusable two txns later (LMDB keeps the previous snapshot), so
 //  freeing in more than one round is what lets the put that follows reuse them. A put
-//  that meets a full map evicts down to low_water minus twice its size and tries once more;
-//  then it is dropped (TG_AGAIN) and counted. An entry larger than a quarter of the map is
-//  dropped without evicting anything for it.
+//  that meets a full map evicts down to low_water minus twice its size, freeing at least
+//  its size in each of the first two rounds even when the measure says there is room (it
+//  cannot see fragmentation nor the last txn's pages), and tries once more; then it is
+//  dropped (TG_AGAIN) and counted, and the next put that meets a full map evicts again, so
+//  a full map never sticks. An entry larger than a quarter of the map is dropped without
+//  evicting anything for it.
 #include "tg_cache.h"
 #include "tg_lmdb.h"
 #include "tg_log.h"
@@ -62,6 +65,7 @@ struct tg_cache {
     uint64_t evicted;   //  entries evicted since open
     uint64_t dropped;   //  puts dropped since open
     bool full_warned;   //  a full map was logged (once per open)
+    bool stuck_warned;  //  a map too full to delete from was logged (once per open)
 };
 
 //  An entry decoded in place: the strings point into the encoded bytes.
@@ -203,7 +207,7 @@ s_view_from_entry(const tg_cache_entry_t *in, s_view_t *v)
     v->flags = in->invalidated ? S_INVALIDATED : 0;
     v->created_us = in->created_us;
     v->expires_us = in->expires_us;
-    v->access_us = in->access_us;
+    v->access_us = in->access_us ? in->access_us : in->created_us;
     v->hits = in->hits;
     v->up = in->up;
     v->down = in->down;
@@ -592,11 +596,14 @@ s_evict_round(tg_cache_t *self, size_t want, size_t max, s_rows_t *r)
     return n;
 }
 
-//  Expired entries first (when now_us > 0); then, if `force` or the used share passes
-//  high_water, the front of `access` until fewer than `target` bytes are used.
-//  Count or TG_ERR.
+//  Expired entries first (when now_us > 0); then, if the used share passes high_water, the
+//  front of `access` until fewer than `target` bytes are used. With `force` (a write met a
+//  full map) the first two rounds free at least `room` bytes each, whatever the measure
+//  says: it counts as free the pages that the last txn freed (not reusable before one more
+//  commit) and free pages too scattered for a large value, so it can sit below the target
+//  while nothing fits. Count or TG_ERR.
 static int
-s_evict(tg_cache_t *self, int64_t now_us, double target, bool force)
+s_evict(tg_cache_t *self, int64_t now_us, double target, bool force, size_t room)
 {
     assert(!self->readonly);
     int total = 0;
@@ -613,16 +620,27 @@ s_evict(tg_cache_t *self, int64_t now_us, double target, bool force)
         return total;
     s_rows_t *r = tg_zalloc(sizeof *r);
     size_t max = S_BATCH;
-    for (int round = 0; round < S_MAX_ROUNDS && (double)used > target; round++) {
+    int forced = force ? 2 : 0;
+    for (int round = 0; round < S_MAX_ROUNDS && ((double)used > target || round < forced);
+         round++) {
         //  Half of what is above the target per round (see the top comment), at least 1.
-        size_t want = (size_t)(((double)used - target) / 2) + 1;
+        size_t want = (double)used > target ? (size_t)(((double)used - target) / 2) + 1 : 1;
+        if (round < forced && want < room)
+            want = room;
         int rc = s_evict_round(self, want, max, r);
         if (rc == TG_AGAIN && max > 1) {
             max = 1;  //  too full even to delete many: one at a time
             continue;
         }
         if (rc == TG_AGAIN) {
-            tg_log_warn("cache map too full to evict dir_bytes=%zu", used);
+            //  Even deletes need fresh pages: an open reader pins all that was freed.
+            if (!self->stuck_warned)
+                tg_log_warn("cache map too full to evict (a reader holding an old snapshot?) "
+                            "used_bytes=%zu map_bytes=%zu",
+                            used, self->map_size);
+            else
+                tg_log_debug("cache map too full to evict used_bytes=%zu", used);
+            self->stuck_warned = true;
             break;
         }
         if (rc == TG_ERR) {
@@ -645,15 +663,18 @@ int
 tg_cache_evict(tg_cache_t *self, int64_t now_us)
 {
     assert(self && !self->readonly);
-    return s_evict(self, now_us, self->low_water * (double)self->map_size, false);
+    tg_lmdb_reader_check(self->db);  //  a dead ingest's slot would keep pages from reuse
+    return s_evict(self, now_us, self->low_water * (double)self->map_size, false, 0);
 }
 
-//  After a write met a full map: evicts down to low_water minus `extra` bytes.
+//  After a write of about `extra` bytes met a full map: evicts down to low_water minus twice
+//  that, freeing at least that much in each of two txns (see s_evict).
 static void
 s_make_room(tg_cache_t *self, int64_t now_us, size_t extra)
 {
-    double target = self->low_water * (double)self->map_size - (double)extra;
-    s_evict(self, now_us, target > 0 ? target : 0, true);
+    double target = self->low_water * (double)self->map_size - 2.0 * (double)extra;
+    tg_lmdb_reader_check(self->db);
+    s_evict(self, now_us, target > 0 ? target : 0, true, extra);
 }
 
 //  Logs a full map once per open (warn), then at debug.
@@ -733,6 +754,12 @@ tg_cache_put(tg_cache_t *self, const tg_cache_key_t *key, const tg_cache_entry_t
     assert(in->form == TG_CACHE_JSON || in->form == TG_CACHE_SSE);
     s_view_t v;
     s_view_from_entry(in, &v);
+    for (int i = 0; i < S_NSTR; i++)
+        if (v.len[i] > UINT32_MAX / 2) {
+            tg_log_warn("cache entry too large, dropped bytes=%zu", v.len[i]);
+            self->dropped++;
+            return TG_AGAIN;
+        }
     s_put_t a = {.key = key, .v = &v};
     uint8_t *p = s_encode(&v, &a.len);
     a.p = p;
@@ -743,8 +770,8 @@ tg_cache_put(tg_cache_t *self, const tg_cache_key_t *key, const tg_cache_entry_t
                     self->map_size);
         rc = TG_AGAIN;
     } else {
-        s_evict(self, in->created_us, self->low_water * (double)self->map_size, false);
-        rc = s_write_retry(self, in->created_us, 2 * (a.len + S_OVERHEAD), s_put_fn, &a);
+        s_evict(self, in->created_us, self->low_water * (double)self->map_size, false, 0);
+        rc = s_write_retry(self, in->created_us, a.len + S_OVERHEAD, s_put_fn, &a);
         if (rc == TG_AGAIN)
             s_full(self, "fill");
     }

@@ -99,12 +99,13 @@ int tg_cache_get(tg_cache_t *self,
 void tg_cache_entry_fini(tg_cache_entry_t *entry);
 
 //  Writer. Stores (or replaces) the entry under key and indexes its response id; hits, votes
-//  and access start from the values in `in`. When the map is near full, evicts first; when a
-//  put still does not fit, evicts more and tries once again. TG_OK, TG_AGAIN when it did not
-//  fit (dropped, counted), TG_ERR.
+//  and access start from the values in `in` (access_us 0 means created_us). When the map is
+//  near full, evicts first; when a put still does not fit, evicts more and tries once again.
+//  TG_OK, TG_AGAIN when it did not fit (dropped, counted), TG_ERR.
 int tg_cache_put(tg_cache_t *self, const tg_cache_key_t *key, const tg_cache_entry_t *in);
 //  Writer. Records hits served by readers: hits += 1 and access_us = now_us for each key,
-//  in one txn (absent keys skipped). Returns the number of entries updated, or TG_ERR.
+//  in one txn (absent keys skipped). Returns the number of entries updated (0 when the map
+//  is full even after eviction: those hits are not counted, and a warning says so), or TG_ERR.
 int tg_cache_touch(tg_cache_t *self, const tg_cache_key_t *keys, size_t n, int64_t now_us);
 //  Writer. One vote for the entry whose answer had `response_id`. TG_OK, TG_NOTFOUND.
 int tg_cache_vote(tg_cache_t *self, const char *response_id, bool up);

@@ -372,6 +372,14 @@ test_touch(void)
     tg_cache_stats_t st;
     CU_ASSERT_EQUAL(tg_cache_stats(c, 400, &st), TG_OK);
     CU_ASSERT_EQUAL(st.hits, 2);
+    //  A put with no access time takes its creation time.
+    tg_cache_entry_t in = {.body = "x", .body_len = 1, .created_us = 500};
+    tg_cache_key_t k3 = s_key(3);
+    CU_ASSERT_EQUAL(tg_cache_put(c, &k3, &in), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(tg_cache_get(c, &k3, 600, 0, &out), TG_OK);
+    CU_ASSERT_EQUAL(out.access_us, 500);
+    CU_ASSERT_EQUAL(out.hits, 0);
+    tg_cache_entry_fini(&out);
     tg_cache_destroy(&c);
     s_rmdir(dir);
 }
@@ -568,6 +576,56 @@ test_reader_sees_writer(void)
     s_rmdir(dir);
 }
 
+//  A reader that died inside a read txn pins the snapshot it read; the writer frees its slot
+//  when the map runs full, so eviction still makes room and no fill is dropped.
+static void
+test_dead_reader(void)
+{
+    char *dir = s_tmpdir();
+    tg_cache_t *c = s_open(dir, 1 << 20);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(s_put(c, 0, "m", 1000), TG_OK);
+    int up[2];
+    CU_ASSERT_EQUAL_FATAL(pipe(up), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        close(up[0]);
+        static const char *const dbs[] = {"entries", "ids", "access", "expiry"};
+        tg_lmdb_opts_t lo = {
+            .dir = dir, .dbs = dbs, .ndbs = 4, .schema_version = 1, .readonly = true};
+        tg_lmdb_t *db = tg_lmdb_new(&lo);
+        tg_lmdb_txn_t *t = NULL;
+        char b = db && tg_lmdb_begin(db, false, &t) == TG_OK ? 'y' : 'n';
+        ssize_t n = write(up[1], &b, 1);
+        _exit(n == 1 ? 0 : 1);  //  dies with the txn open
+    }
+    close(up[1]);
+    char b = 0;
+    CU_ASSERT_EQUAL(read(up[0], &b, 1), 1);
+    CU_ASSERT_EQUAL(b, 'y');
+    close(up[0]);
+    int status = 0;
+    CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+    char *body = tg_zalloc(4001);
+    memset(body, 'b', 4000);
+    int bad = 0;
+    for (uint32_t i = 1; i < 600; i++) {
+        tg_cache_entry_t e = {.body = body, .body_len = 4000, .created_us = 1000 + i};
+        tg_cache_key_t k = s_key(i);
+        bad += tg_cache_put(c, &k, &e) != TG_OK;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    tg_cache_stats_t st;
+    CU_ASSERT_EQUAL(tg_cache_stats(c, 0, &st), TG_OK);
+    CU_ASSERT(st.evicted > 0);
+    CU_ASSERT_EQUAL(st.dropped, 0);
+    free(body);
+    tg_cache_destroy(&c);
+    s_rmdir(dir);
+}
+
 //  Garbage written under cache keys with tg_lmdb directly: a miss, skipped, evicted.
 static void
 test_corrupt_entries(void)
@@ -654,5 +712,6 @@ test_cache_register(void)
     CU_add_test(s, "evict_invalidated_first", test_evict_invalidated_first);
     CU_add_test(s, "reader_missing", test_reader_missing);
     CU_add_test(s, "reader_sees_writer", test_reader_sees_writer);
+    CU_add_test(s, "dead_reader", test_dead_reader);
     CU_add_test(s, "corrupt_entries", test_corrupt_entries);
 }
