@@ -14,7 +14,8 @@
 //  form into the other.
 //
 //  Entries are found by key, and by the answer's response id ("chatcmpl-...") for feedback
-//  and invalidation by id.
+//  and invalidation by id. The dbs, the entry encoding and the eviction rounds are described
+//  at the top of tg_cache.c. One tg_cache_t per process and thread; not thread-safe.
 #ifndef TG_CACHE_H
 #define TG_CACHE_H
 
