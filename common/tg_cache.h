@@ -14,7 +14,8 @@
 //  form into the other.
 //
 //  Entries are found by key, and by the answer's response id ("chatcmpl-...") for feedback
-//  and invalidation by id.
+//  and invalidation by id. The dbs, the entry encoding and the eviction rounds are described
+//  at the top of tg_cache.c. One tg_cache_t per process and thread; not thread-safe.
 #ifndef TG_CACHE_H
 #define TG_CACHE_H
 
@@ -99,12 +100,13 @@ int tg_cache_get(tg_cache_t *self,
 void tg_cache_entry_fini(tg_cache_entry_t *entry);
 
 //  Writer. Stores (or replaces) the entry under key and indexes its response id; hits, votes
-//  and access start from the values in `in`. When the map is near full, evicts first; when a
-//  put still does not fit, evicts more and tries once again. TG_OK, TG_AGAIN when it did not
-//  fit (dropped, counted), TG_ERR.
+//  and access start from the values in `in` (access_us 0 means created_us). When the map is
+//  near full, evicts first; when a put still does not fit, evicts more and tries once again.
+//  TG_OK, TG_AGAIN when it did not fit (dropped, counted), TG_ERR.
 int tg_cache_put(tg_cache_t *self, const tg_cache_key_t *key, const tg_cache_entry_t *in);
 //  Writer. Records hits served by readers: hits += 1 and access_us = now_us for each key,
-//  in one txn (absent keys skipped). Returns the number of entries updated, or TG_ERR.
+//  in one txn (absent keys skipped). Returns the number of entries updated (0 when the map
+//  is full even after eviction: those hits are not counted, and a warning says so), or TG_ERR.
 int tg_cache_touch(tg_cache_t *self, const tg_cache_key_t *keys, size_t n, int64_t now_us);
 //  Writer. One vote for the entry whose answer had `response_id`. TG_OK, TG_NOTFOUND.
 int tg_cache_vote(tg_cache_t *self, const char *response_id, bool up);
@@ -116,9 +118,10 @@ int tg_cache_invalidate(tg_cache_t *self,
                         const char *model,
                         int64_t older_than_us,
                         const char *reason);
-//  Writer. When the used share of the map is above high_water, deletes expired and
-//  invalidated entries, then the entries with the oldest access_us, until it is below
-//  low_water. Returns the number deleted, or TG_ERR. Run from a timer.
+//  Writer. Deletes the entries expired at now_us (through an expiry index, no scan); then,
+//  when the used share of the map is above high_water, invalidated entries, then those with
+//  the oldest access_us, until it is below low_water. Returns the number deleted, or
+//  TG_ERR. Run from a timer (tg_cache_put also runs it, with the entry's created_us).
 int tg_cache_evict(tg_cache_t *self, int64_t now_us);
 //  Fills *out. TG_OK or TG_ERR.
 int tg_cache_stats(tg_cache_t *self, int64_t now_us, tg_cache_stats_t *out);

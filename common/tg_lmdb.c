@@ -27,6 +27,7 @@ struct tg_lmdb {
     size_t map_size;  //  current map size in bytes
     int open_txns;    //  txns begun and not yet ended
     bool write_open;  //  a write txn is open
+    bool readonly;    //  opened MDB_RDONLY: read txns only
 };
 
 struct tg_lmdb_txn {
@@ -157,18 +158,86 @@ s_recorded_size(tg_lmdb_t *self, tg_lmdb_txn_t *t)
     return (*end || errno || n > SIZE_MAX) ? 0 : (size_t)n;
 }
 
+//  Opens the named dbs (and meta) in txn t; a read-only open does not create them.
+static int
+s_open_dbs(tg_lmdb_t *self, tg_lmdb_txn_t *t, const tg_lmdb_opts_t *opts)
+{
+    unsigned flags = opts->readonly ? 0 : MDB_CREATE;
+    int rc = mdb_dbi_open(t->txn, S_META, flags, &self->meta);
+    if (rc == MDB_NOTFOUND && opts->readonly)
+        return TG_NOTFOUND;
+    if (rc)
+        return s_fail(self, "open db meta", rc);
+    for (size_t i = 0; i < opts->ndbs; i++) {
+        rc = mdb_dbi_open(t->txn, opts->dbs[i], flags, &self->dbi[i]);
+        if (rc == MDB_NOTFOUND && opts->readonly)
+            return TG_NOTFOUND;
+        if (rc) {
+            tg_log_error("lmdb open db=%s failed dir=%s err=%s", opts->dbs[i], self->dir,
+                         mdb_strerror(rc));
+            return TG_ERR;
+        }
+    }
+    return TG_OK;
+}
+
+//  A reader's schema check: the stored version must be the current one. Missing or older
+//  means the writer has not created or migrated the data yet (TG_NOTFOUND, not logged).
+static int
+s_check_schema_ro(tg_lmdb_t *self, tg_lmdb_txn_t *t, const tg_lmdb_opts_t *opts)
+{
+    MDB_val k = {.mv_size = strlen(S_SCHEMA_KEY), .mv_data = (void *)S_SCHEMA_KEY}, v;
+    int rc = mdb_get(t->txn, self->meta, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return TG_NOTFOUND;
+    if (rc)
+        return s_fail(self, "get schema_version", rc);
+    char buf[16];
+    if (v.mv_size == 0 || v.mv_size >= sizeof buf) {
+        tg_log_error("lmdb dir=%s has an unreadable schema_version record", self->dir);
+        return TG_ERR;
+    }
+    memcpy(buf, v.mv_data, v.mv_size);
+    buf[v.mv_size] = 0;
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(buf, &end, 10);
+    if (*end || errno || n > UINT32_MAX) {
+        tg_log_error("lmdb dir=%s has an unreadable schema_version '%s'", self->dir, buf);
+        return TG_ERR;
+    }
+    if (n > opts->schema_version) {
+        tg_log_error("data in %s has schema version %lu, newer than this tollgate understands "
+                     "(%" PRIu32 "): refusing to read it",
+                     self->dir, n, opts->schema_version);
+        return TG_ERR;
+    }
+    return n == opts->schema_version ? TG_OK : TG_NOTFOUND;
+}
+
 tg_lmdb_t *
 tg_lmdb_new(const tg_lmdb_opts_t *opts)
 {
-    assert(opts && opts->dir && opts->schema_version >= 1);
+    tg_lmdb_t *self = NULL;
+    tg_lmdb_open(opts, &self);
+    return self;
+}
+
+int
+tg_lmdb_open(const tg_lmdb_opts_t *opts, tg_lmdb_t **self_p)
+{
+    assert(opts && opts->dir && opts->schema_version >= 1 && self_p);
     assert(opts->ndbs <= S_MAX_DBS);
-    if (s_mkdirs(opts->dir) != TG_OK)
-        return NULL;
+    *self_p = NULL;
+    if (!opts->readonly && s_mkdirs(opts->dir) != TG_OK)
+        return TG_ERR;
     tg_lmdb_t *self = tg_zalloc(sizeof *self);
     self->dir = tg_strdup(opts->dir);
     self->ndbs = opts->ndbs;
+    self->readonly = opts->readonly;
     self->dbi = tg_zalloc((opts->ndbs + 1) * sizeof *self->dbi);
     tg_lmdb_txn_t *t = NULL;
+    int ret = TG_ERR;
     int rc = mdb_env_create(&self->env);
     if (rc) {
         s_fail(self, "env create", rc);
@@ -176,12 +245,16 @@ tg_lmdb_new(const tg_lmdb_opts_t *opts)
         goto fail;
     }
     if ((rc = mdb_env_set_maxdbs(self->env, (MDB_dbi)opts->ndbs + 1))
-        || (rc = mdb_env_set_mapsize(self->env, opts->map_size))) {
+        || (opts->map_size && (rc = mdb_env_set_mapsize(self->env, opts->map_size)))) {
         s_fail(self, "env setup", rc);
         goto fail;
     }
-    if ((rc = mdb_env_open(self->env, opts->dir, MDB_NOTLS, 0640))) {
-        s_fail(self, "env open", rc);
+    unsigned flags = MDB_NOTLS | (opts->readonly ? MDB_RDONLY : 0);
+    if ((rc = mdb_env_open(self->env, opts->dir, flags, 0640))) {
+        if (opts->readonly && rc == ENOENT)
+            ret = TG_NOTFOUND;  //  the writer has not created it yet
+        else
+            s_fail(self, "env open", rc);
         goto fail;
     }
     MDB_envinfo info;
@@ -190,23 +263,23 @@ tg_lmdb_new(const tg_lmdb_opts_t *opts)
         goto fail;
     }
     self->map_size = info.me_mapsize;  //  at least the data already stored
-    //  Reader slots left by a killed process would pin old pages forever.
-    int dead = 0;
-    mdb_reader_check(self->env, &dead);
-    if (dead)
-        tg_log_info("lmdb cleared stale readers dir=%s n=%d", self->dir, dead);
-    if (tg_lmdb_begin(self, true, &t) != TG_OK)
+    tg_lmdb_reader_check(self);
+    if (tg_lmdb_begin(self, !opts->readonly, &t) != TG_OK)
         goto fail;
-    if ((rc = mdb_dbi_open(t->txn, S_META, MDB_CREATE, &self->meta))) {
-        s_fail(self, "open db meta", rc);
+    if ((rc = s_open_dbs(self, t, opts)) != TG_OK) {
+        ret = rc;
         goto fail;
     }
-    for (size_t i = 0; i < opts->ndbs; i++)
-        if ((rc = mdb_dbi_open(t->txn, opts->dbs[i], MDB_CREATE, &self->dbi[i]))) {
-            tg_log_error("lmdb open db=%s failed dir=%s err=%s", opts->dbs[i], self->dir,
-                         mdb_strerror(rc));
+    if (opts->readonly) {
+        if ((rc = s_check_schema_ro(self, t, opts)) != TG_OK) {
+            ret = rc;
             goto fail;
         }
+        if (tg_lmdb_commit(&t) != TG_OK)  //  a read txn commits to keep its dbi handles
+            goto fail;
+        *self_p = self;
+        return TG_OK;
+    }
     if (s_check_schema(self, t, opts) != TG_OK)
         goto fail;
     size_t grown = s_recorded_size(self, t);
@@ -218,11 +291,12 @@ tg_lmdb_new(const tg_lmdb_opts_t *opts)
     //  A map that an earlier run grew keeps its size (LMDB itself would take the set one).
     if (grown > self->map_size && tg_lmdb_grow(self, grown) != TG_OK)
         goto fail;
-    return self;
+    *self_p = self;
+    return TG_OK;
 fail:
     tg_lmdb_abort(&t);
     tg_lmdb_destroy(&self);
-    return NULL;
+    return ret;
 }
 
 void
@@ -249,9 +323,59 @@ tg_lmdb_map_size(tg_lmdb_t *self)
 }
 
 int
+tg_lmdb_reader_check(tg_lmdb_t *self)
+{
+    assert(self);
+    //  Reader slots left by a killed process would pin old pages forever.
+    int dead = 0;
+    if (mdb_reader_check(self->env, &dead) != 0)
+        return 0;
+    if (dead)
+        tg_log_info("lmdb cleared stale readers dir=%s n=%d", self->dir, dead);
+    return dead;
+}
+
+int
+tg_lmdb_used(tg_lmdb_t *self, size_t *used_p)
+{
+    assert(self && used_p);
+    MDB_envinfo info;
+    MDB_stat st;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(self->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return s_fail(self, "begin read txn", rc);
+    if ((rc = mdb_env_info(self->env, &info)) || (rc = mdb_env_stat(self->env, &st))) {
+        mdb_txn_abort(txn);
+        return s_fail(self, "env info", rc);
+    }
+    //  The free list is db 0: each record is an ID list whose first word is its length.
+    size_t free_pages = 0;
+    MDB_cursor *cur;
+    if ((rc = mdb_cursor_open(txn, 0, &cur))) {
+        mdb_txn_abort(txn);
+        return s_fail(self, "free list cursor", rc);
+    }
+    MDB_val k, v;
+    while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0)
+        if (v.mv_size >= sizeof(size_t)) {
+            size_t n;
+            memcpy(&n, v.mv_data, sizeof n);
+            free_pages += n;
+        }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    if (rc != MDB_NOTFOUND)
+        return s_fail(self, "free list walk", rc);
+    size_t pages = (size_t)info.me_last_pgno + 1;
+    *used_p = (pages > free_pages ? pages - free_pages : 0) * st.ms_psize;
+    return TG_OK;
+}
+
+int
 tg_lmdb_grow(tg_lmdb_t *self, size_t map_size)
 {
-    assert(self && self->open_txns == 0);
+    assert(self && self->open_txns == 0 && !self->readonly);
     int rc = mdb_env_set_mapsize(self->env, map_size);
     if (rc)
         return s_fail(self, "set mapsize", rc);
@@ -303,7 +427,7 @@ int
 tg_lmdb_begin(tg_lmdb_t *self, bool write, tg_lmdb_txn_t **txn_p)
 {
     assert(self && txn_p);
-    assert(!(write && self->write_open));
+    assert(!(write && (self->write_open || self->readonly)));
     *txn_p = NULL;
     MDB_txn *txn;
     int rc = mdb_txn_begin(self->env, NULL, write ? 0 : MDB_RDONLY, &txn);

@@ -4,6 +4,8 @@
 //  mdb_strerror once. A `meta` db holds "schema_version" (spec O7): a newer version than
 //  the caller knows is refused on open, an older one is migrated (and the log says so).
 //  Single-threaded use per environment (the writer process); read txns are MDB_NOTLS.
+//  Other processes may open the same environment read-only (opts.readonly): no create, no
+//  schema write, no migration; they see what the writer has committed.
 #ifndef TG_LMDB_H
 #define TG_LMDB_H
 
@@ -33,15 +35,29 @@ typedef struct {
     uint32_t schema_version;      //  version this code reads and writes (>= 1)
     tg_lmdb_migrate_fn *migrate;  //  called when the stored version is older; NULL: none needed
     void *migrate_arg;            //  passed to migrate
+    bool readonly;                //  MDB_RDONLY: no create, no write txns; map_size 0 takes
+                                  //  the size the writer set
 } tg_lmdb_opts_t;
 
 //  Opens (creating if needed) the environment and its dbs, checks or records the schema
 //  version. NULL after logging why (I/O error, lock, newer schema, failed migration).
+//  A read-only open of an environment that is not there yet returns NULL unlogged.
 tg_lmdb_t *tg_lmdb_new(const tg_lmdb_opts_t *opts);
+//  Same as tg_lmdb_new with the outcome: TG_OK and *self_p; TG_NOTFOUND (read-only only,
+//  not logged) when the directory, the environment, one of its dbs or the current schema
+//  version is not there yet (the writer has not created or migrated it); TG_ERR (logged).
+int tg_lmdb_open(const tg_lmdb_opts_t *opts, tg_lmdb_t **self_p);
 //  Closes the environment; *self_p = NULL. No txn may be open. NULL-safe.
 void tg_lmdb_destroy(tg_lmdb_t **self_p);
 //  Current map size in bytes.
 size_t tg_lmdb_map_size(tg_lmdb_t *self);
+//  Bytes of the map in use: pages up to the last one written, minus those on the free list
+//  (pages freed but still held by an open reader count as free), times the page size.
+//  Opens its own read txn. TG_OK and *used_p, or TG_ERR.
+int tg_lmdb_used(tg_lmdb_t *self, size_t *used_p);
+//  Frees the reader slots of processes that died inside a read txn (their slots would pin
+//  old pages, so deletes would free nothing). Returns how many were freed (logged), or 0.
+int tg_lmdb_reader_check(tg_lmdb_t *self);
 //  Sets a larger map size (no txn may be open in this process). TG_OK or TG_ERR.
 int tg_lmdb_grow(tg_lmdb_t *self, size_t map_size);
 //  Doubles the map size, up to max_size (no txn may be open). TG_OK; TG_AGAIN when the map
