@@ -6,11 +6,16 @@
 #  Usage: bench/overhead.sh [--conns "1 16 64"] [--duration 10s] [--workers 1] [--ingest 1]
 #                           [--stream] [--body FILE] [--slow | --only-slow]
 #                           [--slow-conns "64 256"] [--latency-ms 50] [--csv FILE]
+#                           [--hit | --only-hit] [--hit-conns "1 16"]
 #
 #  The request is bench/bodies/chat-1k.json (chat-1k-stream.json with --stream): a ~1 KB
 #  system + user prompt for gpt-4o-mini whose `[[mock:words=138]]` makes the mock answer 138
 #  completion tokens. --slow adds a section where the mock waits --latency-ms (50) before
 #  answering, at --slow-conns clients, non-streamed and streamed; --only-slow runs just that.
+#  The body has no temperature (OpenAI's default 1), so the main and slow sections never
+#  use the response cache. --hit adds a section of cache hits: the same bodies with
+#  "temperature":0, answered once by the upstream and then by ingest from the cache, at
+#  --hit-conns clients, against the same bodies sent to the mock directly.
 #  Per run: wrk's total requests are the calls; gateway CPU is utime+stime (/proc/PID/stat,
 #  all threads) of the supervisor's tg-ingest, tg-router, tg-worker, tg-analytics and tg-alert
 #  children just before and after the tollgate run; messages are tollgate_frames_sent_total
@@ -32,6 +37,8 @@ SLOW=0
 SLOW_CONNS="64 256"
 LATENCY_MS=50
 CSV=
+HIT=0
+HIT_CONNS="1 16"
 while [ $# -gt 0 ]; do
     case "$1" in
     --conns) CONNS=$2; shift 2 ;;
@@ -45,6 +52,9 @@ while [ $# -gt 0 ]; do
     --slow-conns) SLOW_CONNS=$2; shift 2 ;;
     --latency-ms) LATENCY_MS=$2; shift 2 ;;
     --csv) CSV=$2; shift 2 ;;
+    --hit) HIT=1; shift ;;
+    --only-hit) HIT=1; MAIN=0; SLOW=0; shift ;;
+    --hit-conns) HIT_CONNS=$2; shift 2 ;;
     -h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^#  \{0,1\}//'; exit 0 ;;
     *) echo "unknown option $1 (--help)" >&2; exit 2 ;;
     esac
@@ -228,6 +238,29 @@ if [ "$MAIN" = 1 ]; then
     # shellcheck disable=SC2086
     section main "$mode" "$(lua_for "$BODY")" 0 $CONNS
 fi
+#  body-file -> the same body with "temperature":0 (cacheable), primed into the cache.
+hit_lua() {
+    local out=$work/$(basename "$1" .json)-t0.json
+    sed 's/^{/{"temperature":0,/' "$1" >"$out"
+    curl -fs -o /dev/null -H 'Authorization: Bearer bench-key' -H 'Content-Type: application/json' \
+        --data-binary @"$out" "http://127.0.0.1:$TPORT/v1/chat/completions" \
+        || { echo "tollgate refused $out" >&2; exit 1; }
+    sleep 0.5 #  the fill goes worker -> router -> LMDB after the answer
+    local h
+    h=$(curl -fs -D - -o /dev/null -H 'Authorization: Bearer bench-key' \
+        -H 'Content-Type: application/json' --data-binary @"$out" \
+        "http://127.0.0.1:$TPORT/v1/chat/completions" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-cache" { print $2 }')
+    [ "$h" = hit ] || { echo "$out is not answered from the cache (x-cache: $h)" >&2; exit 1; }
+    lua_for "$out"
+}
+if [ "$HIT" = 1 ]; then
+    lua=$(hit_lua "$BODY_JSON")
+    # shellcheck disable=SC2086
+    section hit hit-json "$lua" 0 $HIT_CONNS
+    lua=$(hit_lua "$BODY_STREAM")
+    # shellcheck disable=SC2086
+    section hit hit-sse "$lua" 0 $HIT_CONNS
+fi
 if [ "$SLOW" = 1 ]; then
     # shellcheck disable=SC2086
     section slow json "$(lua_for "$BODY_JSON" "latency_ms=$LATENCY_MS")" "$LATENCY_MS" $SLOW_CONNS
@@ -240,20 +273,20 @@ echo "tollgate overhead: $(nproc) cores, $DURATION per run, workers $WORKERS, in
 echo "request: $BODY ($(wc -c <"$BODY") bytes); non-streamed answer from the mock: $answer"
 echo
 echo "What tollgate costs (ratios first; CPU = gateway processes' CPU time per call; msgs = ZeroMQ messages sent per call):"
-printf "%-8s %-6s %7s | %11s | %10s %10s | %12s | %9s | %s\n" upstream mode clients "tg/direct" \
+printf "%-8s %-8s %7s | %11s | %10s %10s | %12s | %9s | %s\n" upstream mode clients "tg/direct" \
     "p50 added" "p99 added" "tg CPU/call" "msgs/call" errors
-awk -F'\t' '{ printf "%-8s %-6s %7s | %9.1f %% | %8.0fus %8.0fus | %10sus | %9s | %s\n",
+awk -F'\t' '{ printf "%-8s %-8s %7s | %9.1f %% | %8.0fus %8.0fus | %10sus | %9s | %s\n",
     $3 "ms", $2, $4, ($5 > 0 ? 100 * $6 / $5 : 0), $8 - $7, $10 - $9, $13, $15, $17 }' "$ROWS"
 echo
 echo "Absolute (this machine only):"
-printf "%-8s %-6s %7s | %10s %10s | %9s %9s | %9s %9s | %9s %9s | %s\n" upstream mode clients \
+printf "%-8s %-8s %7s | %10s %10s | %9s %9s | %9s %9s | %9s %9s | %s\n" upstream mode clients \
     "direct r/s" "tg r/s" "p50 dir" "p50 tg" "p99 dir" "p99 tg" "calls dir" "calls tg" "mock CPU/call (direct)"
-awk -F'\t' '{ printf "%-8s %-6s %7s | %10.0f %10.0f | %7.0fus %7.0fus | %7.0fus %7.0fus | %9s %9s | %sus\n",
+awk -F'\t' '{ printf "%-8s %-8s %7s | %10.0f %10.0f | %7.0fus %7.0fus | %7.0fus %7.0fus | %9s %9s | %sus\n",
     $3 "ms", $2, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14 }' "$ROWS"
 echo
 echo "Per call, by tollgate process (CPU us) and by frame type (messages sent):"
 awk -F'\t' '{ split($16, p, ";"); gsub(/,/, " ", p[1]); gsub(/,/, " ", p[2]); gsub(/=/, " ", p[2])
-    printf "%-8s %-6s %7s | cpu us: %s | msgs: %s\n", $3 "ms", $2, $4, p[1], p[2] }' "$ROWS"
+    printf "%-8s %-8s %7s | cpu us: %s | msgs: %s\n", $3 "ms", $2, $4, p[1], p[2] }' "$ROWS"
 awk -F'\t' '$12 > 0 && $4 / $12 > 0.05 { n++ } END { if (n) print "note: in " n " run(s) the clients exceed 5 % of the calls: calls cut off when wrk stops are not counted but add CPU and messages (req > 1.00); use a longer --duration" }' "$ROWS"
 
 if [ -n "$CSV" ]; then

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tg_cache.h"
+
 //  Assembles the chat.completion an SSE stream of chat.completion.chunk events describes:
 //  same id, created, model, system_fingerprint; per choice index the concatenated
 //  delta.content (and refusal), the tool_calls assembled by index (id, type, function name,
@@ -42,5 +44,11 @@ int tg_cache_form_sse_replay(const char *sse,
                              uint64_t tok_out,
                              char **out_p,
                              size_t *len_p);
+
+//  A cache entry's answer in the form asked for (stream or not, usage chunk or not), by the
+//  conversions above; a JSON entry asked as JSON is copied as is. TG_OK with *out_p /
+//  *len_p (owned), or TG_INVALID when the stored bytes cannot be converted.
+int tg_cache_form_answer(
+    const tg_cache_entry_t *entry, bool stream, bool include_usage, char **out_p, size_t *len_p);
 
 #endif

@@ -396,6 +396,17 @@ s_check(tg_config_t *self)
             break;
         }
     }
+    const char *scope = tg_config_str(self, "cache.scope");
+    if (strcmp(scope, "auto") && strcmp(scope, "key") && strcmp(scope, "agent")
+        && strcmp(scope, "shared")) {
+        s_error("cache.scope must be auto, key, agent or shared, not '%s'", scope);
+        return TG_INVALID;
+    }
+    if (tg_config_dbl(self, "cache.low_water") >= tg_config_dbl(self, "cache.high_water")) {
+        s_error("cache.low_water (%g) must be below cache.high_water (%g)",
+                tg_config_dbl(self, "cache.low_water"), tg_config_dbl(self, "cache.high_water"));
+        return TG_INVALID;
+    }
     return TG_OK;
 }
 

@@ -169,14 +169,15 @@ s_add(tg_lmdb_txn_t *txn, int db, const void *key, size_t klen, const analytics_
     return tg_lmdb_put(txn, db, key, klen, buf, sizeof buf);
 }
 
-//  Prices one event. Cache hits cost nothing upstream: their cost is 0 (the price lookup
-//  still says whether the model is known).
+//  Prices one event. Cache hits and coalesced calls (which shared another call's upstream
+//  answer) cost nothing upstream: their cost is 0 (the price lookup still says whether the
+//  model is known).
 static int64_t
 s_price(const tg_pricing_t *pricing, const tg_fr_usage_t *u, bool *unknown)
 {
     double cost =
         tg_pricing_cost(pricing, u->model, u->tok_in, u->tok_out, u->tok_cached, 0, unknown);
-    if (u->cache && strcmp(u->cache, "hit") == 0)
+    if (u->cache && (strcmp(u->cache, "hit") == 0 || strcmp(u->cache, "coalesced") == 0))
         return 0;
     if (!isfinite(cost) || cost < 0)
         return 0;

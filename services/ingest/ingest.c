@@ -96,6 +96,7 @@ s_on_tick(evutil_socket_t fd, short what, void *arg)
     int64_t now = tg_mono_us();
     ingest_call_expire(self, now);
     ingest_router_check(self, now);
+    ingest_cache_tick(self, now);
 }
 
 static void
@@ -158,6 +159,8 @@ ingest_new(const tg_config_t *cfg, struct event_base *base)
     self->agg = tg_metrics_agg_new();
     self->calls = zhashx_new();
     ingest_router_init(self);
+    if (ingest_cache_init(self) != TG_OK)
+        goto fail;
     self->chunk = evbuffer_new();
     if (ingest_http_start(self) != TG_OK)
         goto fail;
@@ -196,6 +199,7 @@ ingest_destroy(ingest_t **self_p)
             event_free(events[i]);
     if (self->chunk)
         evbuffer_free(self->chunk);
+    ingest_cache_fini(self);
     zhashx_destroy(&self->calls);
     tg_metrics_agg_destroy(&self->agg);
     tg_metrics_destroy(&self->metrics);

@@ -194,6 +194,8 @@ s_on_reply(ingest_t *self, ingest_call_t *call, tg_frame_t *f)
         evhttp_add_header(h, "x-cache", r->cache);
     if (r->provider && *r->provider)
         evhttp_add_header(h, "x-tollgate-provider", r->provider);
+    if (r->model && *r->model && call->kind != INGEST_QUERY)
+        evhttp_add_header(h, "x-tollgate-model", r->model);
     if (r->retry_after > 0) {
         char secs[24];
         snprintf(secs, sizeof secs, "%llu", (unsigned long long)r->retry_after);
@@ -221,6 +223,11 @@ s_on_head(ingest_t *self, ingest_call_t *call, tg_frame_t *f)
     call->model = tg_strdup(f->head.model);
     s_disarm(self, call);
     s_arm(self, call, tg_mono_us());  //  from now on the timeout is the idle gap
+    if (f->head.cache && *f->head.cache)
+        evhttp_add_header(evhttp_request_get_output_headers(call->req), "x-cache", f->head.cache);
+    if (f->head.model && *f->head.model)
+        evhttp_add_header(evhttp_request_get_output_headers(call->req), "x-tollgate-model",
+                          f->head.model);
     ingest_http_stream_start(self, call->req, call->rid, s_status(f->head.status),
                              f->head.provider);
 }
@@ -289,6 +296,9 @@ ingest_call_on_frame(tg_frame_t **frame_p, void *arg)
         break;
     case TG_FRAME_MARK:
         ingest_router_heard(self, f->mark.router, &f->mark);
+        return;
+    case TG_FRAME_ACK:
+        ingest_cache_on_ack(self, f);
         return;
     default:
         tg_log_warn("ingest inbox ignores frame type=%s", tg_frame_name(f->type));

@@ -8,10 +8,14 @@
 #include <stdbool.h>
 
 #include "ingest.h"
+#include "tg_cache.h"
+#include "tg_cache_key.h"
 #include "tg_evzmq.h"
 #include "tg_frame.h"
 #include "tg_metrics.h"
+#include "tg_outbox.h"
 #include "tg_stats.h"
+#include "tg_util.h"
 
 #define INGEST_RID_MAX 128              //  longest x-request-id echoed back
 #define INGEST_AGENT_MAX 128            //  longest x-agent-id accepted
@@ -54,6 +58,30 @@ typedef struct {
     uint64_t seq_changed;  //  our seq then: calls up to it went to the old instance
     int64_t timeout_us;    //  ingest.router_timeout_ms in µs
 } ingest_router_t;
+
+//  The response cache as ingest reads it (ingest_cache.c).
+typedef struct {
+    bool enabled;           //  cache.enabled
+    double min_quality;     //  cache.min_quality
+    char *dir;              //  the map's directory (owned)
+    tg_cache_t *store;      //  read-only; NULL until the router has created it
+    int64_t retry_us;       //  monotonic µs of the next open attempt
+    tg_outbox_t *outbox;    //  usage events of hits, to analytics
+    tg_buf_t hits;          //  hit notices for the router, "<key> <agent>" lines
+    size_t nhits;           //  lines in hits
+    struct event *hits_ev;  //  sends them S_HITS_DELAY_US after the first
+} ingest_cache_t;
+
+//  What a hit needs to know of its request.
+typedef struct {
+    const char *id;     //  call id (the usage event's request id)
+    const char *rid;    //  x-request-id
+    const char *route;  //  "chat" | "embeddings"
+    const char *key;    //  API key id
+    const char *agent;  //  agent label ("none")
+    bool stream;        //  SSE wanted
+    bool usage;         //  stream_options.include_usage
+} ingest_cache_hit_t;
 
 //  One client call waiting for its answer.
 typedef struct ingest_call {
@@ -99,6 +127,7 @@ struct ingest {
     int64_t ready_us[INGEST_PEERS];     //  epoch µs of the last ready STATS of each peer
     zhashx_t *calls;                    //  id -> ingest_call_t (owned)
     ingest_router_t router_state;       //  what we know of the router (ingest_router.c)
+    ingest_cache_t cache;               //  the response cache, read-only (ingest_cache.c)
     ingest_call_t *first, *last;        //  deadline list
     struct evbuffer *chunk;             //  reused to hand SSE chunks to libevent
     struct evhttp_request **dead;       //  detached requests to free from the reaper
@@ -198,6 +227,24 @@ void ingest_router_heard(ingest_t *self, const char *inst, const tg_fr_mark_t *m
 //  Declares the router lost after ingest.router_timeout_ms of silence, and settles a router
 //  change whose new instance never marked our calls. `now_us` is monotonic.
 void ingest_router_check(ingest_t *self, int64_t now_us);
+
+//  ingest_cache.c
+//  Sets up the cache reader (the map is opened when the router has created it) and the
+//  outbox of hit usage events. TG_OK or TG_ERR.
+int ingest_cache_init(ingest_t *self);
+//  Flushes hit notices and frees the cache state. Safe after a failed init.
+void ingest_cache_fini(ingest_t *self);
+//  Every tick: opens the map once it exists; resends unacknowledged usage events.
+void ingest_cache_tick(ingest_t *self, int64_t now_us);
+//  An ACK from analytics for hit usage events.
+void ingest_cache_on_ack(ingest_t *self, const tg_frame_t *ack);
+//  Answers the request from the cache if the plan allows it and a servable entry is there:
+//  true when answered (headers, body, metrics, usage event, hit notice all done).
+bool ingest_cache_serve(ingest_t *self,
+                        struct evhttp_request *req,
+                        const ingest_cache_hit_t *hit,
+                        const tg_cache_plan_t *plan,
+                        int64_t t0_us);
 
 //  Called when no call is in flight: finishes a drain if one is under way.
 void ingest_drain_check(ingest_t *self);

@@ -44,6 +44,11 @@ static const s_route_t s_routes[] = {
     {"/v1/models", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ROUTER},
     {"/v1/models/", true, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ROUTER},
     {"/v1/router/metrics", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ROUTER},
+    {"/v1/cache/stats", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ROUTER},
+    {"/v1/cache/feedback", false, EVHTTP_REQ_POST, "POST", true, s_on_query, INGEST_QUERY,
+     T_ROUTER},
+    {"/v1/cache/invalidate", false, EVHTTP_REQ_POST, "POST", true, s_on_query, INGEST_QUERY,
+     T_ROUTER},
     {"/v1/usage", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ANALYTICS},
     {"/v1/costs/alerts", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ALERT},
     {"/metrics", false, S_GET, "GET, HEAD", false, s_on_metrics, INGEST_QUERY, T_NONE},
@@ -218,6 +223,35 @@ s_on_llm(ingest_t *self,
         json_decref(doc);
         return;
     }
+    const char *rname = route->kind == INGEST_CHAT ? "chat" : "embeddings";
+    bool stream = json_is_true(json_object_get(doc, "stream"));
+    bool usage =
+        json_is_true(json_object_get(json_object_get(doc, "stream_options"), "include_usage"));
+    tg_cache_plan_t plan;
+    const char *cparam = NULL;
+    struct evkeyvalq *in_h = evhttp_request_get_input_headers(req);
+    if (tg_cache_plan_headers(self->cfg, evhttp_find_header(in_h, "x-tollgate-cache"),
+                              evhttp_find_header(in_h, "x-tollgate-cache-ttl"), &plan, &cparam,
+                              &msg)
+        != TG_OK) {
+        ingest_http_error(self, req, rid, 400, msg, cparam, NULL);
+        ingest_count_llm(self, agent, NULL, NULL, NULL, t0, -1);
+        free(msg);
+        free(body);
+        json_decref(doc);
+        return;
+    }
+    const char *named = strcmp(agent, "none") ? agent : NULL;
+    char scope[INGEST_AGENT_MAX + 16];
+    tg_cache_scope(self->cfg, "master", named, scope, sizeof scope);
+    tg_cache_plan_request(self->cfg, rname, doc, tg_cache_model(self->cfg, doc, named), scope,
+                          &plan);
+    ingest_cache_hit_t hit = {id, rid, rname, "master", agent, stream, usage};
+    if (ingest_cache_serve(self, req, &hit, &plan, t0)) {
+        free(body);
+        json_decref(doc);
+        return;
+    }
     if (ingest_router_down(self)) {
         s_retry_later(self, req, rid, "The gateway's router is restarting; retry shortly.",
                       "router_unavailable");
@@ -230,14 +264,18 @@ s_on_llm(ingest_t *self,
     tg_fr_request_t *rq = &f->request;
     rq->id = tg_strdup(id);
     rq->reply_to = tg_strdup(self->inbox_ep);
-    rq->route = tg_strdup(route->kind == INGEST_CHAT ? "chat" : "embeddings");
+    rq->route = tg_strdup(rname);
     rq->model = tg_strdup(json_string_value(json_object_get(doc, "model")));
     rq->agent = strcmp(agent, "none") ? tg_strdup(agent) : NULL;
     rq->key = tg_strdup("master");
-    rq->stream = json_is_true(json_object_get(doc, "stream"));
-    rq->usage =
-        json_is_true(json_object_get(json_object_get(doc, "stream_options"), "include_usage"));
+    rq->stream = stream;
+    rq->usage = usage;
     rq->t0 = tg_now_us();
+    if (plan.mode != TG_CACHE_BYPASS) {
+        rq->ckey = tg_strdup(plan.hex);
+        rq->cttl = plan.ttl_s;
+        rq->cfresh = plan.mode == TG_CACHE_FRESH;
+    }
     rq->seq = ingest_router_next_seq(self);
     rq->deadline_ms = deadline_ms;
     json_decref(doc);
@@ -273,7 +311,16 @@ s_on_query(ingest_t *self,
     tg_frame_t *f = tg_frame_new(TG_FRAME_QUERY);
     f->query.id = tg_strdup(id);
     f->query.reply_to = tg_strdup(self->inbox_ep);
-    f->query.method = tg_strdup("GET");  //  HEAD is a GET whose body libevent leaves out
+    //  HEAD is a GET whose body libevent leaves out; a POST carries its JSON body on.
+    bool post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
+    f->query.method = tg_strdup(post ? "POST" : "GET");
+    if (post) {
+        struct evbuffer *in = evhttp_request_get_input_buffer(req);
+        size_t len = evbuffer_get_length(in);
+        char *body = tg_zalloc(len + 1);
+        evbuffer_copyout(in, body, len);
+        tg_frame_give_body(f, &body, len);
+    }
     f->query.path = tg_strdup(uri ? evhttp_uri_get_path(uri) : route->path);
     f->query.args = tg_strdup(uri ? evhttp_uri_get_query(uri) : NULL);
     f->query.key = tg_strdup("master");

@@ -1,13 +1,16 @@
 //  router.c - REQUEST -> resolve -> JOB (or an error REPLY); QUERY for /v1/models and
 //  /v1/router/metrics; the XSUB/XPUB bus proxy runs in a czmq zproxy actor.
 #include "router.h"
+#include "router_cache.h"
 #include "router_pool.h"
 #include "router_resolve.h"
 #include "tg_error.h"
 #include "tg_evzmq.h"
 #include "tg_frame.h"
 #include "tg_log.h"
+#include "tg_cache_form.h"
 #include "tg_metrics.h"
+#include "tg_outbox.h"
 #include "tg_peers.h"
 #include "tg_pricing.h"
 #include "tg_reply.h"
@@ -23,6 +26,7 @@
 #define S_INGEST_IDLE_US 600000000  //  an ingest silent this long is forgotten
 #define S_QUEUE_MAX 100000          //  calls waiting for a free worker
 #define S_JOBS_BATCH 1024           //  LOAD frames read per turn of the loop
+#define S_EVICT_TICKS 10            //  the cache is checked for room every this many ticks
 
 //  What the router knows of one ingest (keyed by its inbox endpoint).
 typedef struct {
@@ -54,6 +58,9 @@ struct router {
     tg_stats_t *stats;       //  heartbeat + metrics
     tg_metrics_t *metrics;   //  our counters
     router_pool_t *pool;     //  workers and the calls they hold
+    router_cache_t *cache;   //  the response cache's writer
+    tg_outbox_t *outbox;     //  usage events of the hits answered here
+    unsigned ticks;          //  ticks so far
     zhashx_t *ingests;       //  inbox endpoint -> s_ingest_t (owned)
     zlistx_t *queue;         //  s_queued_t, oldest first (owned)
     int64_t queue_us;        //  router.queue_timeout_ms in µs
@@ -61,8 +68,6 @@ struct router {
     struct event *jobs_ev;   //  jobs socket on the loop
     struct event *tick;      //  S_TICK_MS timer
     int64_t stats_mono;      //  monotonic µs of the last STATS
-    uint64_t total_calls;    //  requests answered by cache or cloud (O2)
-    uint64_t cache_hits;     //  answered from the cache (O2)
     uint64_t cloud_calls;    //  dispatched to a worker (O2)
     uint64_t rejected;       //  refused before dispatch (bad model, no worker)
     uint64_t lost;           //  answered 502 because their worker was lost
@@ -132,6 +137,10 @@ router_new(const tg_config_t *cfg)
                        "Calls dispatched to a worker and not reported done yet.", s_no_buckets, 0);
     tg_metrics_declare(self->metrics, "tollgate_router_queued", TG_METRIC_GAUGE,
                        "Calls waiting for a worker with room.", s_no_buckets, 0);
+    self->cache = router_cache_new(cfg, self->pricing, self->metrics);
+    self->outbox = tg_outbox_new(cfg, tg_config_str(cfg, "endpoints.router"));
+    if (!self->cache || !self->outbox)
+        goto fail;
     return self;
 fail:
     router_destroy(&self);
@@ -151,6 +160,8 @@ router_destroy(router_t **self_p)
     if (self->tick)
         event_free(self->tick);
     zactor_destroy(&self->proxy);
+    tg_outbox_destroy(&self->outbox);
+    router_cache_destroy(&self->cache);
     zlistx_destroy(&self->queue);
     zhashx_destroy(&self->ingests);
     router_pool_destroy(&self->pool);
@@ -233,7 +244,6 @@ s_dispatch(router_t *self, tg_frame_t **job_p)
             if (self->jobs_ev)
                 event_active(self->jobs_ev, EV_READ, 0);
             self->cloud_calls++;
-            self->total_calls++;
             s_count(self, job->job.route, "dispatched");
             tg_metrics_add(self->metrics, "tollgate_router_calls_total", "source=\"cloud\"", 1);
             tg_frame_destroy(job_p);
@@ -246,6 +256,32 @@ s_dispatch(router_t *self, tg_frame_t **job_p)
         else
             router_pool_unreachable(self->pool, rid);
     }
+}
+
+//  Sends the JOB, marked as joining call `leader`, to the worker holding the leader. TG_OK
+//  (the frame is gone); TG_AGAIN when the leader is no longer held anywhere (the JOB then
+//  leads its key) or that worker cannot take it.
+static int
+s_join(router_t *self, tg_frame_t **job_p, const char *leader)
+{
+    tg_fr_job_t *j = &(*job_p)->job;
+    const char *rid = router_pool_holder(self->pool, leader);
+    if (!rid) {
+        router_cache_lead(self->cache, j->ckey, j->id);
+        return TG_AGAIN;
+    }
+    j->join = tg_strdup(leader);
+    if (tg_frame_write_to(*job_p, self->jobs, rid, strlen(rid)) != TG_OK) {
+        tg_freep(&j->join);
+        return TG_AGAIN;
+    }
+    router_pool_assign(self->pool, rid, j->id, j->reply_to,
+                       strcmp(j->route, "chat") == 0 ? "chat" : "embeddings");
+    if (self->jobs_ev)
+        event_active(self->jobs_ev, EV_READ, 0);
+    s_count(self, j->route, "coalesced");
+    tg_frame_destroy(job_p);
+    return TG_OK;
 }
 
 static void
@@ -283,6 +319,69 @@ s_drain_queue(router_t *self)
     }
 }
 
+//  The usage event of a hit answered here (ingest sends its own hits' events).
+static void
+s_hit_usage(router_t *self, const tg_fr_request_t *rq, const tg_cache_entry_t *e)
+{
+    tg_frame_t *f = tg_frame_new(TG_FRAME_USAGE);
+    tg_fr_usage_t *u = &f->usage;
+    int64_t now = tg_now_us();
+    u->id = tg_strdup(rq->id);
+    u->ts = rq->t0 ? rq->t0 : now;
+    u->route = tg_strdup(rq->route);
+    u->key = tg_strdup(rq->key);
+    u->agent = tg_strdup(rq->agent);
+    u->provider = tg_strdup(e->provider);
+    u->model = tg_strdup(e->model);
+    u->status = 200;
+    u->cache = tg_strdup("hit");
+    u->stream = rq->stream;
+    u->tok_in = e->tok_in;
+    u->tok_out = e->tok_out;
+    u->latency_us = (uint64_t)(now > u->ts ? now - u->ts : 0);
+    tg_outbox_send(self->outbox, &f, tg_mono_us());
+}
+
+//  Answers a REQUEST from a cache entry in the form it asks for: a REPLY, or HEAD, one
+//  CHUNK and END. False when the entry cannot be given in that form (then it is a miss).
+static bool
+s_answer_hit(router_t *self, const tg_fr_request_t *rq, const tg_cache_entry_t *e)
+{
+    char *body = NULL;
+    size_t len = 0;
+    if (tg_cache_form_answer(e, rq->stream, rq->usage, &body, &len) != TG_OK) {
+        tg_log_warn("cache entry not servable key=%s: answered as a miss", rq->ckey);
+        return false;
+    }
+    if (!rq->stream) {
+        tg_frame_t *r = tg_reply_new(rq->id, 200, &body);
+        r->reply.cache = tg_strdup("hit");
+        r->reply.provider = tg_strdup(e->provider);
+        r->reply.model = tg_strdup(e->model);
+        r->body_len = len;
+        tg_peers_send(self->peers, rq->reply_to, &r);
+    } else {
+        tg_frame_t *h = tg_frame_new(TG_FRAME_HEAD);
+        h->head.id = tg_strdup(rq->id);
+        h->head.status = 200;
+        h->head.cache = tg_strdup("hit");
+        h->head.provider = tg_strdup(e->provider);
+        h->head.model = tg_strdup(e->model);
+        tg_peers_send(self->peers, rq->reply_to, &h);
+        tg_frame_t *c = tg_frame_new(TG_FRAME_CHUNK);
+        c->chunk.id = tg_strdup(rq->id);
+        tg_frame_give_body(c, &body, len);
+        tg_peers_send(self->peers, rq->reply_to, &c);
+        tg_frame_t *end = tg_frame_new(TG_FRAME_END);
+        end->end.id = tg_strdup(rq->id);
+        tg_peers_send(self->peers, rq->reply_to, &end);
+    }
+    s_count(self, rq->route, "cache_hit");
+    tg_metrics_add(self->metrics, "tollgate_router_calls_total", "source=\"cache\"", 1);
+    s_hit_usage(self, rq, e);
+    return true;
+}
+
 static void
 s_on_request(router_t *self, tg_frame_t **frame_p)
 {
@@ -296,6 +395,20 @@ s_on_request(router_t *self, tg_frame_t **frame_p)
                       route.status == 404 ? "model_not_found" : NULL);
         router_route_fini(&route);
         return;
+    }
+    const char *leader = NULL;
+    if (rq->ckey) {
+        tg_cache_entry_t e;
+        tg_frame_t *fr = *frame_p;
+        int rc =
+            router_cache_check(self->cache, rq, fr->body, fr->body_len, rq->cfresh, &e, &leader);
+        bool answered = rc == TG_OK && s_answer_hit(self, rq, &e);
+        if (rc == TG_OK)
+            tg_cache_entry_fini(&e);
+        if (answered) {
+            router_route_fini(&route);
+            return;
+        }
     }
     tg_frame_t *job = tg_frame_new(TG_FRAME_JOB);
     tg_fr_job_t *j = &job->job;
@@ -311,12 +424,18 @@ s_on_request(router_t *self, tg_frame_t **frame_p)
     route.provider = route.model = NULL;
     j->stream = rq->stream;
     j->usage = rq->usage;
+    j->ckey = rq->ckey;  //  moved: the worker sends the answer back for the cache
+    rq->ckey = NULL;
+    j->cttl = rq->cttl;
     j->t0 = rq->t0;
     j->deadline_ms = rq->deadline_ms;
     job->body = (*frame_p)->body;
     job->body_len = (*frame_p)->body_len;
     (*frame_p)->body = NULL;
     router_route_fini(&route);
+    //  An identical call in flight at a worker: this one joins it there (spec C3).
+    if (leader && s_join(self, &job, leader) == TG_OK)
+        return;
     //  Calls already waiting go first: a new one queues behind them.
     if (zlistx_size(self->queue) > 0 || s_dispatch(self, &job) != TG_OK)
         s_enqueue(self, &job, ing, rq->seq);
@@ -422,13 +541,17 @@ s_on_query(router_t *self, tg_frame_t **frame_p)
     tg_fr_query_t *q = &(*frame_p)->query;
     s_ingest_seen(self, q->reply_to, q->seq);
     char *body = NULL;
-    if (strcmp(q->method, "GET") != 0)
+    int status = 0;
+    if (strcmp(q->method, "GET") != 0 && strncmp(q->path, "/v1/cache/", 10) != 0)
         s_reply_error(self, q->id, q->reply_to, 405, "method not allowed", NULL, NULL);
     else if (strcmp(q->path, "/v1/models") == 0) {
         body = s_models_json(self);
         s_reply(self, q->id, q->reply_to, 200, &body);
     } else if (strncmp(q->path, "/v1/models/", 11) == 0 && q->path[11]) {
         s_model_one(self, q);
+    } else if (router_cache_query(self->cache, q, (*frame_p)->body, (*frame_p)->body_len, &status,
+                                  &body)) {
+        s_reply(self, q->id, q->reply_to, status, &body);
     } else if (strcmp(q->path, "/v1/router/metrics") == 0) {
         char *workers = router_pool_json(self->pool);
         body =
@@ -436,7 +559,8 @@ s_on_query(router_t *self, tg_frame_t **frame_p)
                       "\"cache_hits\":%llu,\"cloud_calls\":%llu,\"rejected\":%llu,"
                       "\"worker_lost\":%llu,\"queued\":%zu,\"at_workers\":%zu,"
                       "\"workers\":%s}",
-                      (unsigned long long)self->total_calls, (unsigned long long)self->cache_hits,
+                      (unsigned long long)(self->cloud_calls + router_cache_hit_count(self->cache)),
+                      (unsigned long long)router_cache_hit_count(self->cache),
                       (unsigned long long)self->cloud_calls, (unsigned long long)self->rejected,
                       (unsigned long long)self->lost, zlistx_size(self->queue),
                       router_pool_calls(self->pool), workers);
@@ -459,6 +583,12 @@ s_on_frame(tg_frame_t **frame_p, void *arg)
         break;
     case TG_FRAME_CANCEL:
         s_on_cancel(self, frame_p);
+        break;
+    case TG_FRAME_HITS:
+        router_cache_hits(self->cache, *frame_p);
+        break;
+    case TG_FRAME_ACK:
+        tg_outbox_ack_frame(self->outbox, *frame_p);
         break;
     default:
         tg_log_warn("router ignores frame type=%s", tg_frame_name((*frame_p)->type));
@@ -486,7 +616,9 @@ s_on_jobs(evutil_socket_t fd, short what, void *arg)
         if (f->type == TG_FRAME_LOAD && strlen(rid) == rid_len) {
             router_pool_load(self->pool, rid, &f->load, f->body, f->body_len, tg_mono_us());
             room = true;
-        } else
+        } else if (f->type == TG_FRAME_FILL)
+            router_cache_fill(self->cache, f);
+        else
             tg_log_warn("router ignores frame on jobs type=%s", tg_frame_name(f->type));
         tg_frame_destroy(&f);
     }
@@ -577,6 +709,9 @@ s_on_tick(evutil_socket_t fd, short what, void *arg)
         s_drain_queue(self);
     s_expire_queue(self, now);
     s_marks(self, now);
+    tg_outbox_tick(self->outbox, now);
+    if (++self->ticks % S_EVICT_TICKS == 0)
+        router_cache_tick(self->cache, now);
     if (now - self->stats_mono >= tg_config_int(self->cfg, "stats.interval_ms") * 1000) {
         self->stats_mono = now;
         tg_metrics_set(self->metrics, "tollgate_router_workers", NULL,
@@ -585,6 +720,7 @@ s_on_tick(evutil_socket_t fd, short what, void *arg)
                        (double)router_pool_calls(self->pool));
         tg_metrics_set(self->metrics, "tollgate_router_queued", NULL,
                        (double)zlistx_size(self->queue));
+        router_cache_gauges(self->cache);
         tg_stats_publish(self->stats, self->metrics, true);
     }
 }
@@ -596,6 +732,7 @@ router_attach(router_t *self, struct event_base *base)
     self->jobs_ev = event_new(base, zsock_fd(self->jobs), EV_READ | EV_PERSIST, s_on_jobs, self);
     event_add(self->jobs_ev, NULL);
     event_active(self->jobs_ev, EV_READ, 0);
+    tg_outbox_attach(self->outbox, base, self->metrics);
     self->tick = event_new(base, -1, EV_PERSIST, s_on_tick, self);
     struct timeval tv = {0, S_TICK_MS * 1000};
     event_add(self->tick, &tv);

@@ -134,8 +134,10 @@ worker_new(const tg_config_t *cfg)
     self->metrics = tg_metrics_new();
     s_metrics_declare(self->metrics);
     self->calls = zhashx_new();
+    self->joined = zhashx_new();
     self->backlog = zlistx_new();
     self->max_in_flight = (size_t)tg_config_int(cfg, "upstream.max_in_flight");
+    self->max_entry = (size_t)tg_config_int(cfg, "cache.max_entry_bytes");
     self->retry_base_us = tg_config_int(cfg, "upstream.retry_base_ms") * 1000;
     self->max_response = (size_t)tg_config_int(cfg, "upstream.max_response_bytes");
     s_provs_build(self);
@@ -169,6 +171,7 @@ worker_destroy(worker_t **self_p)
     if (self->tick)
         event_free(self->tick);
     zhashx_destroy(&self->calls);
+    zhashx_destroy(&self->joined);
     tg_peers_destroy(&self->peers);
     tg_outbox_destroy(&self->outbox);
     tg_stats_destroy(&self->stats);
@@ -227,7 +230,7 @@ s_send_reply(worker_call_t *c, int status, char **body_p, size_t len, uint64_t r
     tg_frame_t *f = tg_frame_new(TG_FRAME_REPLY);
     f->reply.id = tg_strdup(c->job->job.id);
     f->reply.status = (uint64_t)status;
-    f->reply.cache = tg_strdup("miss");
+    f->reply.cache = tg_strdup(c->job->job.ckey ? "miss" : "bypass");
     f->reply.provider = tg_strdup(c->job->job.provider);
     f->reply.model = tg_strdup(c->job->job.model);
     f->reply.retry_after = retry_after_s;
@@ -244,7 +247,9 @@ s_call_head(worker_call_t *c)
     f->head.status = 200;
     f->head.provider = tg_strdup(c->job->job.provider);
     f->head.model = tg_strdup(c->job->job.model);
-    s_send(c, &f);  //  a lost HEAD shows up as a lost CHUNK right after
+    f->head.cache = tg_strdup(c->job->job.ckey ? "miss" : "bypass");
+    s_send(c, &f);
+    worker_join_head(c);  //  a lost HEAD shows up as a lost CHUNK right after
 }
 
 static int
@@ -266,6 +271,9 @@ s_call_flush(worker_call_t *c)
     f->chunk.seq = c->seq++;
     size_t len;
     char *data = tg_buf_take(&c->out, &len);
+    if (c->job->job.ckey && !c->fill_off && tg_buf_append(&c->fill, data, len) != TG_OK)
+        c->fill_off = true;  //  bigger than cache.max_entry_bytes: not cached
+    worker_join_chunk(c, data, len);
     tg_frame_give_body(f, &data, len);
     return s_send(c, &f);
 }
@@ -314,7 +322,7 @@ s_usage(worker_call_t *c, int status, const char *error)
     u->provider = tg_strdup(j->provider);
     u->model = tg_strdup(j->model);
     u->status = (uint64_t)status;
-    u->cache = tg_strdup("miss");
+    u->cache = tg_strdup(j->ckey ? "miss" : "bypass");
     u->stream = c->pc.stream;
     if (c->pc.usage.seen) {
         u->tok_in = c->pc.usage.in;
@@ -367,8 +375,8 @@ s_on_done_flush(evutil_socket_t fd, short what, void *arg)
 }
 
 //  Notes a finished call for the next LOAD.
-static void
-s_done_add(worker_t *self, const char *id)
+void
+worker_done_add(worker_t *self, const char *id)
 {
     if (self->ndone)
         tg_buf_puts(&self->done, "\n");
@@ -390,6 +398,7 @@ void
 worker_call_finish(worker_call_t *c, int status, const char *error)
 {
     worker_t *w = c->w;
+    worker_join_finish(c);
     s_usage(c, status, error);
     if (status != 499) {  //  a client that left says nothing about the provider
         char labels[TG_METRICS_MAX_VALUE + 48];
@@ -406,7 +415,7 @@ worker_call_finish(worker_call_t *c, int status, const char *error)
                  error ? error : "-");
     int64_t took = tg_mono_us() - c->arrived_mono;
     w->lat_us = w->lat_us ? (w->lat_us * 7 + (uint64_t)took) / 8 : (uint64_t)took;
-    s_done_add(w, c->job->job.id);
+    worker_done_add(w, c->job->job.id);
     worker_curl_release(c);
     if (c->queued)
         zlistx_delete(w->backlog, c->queued);
@@ -423,6 +432,7 @@ worker_call_finish(worker_call_t *c, int status, const char *error)
         w->tail = c->prev;
     tg_buf_fini(&c->resp);
     tg_buf_fini(&c->out);
+    tg_buf_fini(&c->fill);
     worker_sse_destroy(&c->parser);
     worker_pcall_fini(&c->pc);
     free(c->abort_msg);
@@ -436,9 +446,35 @@ worker_call_finish(worker_call_t *c, int status, const char *error)
     }
 }
 
+//  Sends a good answer to the router for the cache (only calls whose JOB has a key).
+static void
+s_fill(worker_call_t *c, const char *body, size_t len, bool stream)
+{
+    tg_fr_job_t *j = &c->job->job;
+    if (!j->ckey || c->fill_off || !len || !c->pc.usage.seen)
+        return;  //  no usage: the answer is not known to be whole
+    tg_frame_t *f = tg_frame_new(TG_FRAME_FILL);
+    f->fill.id = tg_strdup(j->id);
+    f->fill.ckey = tg_strdup(j->ckey);
+    f->fill.ttl = j->cttl;
+    f->fill.stream = stream;
+    f->fill.provider = tg_strdup(j->provider);
+    f->fill.model = tg_strdup(j->model);
+    f->fill.tok_in = c->pc.usage.in;
+    f->fill.tok_out = c->pc.usage.out;
+    f->fill.tok_cached = c->pc.usage.cached;
+    char *copy = tg_strndup(body, len);
+    tg_frame_give_body(f, &copy, len);
+    if (tg_frame_send(&f, c->w->jobs) != TG_OK)
+        tg_log_debug("fill not sent id=%s: router queue full", j->id);
+}
+
 static void
 s_call_reply(worker_call_t *c, int status, char **body_p, size_t len)
 {
+    if (status == 200 && c->job->job.ckey && len <= c->w->max_entry)
+        s_fill(c, *body_p, len, false);
+    worker_join_reply(c, status, *body_p, len, 0);
     s_send_reply(c, status, body_p, len, 0);
     worker_call_finish(c, status, NULL);
 }
@@ -451,6 +487,8 @@ s_call_end(worker_call_t *c)
         return;
     }
     s_send_end(c, 0);
+    worker_join_end(c, 0, NULL);
+    s_fill(c, c->fill.data, c->fill.len, true);
     worker_call_finish(c, 200, NULL);
 }
 
@@ -472,14 +510,18 @@ s_call_fail_body(
             f->chunk.seq = c->seq++;
             size_t n;
             char *data = tg_buf_take(&line, &n);
+            worker_join_end(c, status, data);
             tg_frame_give_body(f, &data, n);
             s_send(c, &f);
             c->err_line_sent = true;
         }
+        worker_join_end(c, status, NULL);  //  joiners left (the line went out earlier)
         tg_freep(body_p);
         s_send_end(c, status);
-    } else
+    } else {
+        worker_join_reply(c, status, *body_p, strlen(*body_p), retry_after_s);
         s_send_reply(c, status, body_p, strlen(*body_p), retry_after_s);
+    }
     worker_call_finish(c, status, code);
 }
 
@@ -583,9 +625,17 @@ s_on_kick(evutil_socket_t fd, short what, void *arg)
 static void
 s_on_cancel(worker_t *self, tg_frame_t **frame_p)
 {
+    if (worker_join_cancel(self, (*frame_p)->cancel.id))
+        return;  //  a joiner left: the shared call goes on
     worker_call_t *c = zhashx_lookup(self->calls, (*frame_p)->cancel.id);
     if (!c)
         return;  //  finished already: its id is on the way to the router
+    if (c->joiners) {
+        //  Others wait for this answer: the upstream call goes on for them; what is sent to
+        //  this client's ingest is dropped there (the call is gone).
+        tg_log_info("call cancelled id=%s: kept for its joiners", c->job->job.id);
+        return;
+    }
     tg_log_info("call cancelled id=%s provider=%s state=%d", c->job->job.id, c->job->job.provider,
                 (int)c->state);
     worker_curl_stop(c);
@@ -604,12 +654,15 @@ s_on_job(tg_frame_t **frame_p, void *arg)
         tg_log_warn("unexpected frame on jobs type=%s", tg_frame_name((*frame_p)->type));
         return;
     }
+    if ((*frame_p)->job.join && worker_join_attach(self, frame_p))
+        return;
     worker_call_t *c = tg_zalloc(sizeof *c);
     c->w = self;
     c->job = *frame_p;
     *frame_p = NULL;
     c->t0_us = c->job->job.t0 > 0 ? c->job->job.t0 : tg_now_us();
     c->arrived_mono = tg_mono_us();
+    tg_buf_init(&c->fill, self->max_entry);
     self->in_flight++;
     s_link_add(self, c);
     if (zhashx_insert(self->calls, c->job->job.id, c) == 0)

@@ -68,6 +68,7 @@ typedef enum {
 
 typedef struct worker_call worker_call_t;
 typedef struct worker_sock worker_sock_t;
+typedef struct worker_joiner worker_joiner_t;
 
 //  What a transfer tells the call's owner (worker.c), the only way worker_curl.c reaches up.
 //  Called from libcurl callbacks or the loop; the last five end the call (each frees c).
@@ -127,6 +128,9 @@ struct worker_call {
     tg_buf_t resp;                   //  buffered body (non-stream answer or error body)
     worker_sse_t *parser;            //  upstream event parser (stream attempts)
     tg_buf_t out;                    //  SSE text waiting to go to the client as one CHUNK
+    tg_buf_t fill;                   //  a cacheable stream's bytes so far, for the FILL
+    bool fill_off;                   //  the answer outgrew cache.max_entry_bytes
+    worker_joiner_t *joiners;        //  coalesced calls sharing this answer (worker_join.c)
     uint64_t seq;                    //  next CHUNK sequence number
     bool err_line_sent;              //  an SSE error line already went to the client
     int64_t t0_us;                   //  epoch µs the request entered the gateway
@@ -172,11 +176,13 @@ struct worker {
     CURL **pool;               //  idle easy handles
     size_t npool;              //  entries in pool
     zhashx_t *calls;           //  job id -> worker_call_t (borrowed)
+    zhashx_t *joined;          //  joiner job id -> worker_joiner_t (owned by its leader)
     worker_call_t *head;       //  oldest live call (the list owns the calls)
     worker_call_t *tail;       //  newest live call
     size_t in_flight;          //  live calls, waiting ones included
     size_t active;             //  calls holding an upstream slot
     size_t max_in_flight;      //  upstream.max_in_flight: slots
+    size_t max_entry;          //  cache.max_entry_bytes: larger answers are not cached
     zlistx_t *backlog;         //  calls read from the socket while every slot was taken
     struct event *kick_ev;     //  deferred start of backlog calls
     worker_prov_t *provs;      //  one per configured provider
@@ -200,6 +206,27 @@ void worker_call_fail(
 //  Records usage and metrics and frees the call, sending nothing to the client (it left,
 //  or cannot be reached). The transfer must be stopped already.
 void worker_call_finish(worker_call_t *c, int status, const char *error);
+
+//  Reports call `id` finished to the router with the next LOAD.
+void worker_done_add(worker_t *self, const char *id);
+
+//  worker_join.c -------------------------------------------------------------------------
+//  Coalesced calls (spec C3). worker.c calls these at each step of a leader's answer.
+//  Takes a JOB whose `join` names a shareable call in flight here: true (the JOB is taken,
+//  *job_p = NULL; a stream joiner gets the chunks so far at once), or false (run it alone).
+bool worker_join_attach(worker_t *w, tg_frame_t **job_p);
+//  The leader's HEAD went out: stream joiners get theirs.
+void worker_join_head(worker_call_t *c);
+//  The leader's client got `len` bytes of SSE: stream joiners get them too.
+void worker_join_chunk(worker_call_t *c, const char *data, size_t len);
+//  The leader's whole answer (any status): each joiner gets it in its form and is finished.
+void worker_join_reply(worker_call_t *c, int status, const char *body, size_t len, uint64_t retry);
+//  The leader's stream ended: 0 = clean, else `status` after the SSE error line `err`.
+void worker_join_end(worker_call_t *c, int status, const char *err);
+//  The leader is finishing: joiners still attached get 502.
+void worker_join_finish(worker_call_t *c);
+//  CANCEL for a joiner: detached and finished (499). False when `id` is no joiner.
+bool worker_join_cancel(worker_t *w, const char *id);
 
 //  worker_curl.c -------------------------------------------------------------------------
 //  Creates the multi handle and its timer on w->base. TG_ERR if libcurl refuses.
