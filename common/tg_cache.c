@@ -423,7 +423,8 @@ tg_cache_open(const tg_cache_opts_t *opts)
                          .dbs = s_dbs,
                          .ndbs = S_NDBS,
                          .schema_version = S_SCHEMA,
-                         .readonly = opts->readonly};
+                         .readonly = opts->readonly,
+                         .nosync = !opts->readonly};
     tg_lmdb_t *db = NULL;
     int rc = tg_lmdb_open(&lo, &db);
     if (rc == TG_NOTFOUND) {
@@ -1127,4 +1128,10 @@ tg_cache_key_parse(const char *hex, tg_cache_key_t *out)
         return TG_INVALID;
     *out = k;
     return TG_OK;
+}
+
+int
+tg_cache_sync(tg_cache_t *self)
+{
+    return self->readonly ? TG_OK : tg_lmdb_sync(self->db);
 }

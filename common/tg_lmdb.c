@@ -249,7 +249,8 @@ tg_lmdb_open(const tg_lmdb_opts_t *opts, tg_lmdb_t **self_p)
         s_fail(self, "env setup", rc);
         goto fail;
     }
-    unsigned flags = MDB_NOTLS | (opts->readonly ? MDB_RDONLY : 0);
+    unsigned flags = MDB_NOTLS | (opts->readonly ? MDB_RDONLY : 0)
+                     | (opts->nosync && !opts->readonly ? MDB_NOSYNC : 0);
     if ((rc = mdb_env_open(self->env, opts->dir, flags, 0640))) {
         if (opts->readonly && rc == ENOENT)
             ret = TG_NOTFOUND;  //  the writer has not created it yet
@@ -612,4 +613,17 @@ tg_lmdb_be64_get(const uint8_t *p)
     for (int i = 0; i < 8; i++)
         v = (v << 8) | p[i];
     return v;
+}
+
+int
+tg_lmdb_sync(tg_lmdb_t *self)
+{
+    if (self->readonly)
+        return TG_OK;
+    int rc = mdb_env_sync(self->env, 1);
+    if (rc) {
+        tg_log_error("lmdb sync failed: %s", mdb_strerror(rc));
+        return TG_ERR;
+    }
+    return TG_OK;
 }

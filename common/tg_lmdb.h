@@ -34,6 +34,8 @@ typedef struct {
     size_t ndbs;                  //  entries in dbs (at most 30)
     uint32_t schema_version;      //  version this code reads and writes (>= 1)
     tg_lmdb_migrate_fn *migrate;  //  called when the stored version is older; NULL: none needed
+    bool nosync;                  //  MDB_NOSYNC: commits do not wait for the disk; tg_lmdb_sync
+                                  //  flushes (for data that may be lost in a power cut: a cache)
     void *migrate_arg;            //  passed to migrate
     bool readonly;                //  MDB_RDONLY: no create, no write txns; map_size 0 takes
                                   //  the size the writer set
@@ -63,6 +65,8 @@ int tg_lmdb_grow(tg_lmdb_t *self, size_t map_size);
 //  Doubles the map size, up to max_size (no txn may be open). TG_OK; TG_AGAIN when the map
 //  is already max_size or larger (not logged: it stays full); TG_ERR (logged).
 int tg_lmdb_grow_double(tg_lmdb_t *self, size_t max_size);
+//  Flushes commits made with opts.nosync to the disk. TG_OK or TG_ERR (logged).
+int tg_lmdb_sync(tg_lmdb_t *self);
 //  Writes a compacted consistent copy to `dir` (must exist and be empty) while the
 //  environment stays in use (backup, spec O7). TG_OK or TG_ERR.
 int tg_lmdb_copy(tg_lmdb_t *self, const char *dir);

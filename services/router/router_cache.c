@@ -79,13 +79,19 @@ router_cache_new(const tg_config_t *cfg, const tg_pricing_t *pricing, tg_metrics
             .low_water = tg_config_dbl(cfg, "cache.low_water"),
         };
         self->store = tg_cache_open(&opts);
-        if (!self->store)
-            tg_log_error("cannot open the cache map dir=%s", dir);
-        free(dir);
         if (!self->store) {
-            router_cache_destroy(&self);
-            return NULL;
+            //  A cache is disposable: one that cannot be opened (damaged by a crash with
+            //  unflushed commits, a newer schema) is moved aside and started afresh.
+            char aside[4096];
+            snprintf(aside, sizeof aside, "%s.bad-%lld", dir, (long long)(tg_now_us() / 1000000));
+            if (rename(dir, aside) == 0) {
+                tg_log_error("cache map could not be opened: moved to %s, starting empty", aside);
+                self->store = tg_cache_open(&opts);
+            }
         }
+        if (!self->store)
+            tg_log_error("cannot open the cache map dir=%s: running without a cache", dir);
+        free(dir);
     }
     tg_metrics_declare(metrics, "llm_cache_hits_total", TG_METRIC_COUNTER,
                        "Calls answered from the response cache, by agent.", NULL, 0);
@@ -323,6 +329,7 @@ router_cache_tick(router_cache_t *self, int64_t now)
     zlist_destroy(&old);
     if (!self->store)
         return;
+    tg_cache_sync(self->store);
     int n = tg_cache_evict(self->store, tg_now_us());
     if (n > 0) {
         self->evicted += (uint64_t)n;

@@ -18,7 +18,8 @@
 typedef struct router_cache router_cache_t;
 
 //  Opens (creating) the cache map when cache.enabled, and declares the cache metrics in
-//  `metrics` (borrowed, like cfg and pricing). NULL (logged) when the map cannot be opened.
+//  `metrics` (borrowed, like cfg and pricing). A map that cannot be opened is moved aside
+//  and started afresh; failing that, the router runs without a cache (logged). Never NULL.
 router_cache_t *
 router_cache_new(const tg_config_t *cfg, const tg_pricing_t *pricing, tg_metrics_t *metrics);
 //  Closes the map; *self_p = NULL. NULL-safe.
