@@ -1135,3 +1135,22 @@ tg_cache_sync(tg_cache_t *self)
 {
     return self->readonly ? TG_OK : tg_lmdb_sync(self->db);
 }
+
+int
+tg_cache_counts(tg_cache_t *self, tg_cache_stats_t *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t used = 0;
+    if (tg_lmdb_used(self->db, &used) != TG_OK)
+        return TG_ERR;
+    out->bytes = used;
+    out->map_bytes = self->map_size;
+    out->evicted = self->evicted;
+    out->dropped = self->dropped;
+    tg_lmdb_txn_t *txn;
+    if (tg_lmdb_begin(self->db, false, &txn) != TG_OK)
+        return TG_ERR;
+    int rc = tg_lmdb_count(txn, S_DB_ENTRIES, &out->entries);
+    tg_lmdb_abort(&txn);
+    return rc;
+}

@@ -130,6 +130,10 @@ int tg_cache_evict(tg_cache_t *self, int64_t now_us);
 //  Fills *out. TG_OK or TG_ERR.
 int tg_cache_stats(tg_cache_t *self, int64_t now_us, tg_cache_stats_t *out);
 
+//  The cheap part of tg_cache_stats, for gauges: entries, bytes, map_bytes, evicted,
+//  dropped (invalidated, expired and hits stay 0: those need a walk). TG_OK or TG_ERR.
+int tg_cache_counts(tg_cache_t *self, tg_cache_stats_t *out);
+
 //  Lowercase hex of a key into out[TG_CACHE_KEY_HEX].
 void tg_cache_key_hex(const tg_cache_key_t *key, char *out);
 //  Parses 32 hex digits. TG_OK or TG_INVALID.

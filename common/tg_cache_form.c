@@ -883,3 +883,20 @@ tg_cache_form_sse_replay(const char *sse,
     *out_p = tg_buf_take(&out, len_p);
     return TG_OK;
 }
+
+int
+tg_cache_form_answer(
+    const tg_cache_entry_t *e, bool stream, bool include_usage, char **out_p, size_t *len_p)
+{
+    if (e->form == TG_CACHE_JSON && !stream) {
+        *out_p = tg_strndup(e->body, e->body_len);
+        *len_p = e->body_len;
+        return TG_OK;
+    }
+    if (e->form == TG_CACHE_JSON)
+        return tg_cache_form_json_to_sse(e->body, e->body_len, include_usage, out_p, len_p);
+    if (stream)
+        return tg_cache_form_sse_replay(e->body, e->body_len, include_usage, e->tok_in, e->tok_out,
+                                        out_p, len_p);
+    return tg_cache_form_sse_to_json(e->body, e->body_len, e->tok_in, e->tok_out, out_p, len_p);
+}

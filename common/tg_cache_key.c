@@ -92,6 +92,15 @@ tg_cache_normalize(const json_t *doc, const char *model)
     for (size_t i = 0; i < sizeof s_dropped / sizeof s_dropped[0]; i++)
         json_object_del(copy, s_dropped[i]);
     json_object_set_new(copy, "model", json_string(model ? model : ""));
+    //  A sampling parameter written 0.0 or 0 is the same request: whole reals as integers.
+    const char *k;
+    json_t *v;
+    json_object_foreach(copy, k, v)
+    {
+        double d = json_is_real(v) ? json_real_value(v) : 0.5;
+        if (d == (double)(json_int_t)d && d > -1e15 && d < 1e15)
+            json_object_set_new(copy, k, json_integer((json_int_t)d));
+    }
     char *text = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
     json_decref(copy);
     return text ? text : tg_strdup("");

@@ -63,7 +63,8 @@ const char *tg_cache_model(const tg_config_t *cfg, const json_t *doc, const char
 
 //  The normalized request: the body as compact JSON with sorted keys, the model replaced by
 //  `model`, and the members that never change the answer dropped (stream, stream_options,
-//  user, metadata, store). Owned by the caller.
+//  user, metadata, store), and top-level numbers with a whole value written as integers (0.0 and 0
+//  are one temperature). Owned by the caller.
 char *tg_cache_normalize(const json_t *doc, const char *model);
 
 //  The cache's directory: cache.dir, or <data_dir>/cache. Owned by the caller.

@@ -627,3 +627,14 @@ tg_lmdb_sync(tg_lmdb_t *self)
     }
     return TG_OK;
 }
+
+int
+tg_lmdb_count(tg_lmdb_txn_t *txn, int db, uint64_t *n_p)
+{
+    MDB_stat st;
+    int rc = mdb_stat(txn->txn, txn->owner->dbi[db], &st);
+    if (rc)
+        return s_fail(txn->owner, "stat", rc);
+    *n_p = st.ms_entries;
+    return TG_OK;
+}

@@ -101,6 +101,9 @@ int tg_lmdb_each(tg_lmdb_txn_t *txn,
                  tg_lmdb_each_fn *fn,
                  void *arg);
 
+//  Number of records in db `db`, read from LMDB's own count (no walk). TG_OK or TG_ERR.
+int tg_lmdb_count(tg_lmdb_txn_t *txn, int db, uint64_t *n_p);
+
 //  Writes v big-endian into p[0..7], so that keys sort by number (time-ordered keys).
 void tg_lmdb_be64_put(uint8_t *p, uint64_t v);
 //  Reads the big-endian number that tg_lmdb_be64_put wrote at p[0..7].

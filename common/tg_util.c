@@ -183,12 +183,12 @@ tg_buf_fini(tg_buf_t *self)
 int
 tg_buf_append(tg_buf_t *self, const void *data, size_t n)
 {
-    if (n > self->limit || self->len > self->limit - n)
+    if (n > self->limit || self->len > self->limit - n || self->len + n == SIZE_MAX)
         return TG_INVALID;
     if (self->len + n + 1 > self->alloc) {
         size_t want = self->alloc ? self->alloc : 256;
         while (want < self->len + n + 1)
-            want *= 2;
+            want = want > SIZE_MAX / 2 ? self->len + n + 1 : want * 2;  //  no wrap to 0
         self->data = tg_realloc(self->data, want);
         self->alloc = want;
     }

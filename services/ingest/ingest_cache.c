@@ -64,7 +64,7 @@ ingest_cache_init(ingest_t *self)
     if (!c->outbox)
         return TG_ERR;
     tg_outbox_attach(c->outbox, self->base, self->metrics);
-    tg_buf_init(&c->hits, 0);
+    tg_buf_init(&c->hits, 1 << 20);  //  64 lines of at most ~160 bytes: never reached
     c->hits_ev = evtimer_new(self->base, s_on_hits_timer, self);
     s_try_open(self, tg_mono_us());
     return TG_OK;

@@ -331,10 +331,14 @@ router_cache_tick(router_cache_t *self, int64_t now)
         return;
     tg_cache_sync(self->store);
     int n = tg_cache_evict(self->store, tg_now_us());
-    if (n > 0) {
-        self->evicted += (uint64_t)n;
-        tg_metrics_add(self->metrics, "llm_cache_evictions_total", NULL, n);
+    if (n > 0)
         tg_log_info("cache evicted entries=%d", n);
+    //  Evictions happen here and inside fills: the store counts both.
+    tg_cache_stats_t st;
+    if (tg_cache_counts(self->store, &st) == TG_OK && st.evicted > self->evicted) {
+        tg_metrics_add(self->metrics, "llm_cache_evictions_total", NULL,
+                       (double)(st.evicted - self->evicted));
+        self->evicted = st.evicted;
     }
 }
 
@@ -367,8 +371,8 @@ s_stats_json(router_cache_t *self)
         (json_int_t)st.invalidated, "expired", (json_int_t)st.expired, "bytes",
         (json_int_t)st.bytes, "map_bytes", (json_int_t)st.map_bytes, "hits", (json_int_t)self->hits,
         "misses", (json_int_t)self->misses, "fills", (json_int_t)self->fills, "fills_dropped",
-        (json_int_t)(self->dropped + st.dropped), "evictions", (json_int_t)self->evicted,
-        "hit_rate", all ? (double)self->hits / (double)all : 0.0);
+        (json_int_t)(self->dropped + st.dropped), "evictions", (json_int_t)st.evicted, "hit_rate",
+        all ? (double)self->hits / (double)all : 0.0);
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return text;
@@ -483,6 +487,6 @@ void
 router_cache_gauges(router_cache_t *self)
 {
     tg_cache_stats_t st = {0};
-    if (self->store && tg_cache_stats(self->store, tg_now_us(), &st) == TG_OK)
+    if (self->store && tg_cache_counts(self->store, &st) == TG_OK)
         s_gauges(self, &st);
 }

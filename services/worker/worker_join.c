@@ -14,11 +14,11 @@
 #include <string.h>
 
 struct worker_joiner {
-    tg_frame_t *job;         //  the joiner's JOB (owned)
-    worker_call_t *leader;   //  the call whose answer it shares
-    worker_joiner_t *next;   //  next joiner of the same leader
-    bool head_sent;          //  a stream joiner's HEAD went out
-    int64_t ttft_us;         //  t0 -> first bytes sent (streams)
+    tg_frame_t *job;        //  the joiner's JOB (owned)
+    worker_call_t *leader;  //  the call whose answer it shares
+    worker_joiner_t *next;  //  next joiner of the same leader
+    bool head_sent;         //  a stream joiner's HEAD went out
+    int64_t ttft_us;        //  t0 -> first bytes sent (streams)
 };
 
 static int
@@ -206,8 +206,8 @@ worker_join_end(worker_call_t *c, int status, const char *err)
                 s_reply(w, j, 200, &json, n, 0);
             else {
                 final = 502;
-                char *e = tg_error_body(502, "The shared upstream answer could not be read.",
-                                        NULL, NULL, "bad_stream");
+                char *e = tg_error_body(502, "The shared upstream answer could not be read.", NULL,
+                                        NULL, "bad_stream");
                 s_reply(w, j, 502, &e, strlen(e), 0);
             }
         } else {
@@ -228,8 +228,9 @@ worker_join_finish(worker_call_t *c)
     while (c->joiners) {
         worker_joiner_t *j = c->joiners;
         c->joiners = j->next;
-        char *e = tg_error_body(502, "The shared upstream call ended without an answer; it is "
-                                     "safe to retry.",
+        char *e = tg_error_body(502,
+                                "The shared upstream call ended without an answer; it is "
+                                "safe to retry.",
                                 NULL, NULL, "upstream_error");
         if (j->head_sent) {
             char *line = tg_strfmt("data: %s\n\n", e);
