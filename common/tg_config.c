@@ -17,6 +17,7 @@
 
 typedef enum { K_STR, K_INT, K_DBL, K_BOOL } s_ktype_t;
 #define TG_KEY_SECRET 1
+#define TG_KEY_LIST 2
 
 typedef struct {
     const char *key;  //  dotted name
@@ -24,7 +25,7 @@ typedef struct {
     const char *def;  //  default, as text
     const char *env;  //  environment override, or NULL
     double min, max;  //  bounds for INT and DBL
-    int flags;        //  TG_KEY_SECRET
+    int flags;        //  TG_KEY_SECRET, TG_KEY_LIST
 } s_key_t;
 
 static const s_key_t s_keys[] = {
@@ -281,6 +282,33 @@ s_load_pairs(yaml_document_t *doc,
     return TG_OK;
 }
 
+//  A YAML sequence for a TG_KEY_LIST key: stored as its items joined by commas.
+static int
+s_load_list(tg_config_t *self, yaml_document_t *doc, yaml_node_t *node, const char *path)
+{
+    int idx = s_key_index(path);
+    if (idx < 0 || !(s_keys[idx].flags & TG_KEY_LIST)) {
+        s_error(idx < 0 ? "unknown key '%s'" : "'%s' must be a scalar", path);
+        return TG_INVALID;
+    }
+    char *joined = tg_strdup("");
+    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
+         it++) {
+        const char *v = s_scalar(yaml_document_get_node(doc, *it));
+        if (!v || !*v || strchr(v, ',')) {
+            s_error("%s must be a list of names", path);
+            free(joined);
+            return TG_INVALID;
+        }
+        char *next = tg_strfmt("%s%s%s", joined, *joined ? "," : "", v);
+        free(joined);
+        joined = next;
+    }
+    s_set(self, idx, joined);
+    free(joined);
+    return TG_OK;
+}
+
 static int
 s_load_mapping(tg_config_t *self, yaml_document_t *doc, yaml_node_t *node, const char *prefix)
 {
@@ -317,6 +345,8 @@ s_load_mapping(tg_config_t *self, yaml_document_t *doc, yaml_node_t *node, const
                 return TG_INVALID;
             }
             s_set(self, idx, (const char *)vn->data.scalar.value);
+        } else if (vn->type == YAML_SEQUENCE_NODE) {
+            rc = s_load_list(self, doc, vn, path);
         } else {
             s_error("'%s' must be a scalar", path);
             return TG_INVALID;

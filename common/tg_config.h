@@ -1,7 +1,8 @@
 //  tg_config.h - one YAML file for every process: defaults < file < environment.
 //
-//  Scalar keys are declared once in tg_config_keys.def (type, default, env, bounds); the
-//  sections `providers`, `aliases` and `agents` are structured. An unknown key is an error.
+//  Scalar keys are declared once in tg_config_keys.def (type, default, env, bounds); list
+//  keys (`auto.simple` ...) are strings that YAML may give as a sequence (joined by commas);
+//  the sections `providers`, `aliases` and `agents` are structured. An unknown key is an error.
 #ifndef TG_CONFIG_H
 #define TG_CONFIG_H
 

@@ -79,6 +79,7 @@ analytics_new(const tg_config_t *cfg)
     free(dir);
     if (!self->store)
         goto fail;
+    analytics_store_set_baseline(self->store, tg_config_str(cfg, "auto.baseline_model"));
     self->inbox = tg_socket_open(ZMQ_PULL, tg_config_str(cfg, "endpoints.analytics"), true, 100000);
     if (!self->inbox)
         goto fail;

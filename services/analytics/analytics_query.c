@@ -1,5 +1,6 @@
 //  analytics_query.c - GET /v1/usage: range and grouping from the query string, JSON body.
 #include "analytics_query.h"
+#include "tg_complexity.h"
 #include "tg_jsonw.h"
 #include "tg_log.h"
 #include "tg_reply.h"
@@ -63,6 +64,11 @@ s_totals(tg_jsonw_t *w, const analytics_totals_t *t)
     tg_jsonw_uint(w, "tokens_out", t->tok_out);
     tg_jsonw_uint(w, "tokens_cached", t->tok_cached);
     tg_jsonw_fixed(w, "cost_usd", (double)t->cost_micro / 1e6, 6);
+    tg_jsonw_fixed(w, "savings_usd", (double)t->savings_micro / 1e6, 6);
+    tg_jsonw_object(w, "auto");
+    for (int i = 0; i < 3; i++)
+        tg_jsonw_uint(w, tg_complexity_name((tg_complexity_class_t)i), t->auto_cls[i]);
+    tg_jsonw_end(w);
 }
 
 static tg_frame_t *

@@ -1,5 +1,6 @@
 //  analytics_store.c - usage events, time index and totals in LMDB (layout in the header).
 #include "analytics_store.h"
+#include "tg_complexity.h"
 #include "tg_lmdb.h"
 #include "tg_log.h"
 #include "tg_utc.h"
@@ -14,15 +15,18 @@
 enum { DB_EVENTS, DB_TIME, DB_TOTALS, DB_ROLLUP };
 static const char *const s_dbs[] = {"events", "time", "totals", "rollup"};
 
-#define S_REC_VERSION 1                //  first byte of an event record
-#define S_REC_HEAD 10                  //  version, flags, cost
+#define S_REC_VERSION 2                //  first byte of an event record
+#define S_REC_HEAD 18                  //  version, flags, cost, savings
+#define S_REC_V1_HEAD 10               //  version 1: version, flags, cost
 #define S_REC_UNKNOWN 1                //  flags bit: priced at the default price
-#define S_TOTALS_LEN 56                //  7 words
+#define S_TOTALS_LEN 88                //  11 words
+#define S_TOTALS_V1_LEN 56             //  7 words (schema version 1)
 #define S_TS_MAX 253402300799999999LL  //  9999-12-31T23:59:59.999999Z
 #define S_ROLLUP_KEY (TG_UTC_DAY_LEN + 4 * (ANALYTICS_MAX_DIM + 1))
 
 struct analytics_store {
-    tg_lmdb_t *db;  //  the environment
+    tg_lmdb_t *db;   //  the environment
+    char *baseline;  //  model savings are measured against
 };
 
 static int64_t
@@ -41,13 +45,18 @@ s_totals_encode(const analytics_totals_t *t, uint8_t *out)
     tg_lmdb_be64_put(out + 32, t->tok_cached);
     tg_lmdb_be64_put(out + 40, (uint64_t)t->cost_micro);
     tg_lmdb_be64_put(out + 48, t->unknown);
+    tg_lmdb_be64_put(out + 56, (uint64_t)t->savings_micro);
+    for (int i = 0; i < 3; i++)
+        tg_lmdb_be64_put(out + 64 + 8 * i, t->auto_cls[i]);
 }
 
-//  Reads counters; records written by a later version may be longer (extra words ignored).
+//  Reads counters; records written by a later version may be longer (extra words ignored),
+//  version 1 ones are 7 words (no savings, no classes: 0).
 static bool
 s_totals_decode(const void *data, size_t len, analytics_totals_t *t)
 {
-    if (len < S_TOTALS_LEN)
+    memset(t, 0, sizeof *t);
+    if (len < S_TOTALS_V1_LEN)
         return false;
     const uint8_t *p = data;
     t->requests = tg_lmdb_be64_get(p);
@@ -57,6 +66,11 @@ s_totals_decode(const void *data, size_t len, analytics_totals_t *t)
     t->tok_cached = tg_lmdb_be64_get(p + 32);
     t->cost_micro = (int64_t)tg_lmdb_be64_get(p + 40);
     t->unknown = tg_lmdb_be64_get(p + 48);
+    if (len >= S_TOTALS_LEN) {
+        t->savings_micro = (int64_t)tg_lmdb_be64_get(p + 56);
+        for (int i = 0; i < 3; i++)
+            t->auto_cls[i] = tg_lmdb_be64_get(p + 64 + 8 * i);
+    }
     return true;
 }
 
@@ -70,12 +84,16 @@ analytics_totals_add(analytics_totals_t *a, const analytics_totals_t *b)
     a->tok_cached += b->tok_cached;
     a->cost_micro += b->cost_micro;
     a->unknown += b->unknown;
+    a->savings_micro += b->savings_micro;
+    for (int i = 0; i < 3; i++)
+        a->auto_cls[i] += b->auto_cls[i];
 }
 
 //  The counters of one event.
 static analytics_totals_t
-s_event_totals(const tg_fr_usage_t *u, int64_t cost_micro, bool unknown)
+s_event_totals(const tg_fr_usage_t *u, int64_t cost_micro, int64_t savings_micro, bool unknown)
 {
+    int cls = tg_complexity_parse(u->cls);
     analytics_totals_t t = {
         .requests = 1,
         .errors = (u->status >= 400 || (u->error && *u->error)) ? 1 : 0,
@@ -84,7 +102,10 @@ s_event_totals(const tg_fr_usage_t *u, int64_t cost_micro, bool unknown)
         .tok_cached = u->tok_cached,
         .cost_micro = cost_micro,
         .unknown = unknown ? 1 : 0,
+        .savings_micro = savings_micro,
     };
+    if (cls >= 0)
+        t.auto_cls[cls] = 1;
     return t;
 }
 
@@ -99,6 +120,17 @@ s_dim(char *out, const char *value)
     return n + 1;
 }
 
+//  1 -> 2: version 2 reads version 1 records and counters as they are (see the header).
+static int
+s_migrate(tg_lmdb_txn_t *txn, uint32_t from_version, void *arg)
+{
+    (void)txn;
+    (void)arg;
+    tg_log_info("analytics store schema %u -> %d: events stored before carry no savings",
+                from_version, ANALYTICS_SCHEMA_VERSION);
+    return TG_OK;
+}
+
 analytics_store_t *
 analytics_store_new(const char *dir, size_t map_size)
 {
@@ -108,13 +140,14 @@ analytics_store_new(const char *dir, size_t map_size)
         .dbs = s_dbs,
         .ndbs = sizeof s_dbs / sizeof s_dbs[0],
         .schema_version = ANALYTICS_SCHEMA_VERSION,
-        .migrate = NULL,  //  version 1 is the first: nothing older to migrate from
+        .migrate = s_migrate,
     };
     tg_lmdb_t *db = tg_lmdb_new(&opts);
     if (!db)
         return NULL;
     analytics_store_t *self = tg_zalloc(sizeof *self);
     self->db = db;
+    self->baseline = tg_strdup(ANALYTICS_BASELINE_MODEL);
     return self;
 }
 
@@ -126,8 +159,16 @@ analytics_store_destroy(analytics_store_t **self_p)
     if (!self)
         return;
     tg_lmdb_destroy(&self->db);
+    free(self->baseline);
     free(self);
     *self_p = NULL;
+}
+
+void
+analytics_store_set_baseline(analytics_store_t *self, const char *model)
+{
+    free(self->baseline);
+    self->baseline = tg_strdup(model && *model ? model : ANALYTICS_BASELINE_MODEL);
 }
 
 size_t
@@ -169,6 +210,14 @@ s_add(tg_lmdb_txn_t *txn, int db, const void *key, size_t klen, const analytics_
     return tg_lmdb_put(txn, db, key, klen, buf, sizeof buf);
 }
 
+//  What the same tokens would have cost at the baseline model's price, µUSD.
+static int64_t
+s_baseline(const tg_pricing_t *pricing, const char *baseline, const tg_fr_usage_t *u)
+{
+    double cost = tg_pricing_cost(pricing, baseline, u->tok_in, u->tok_out, u->tok_cached, 0, NULL);
+    return isfinite(cost) && cost > 0 ? llround(cost * 1e6) : 0;
+}
+
 //  Prices one event. Cache hits and coalesced calls (which shared another call's upstream
 //  answer) cost nothing upstream: their cost is 0 (the price lookup still says whether the
 //  model is known).
@@ -197,6 +246,7 @@ s_store_one(tg_lmdb_txn_t *txn, const tg_frame_t *f, const analytics_outcome_t *
     rec[0] = S_REC_VERSION;
     rec[1] = o->unknown ? S_REC_UNKNOWN : 0;
     tg_lmdb_be64_put(rec + 2, (uint64_t)o->cost_micro);
+    tg_lmdb_be64_put(rec + 10, (uint64_t)o->savings_micro);
     memcpy(rec + S_REC_HEAD, map, map_len);
     free(map);
     int rc = tg_lmdb_put(txn, DB_EVENTS, u->eid, eid_len, rec, rec_len);
@@ -211,7 +261,7 @@ s_store_one(tg_lmdb_txn_t *txn, const tg_frame_t *f, const analytics_outcome_t *
     if ((rc = tg_lmdb_put(txn, DB_TIME, tkey, 8 + eid_len, NULL, 0)) != TG_OK)
         return rc;
 
-    analytics_totals_t delta = s_event_totals(u, o->cost_micro, o->unknown);
+    analytics_totals_t delta = s_event_totals(u, o->cost_micro, o->savings_micro, o->unknown);
     char key[S_ROLLUP_KEY];
     char day[TG_UTC_DAY_LEN], month[TG_UTC_MONTH_LEN];
     tg_utc_day(ts, day);
@@ -255,6 +305,7 @@ analytics_store_batch(analytics_store_t *self,
         if (rc != TG_NOTFOUND)
             break;
         out[i].cost_micro = s_price(pricing, u, &out[i].unknown);
+        out[i].savings_micro = s_baseline(pricing, self->baseline, u) - out[i].cost_micro;
         rc = s_store_one(txn, frames[i], &out[i]);
     }
     if (rc != TG_OK) {
@@ -411,9 +462,11 @@ s_on_event(const void *key, size_t klen, const void *val, size_t vlen, void *arg
     const uint8_t *p = rec;
     tg_frame_t *f = NULL;
     char err[160];
-    if (len >= S_REC_HEAD && p[0] == S_REC_VERSION
-        && tg_frame_decode("use", 3, p + S_REC_HEAD, len - S_REC_HEAD, NULL, 0, &f, err, sizeof err)
-               == TG_OK) {
+    size_t head = len >= S_REC_HEAD && p[0] == S_REC_VERSION ? S_REC_HEAD
+                  : len >= S_REC_V1_HEAD && p[0] == 1        ? S_REC_V1_HEAD
+                                                             : 0;
+    if (head
+        && tg_frame_decode("use", 3, p + head, len - head, NULL, 0, &f, err, sizeof err) == TG_OK) {
         const tg_fr_usage_t *u = &f->usage;
         char dims[4][ANALYTICS_MAX_DIM + 1];
         s_dim(dims[0], u->provider);
@@ -421,8 +474,9 @@ s_on_event(const void *key, size_t klen, const void *val, size_t vlen, void *arg
         s_dim(dims[2], u->key);
         s_dim(dims[3], u->agent);
         const char *d[4] = {dims[0], dims[1], dims[2], dims[3]};
-        analytics_totals_t t =
-            s_event_totals(u, (int64_t)tg_lmdb_be64_get(p + 2), (p[1] & S_REC_UNKNOWN) != 0);
+        int64_t savings = head == S_REC_HEAD ? (int64_t)tg_lmdb_be64_get(p + 10) : 0;
+        analytics_totals_t t = s_event_totals(u, (int64_t)tg_lmdb_be64_get(p + 2), savings,
+                                              (p[1] & S_REC_UNKNOWN) != 0);
         s_group_add(q, d, &t);
     } else
         tg_log_warn("analytics skipped an unreadable event record len=%zu", len);

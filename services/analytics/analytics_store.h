@@ -1,14 +1,19 @@
 //  analytics_store.h - the accounting book in LMDB: usage events, time index, running totals.
 //
-//  Layout (schema version 1), all in <data_dir>/analytics:
-//    events   eid -> record: [u8 1][u8 flags: 1 = unknown price][i64 BE cost in µUSD]
-//                             [msgpack map of the USAGE frame, every field]
+//  Layout (schema version 2), all in <data_dir>/analytics:
+//    events   eid -> record: [u8 2][u8 flags: 1 = unknown price][i64 BE cost in µUSD]
+//                             [i64 BE savings in µUSD][msgpack map of the USAGE frame]
 //    time     [u64 BE ts µs][eid] -> ""                (ranges by time are cursor walks)
 //    totals   "d:YYYY-MM-DD" | "m:YYYY-MM" -> counters   (spend per UTC day / month)
 //    rollup   "YYYY-MM-DD\0provider\0model\0key\0agent" -> counters (per-day groups)
-//  Counters are 7 big-endian 64-bit words: requests, errors, tokens in/out/cached, µUSD,
-//  unknown-priced requests. Everything of one batch is written in one txn, so totals and
-//  events never disagree, also after a SIGKILL.
+//  Counters are 11 big-endian 64-bit words: requests, errors, tokens in/out/cached, µUSD,
+//  unknown-priced requests, savings µUSD (signed), "auto" calls scored simple / medium /
+//  complex. Everything of one batch is written in one txn, so totals and events never
+//  disagree, also after a SIGKILL.
+//  Version 1 (before savings) wrote [u8 1][flags][cost][map] records and 7-word counters;
+//  version 2 reads both as they are (the missing words are 0: savings were not recorded
+//  then), so the 1 -> 2 migration rewrites nothing. The version is bumped so that a version 1
+//  binary refuses this store instead of skipping the records it cannot read.
 #ifndef ANALYTICS_STORE_H
 #define ANALYTICS_STORE_H
 
@@ -19,27 +24,31 @@
 #include "tg_frame.h"
 #include "tg_pricing.h"
 
-#define ANALYTICS_SCHEMA_VERSION 1
+#define ANALYTICS_SCHEMA_VERSION 2
+#define ANALYTICS_BASELINE_MODEL "claude-3-opus-20240229"  //  default savings baseline
 #define ANALYTICS_MAX_EID 128  //  longest event id accepted (the rest of the key is bounded)
 #define ANALYTICS_MAX_DIM 96   //  group values (provider, model, key, agent) are cut to this
 
 typedef struct analytics_store analytics_store_t;
 
 typedef struct {
-    uint64_t requests;    //  usage events
-    uint64_t errors;      //  events with status >= 400 or an error type
-    uint64_t tok_in;      //  prompt tokens (cached included)
-    uint64_t tok_out;     //  completion tokens
-    uint64_t tok_cached;  //  cached prompt tokens
-    int64_t cost_micro;   //  cost in millionths of a USD
-    uint64_t unknown;     //  events priced at the default price (model not in the catalogue)
+    uint64_t requests;      //  usage events
+    uint64_t errors;        //  events with status >= 400 or an error type
+    uint64_t tok_in;        //  prompt tokens (cached included)
+    uint64_t tok_out;       //  completion tokens
+    uint64_t tok_cached;    //  cached prompt tokens
+    int64_t cost_micro;     //  cost in millionths of a USD
+    uint64_t unknown;       //  events priced at the default price (model not in the catalogue)
+    int64_t savings_micro;  //  baseline cost minus cost, µUSD (negative when dearer)
+    uint64_t auto_cls[3];   //  model "auto" calls by class: simple, medium, complex
 } analytics_totals_t;
 
 //  What happened to one event of a batch.
 typedef struct {
-    bool duplicate;      //  its eid was already stored: nothing written
-    bool unknown;        //  priced at the default price
-    int64_t cost_micro;  //  its cost in µUSD (stored events)
+    bool duplicate;         //  its eid was already stored: nothing written
+    bool unknown;           //  priced at the default price
+    int64_t cost_micro;     //  its cost in µUSD (stored events)
+    int64_t savings_micro;  //  the baseline model's cost of its tokens minus cost_micro
 } analytics_outcome_t;
 
 //  Group-by dimensions of a usage query (bit set).
@@ -64,6 +73,9 @@ typedef struct {
 analytics_store_t *analytics_store_new(const char *dir, size_t map_size);
 //  Closes the store; *self_p = NULL. NULL-safe.
 void analytics_store_destroy(analytics_store_t **self_p);
+//  Sets the model whose price savings are measured against (copied; default
+//  ANALYTICS_BASELINE_MODEL). Applies to events stored from now on.
+void analytics_store_set_baseline(analytics_store_t *self, const char *model);
 //  Current map size in bytes.
 size_t analytics_store_map_size(analytics_store_t *self);
 //  Doubles the map, up to 1 TiB. TG_OK, or TG_ERR when it cannot grow (logged).

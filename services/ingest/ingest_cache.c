@@ -164,6 +164,8 @@ ingest_cache_serve(ingest_t *self,
         evhttp_add_header(hdr, "x-tollgate-provider", e.provider);
     if (e.model && *e.model)
         evhttp_add_header(hdr, "x-tollgate-model", e.model);
+    if (h->cls)
+        evhttp_add_header(hdr, "x-tollgate-auto-class", h->cls);
     if (h->stream)
         evhttp_add_header(hdr, "Cache-Control", "no-cache");
     ingest_http_send(self, req, h->rid, 200, h->stream ? "text/event-stream" : NULL, &body, len);

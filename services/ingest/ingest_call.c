@@ -173,6 +173,17 @@ s_status(uint64_t status)
     return status >= 100 && status <= 599 ? (int)status : 502;
 }
 
+//  x-tollgate-model (the upstream model that answers) and, for model "auto",
+//  x-tollgate-auto-class.
+static void
+s_model_headers(struct evkeyvalq *h, const ingest_call_t *call, const char *model)
+{
+    if (model && *model && call->kind != INGEST_QUERY)
+        evhttp_add_header(h, "x-tollgate-model", model);
+    if (call->cls)
+        evhttp_add_header(h, "x-tollgate-auto-class", call->cls);
+}
+
 static void
 s_on_reply(ingest_t *self, ingest_call_t *call, tg_frame_t *f)
 {
@@ -194,8 +205,7 @@ s_on_reply(ingest_t *self, ingest_call_t *call, tg_frame_t *f)
         evhttp_add_header(h, "x-cache", r->cache);
     if (r->provider && *r->provider)
         evhttp_add_header(h, "x-tollgate-provider", r->provider);
-    if (r->model && *r->model && call->kind != INGEST_QUERY)
-        evhttp_add_header(h, "x-tollgate-model", r->model);
+    s_model_headers(h, call, r->model);
     if (r->retry_after > 0) {
         char secs[24];
         snprintf(secs, sizeof secs, "%llu", (unsigned long long)r->retry_after);
@@ -225,9 +235,7 @@ s_on_head(ingest_t *self, ingest_call_t *call, tg_frame_t *f)
     s_arm(self, call, tg_mono_us());  //  from now on the timeout is the idle gap
     if (f->head.cache && *f->head.cache)
         evhttp_add_header(evhttp_request_get_output_headers(call->req), "x-cache", f->head.cache);
-    if (f->head.model && *f->head.model)
-        evhttp_add_header(evhttp_request_get_output_headers(call->req), "x-tollgate-model",
-                          f->head.model);
+    s_model_headers(evhttp_request_get_output_headers(call->req), call, f->head.model);
     ingest_http_stream_start(self, call->req, call->rid, s_status(f->head.status),
                              f->head.provider);
 }

@@ -79,6 +79,7 @@ typedef struct {
     const char *route;  //  "chat" | "embeddings"
     const char *key;    //  API key id
     const char *agent;  //  agent label ("none")
+    const char *cls;    //  model "auto": the prompt's class, else NULL
     bool stream;        //  SSE wanted
     bool usage;         //  stream_options.include_usage
 } ingest_cache_hit_t;
@@ -98,6 +99,7 @@ typedef struct ingest_call {
     int64_t t0_us;                     //  monotonic µs when the request was complete
     int64_t deadline_us;               //  monotonic µs when the call times out
     uint64_t seq;                      //  its seq toward the router (0 = not a router call)
+    const char *cls;                   //  model "auto": prompt class (static name), else NULL
     struct ingest_call *prev, *next;   //  deadline list, earliest first
 } ingest_call_t;
 

@@ -1,6 +1,7 @@
 //  ingest_routes.c - the routes: dispatch, auth, the LLM calls and queries sent on, and the
 //  answers ingest gives itself (/healthz, /readyz, /metrics).
 #include "ingest_priv.h"
+#include "tg_complexity.h"
 #include "tg_keys.h"
 #include "tg_log.h"
 #include "tg_util.h"
@@ -174,6 +175,20 @@ s_deadline(ingest_t *self, struct evhttp_request *req, const char *rid, uint64_t
     return true;
 }
 
+//  Model "auto" (asked, or the agent's default, directly or through an alias): the class of
+//  the prompt (static name), else NULL. Scoring reads the parsed messages: no copy.
+static const char *
+s_auto_class(ingest_t *self, json_t *doc, const char *agent)
+{
+    const char *model = json_string_value(json_object_get(doc, "model"));
+    if ((!model || !*model) && strcmp(agent, "none") != 0)
+        model = tg_config_agent_model(self->cfg, agent);
+    const char *target = model ? tg_config_alias(self->cfg, model) : NULL;
+    if (!model || (strcmp(model, "auto") != 0 && !(target && strcmp(target, "auto") == 0)))
+        return NULL;
+    return tg_complexity_name(tg_complexity_of_messages(json_object_get(doc, "messages")));
+}
+
 static void
 s_on_llm(ingest_t *self,
          struct evhttp_request *req,
@@ -246,7 +261,8 @@ s_on_llm(ingest_t *self,
     tg_cache_scope(self->cfg, "master", named, scope, sizeof scope);
     tg_cache_plan_request(self->cfg, rname, doc, tg_cache_model(self->cfg, doc, named), scope,
                           &plan);
-    ingest_cache_hit_t hit = {id, rid, rname, "master", agent, stream, usage};
+    const char *cls = route->kind == INGEST_CHAT ? s_auto_class(self, doc, agent) : NULL;
+    ingest_cache_hit_t hit = {id, rid, rname, "master", agent, cls, stream, usage};
     if (ingest_cache_serve(self, req, &hit, &plan, t0)) {
         free(body);
         json_decref(doc);
@@ -278,6 +294,7 @@ s_on_llm(ingest_t *self,
     }
     rq->seq = ingest_router_next_seq(self);
     rq->deadline_ms = deadline_ms;
+    rq->cls = tg_strdup(cls);
     json_decref(doc);
     tg_frame_give_body(f, &body, len);  //  the client's bytes, unchanged
     uint64_t rq_seq = rq->seq;
@@ -289,7 +306,7 @@ s_on_llm(ingest_t *self,
         ingest_count_llm(self, agent, NULL, NULL, NULL, t0, -1);
         return;
     }
-    ingest_call_add(self, req, route->kind, id, rid, agent, t0, rq_seq);
+    ingest_call_add(self, req, route->kind, id, rid, agent, t0, rq_seq)->cls = cls;
 }
 
 static void

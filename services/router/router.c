@@ -4,6 +4,7 @@
 #include "router_cache.h"
 #include "router_pool.h"
 #include "router_resolve.h"
+#include "tg_complexity.h"
 #include "tg_error.h"
 #include "tg_evzmq.h"
 #include "tg_frame.h"
@@ -388,7 +389,9 @@ s_on_request(router_t *self, tg_frame_t **frame_p)
     tg_fr_request_t *rq = &(*frame_p)->request;
     s_ingest_t *ing = s_ingest_seen(self, rq->reply_to, rq->seq);
     router_route_t route;
-    if (router_resolve(self->cfg, self->pricing, rq->model, rq->agent, &route) != TG_OK) {
+    if (router_resolve_cls(self->cfg, self->pricing, rq->model, rq->agent, rq->route, rq->cls,
+                           &route)
+        != TG_OK) {
         self->rejected++;
         s_count(self, rq->route, "rejected");
         s_reply_error(self, rq->id, rq->reply_to, route.status, route.error, route.param,
@@ -429,6 +432,8 @@ s_on_request(router_t *self, tg_frame_t **frame_p)
     j->cttl = rq->cttl;
     j->t0 = rq->t0;
     j->deadline_ms = rq->deadline_ms;
+    //  The class scored by ingest (route.cls differs only when that class had no candidate).
+    j->cls = route.cls ? tg_strdup(tg_complexity_parse(rq->cls) >= 0 ? rq->cls : route.cls) : NULL;
     job->body = (*frame_p)->body;
     job->body_len = (*frame_p)->body_len;
     (*frame_p)->body = NULL;

@@ -1,5 +1,6 @@
 //  router_resolve.c - model resolution rules (spec G4).
 #include "router_resolve.h"
+#include "tg_complexity.h"
 #include "tg_util.h"
 
 #include <stdlib.h>
@@ -72,12 +73,32 @@ s_choose(const tg_config_t *cfg,
     return TG_OK;
 }
 
+static const char s_nested[] = "";  //  cls of auto's candidates: they must not be auto
+
+static int s_resolve_auto(const tg_config_t *cfg,
+                          const tg_pricing_t *pricing,
+                          const char *route,
+                          const char *cls,
+                          router_route_t *out);
+
 int
 router_resolve(const tg_config_t *cfg,
                const tg_pricing_t *pricing,
                const char *model,
                const char *agent,
                router_route_t *out)
+{
+    return router_resolve_cls(cfg, pricing, model, agent, "chat", NULL, out);
+}
+
+int
+router_resolve_cls(const tg_config_t *cfg,
+                   const tg_pricing_t *pricing,
+                   const char *model,
+                   const char *agent,
+                   const char *route,
+                   const char *cls,
+                   router_route_t *out)
 {
     memset(out, 0, sizeof *out);
     if (!model || !*model)
@@ -97,6 +118,10 @@ router_resolve(const tg_config_t *cfg,
             return s_fail(out, 400, "model", tg_strfmt("alias `%s` loops", asked));
         model = target;
     }
+    if (strcmp(model, "auto") == 0 && cls == s_nested)  //  a candidate of auto is auto
+        return s_fail(out, 400, "model", tg_strdup("auto.* lists name `auto`"));
+    if (strcmp(model, "auto") == 0)
+        return s_resolve_auto(cfg, pricing, route, cls, out);
     //  "<provider>/<model>": an explicit provider wins.
     const char *slash = strchr(model, '/');
     if (slash) {
@@ -131,6 +156,71 @@ router_resolve(const tg_config_t *cfg,
         return rc;
     }
     return s_choose(cfg, asked, "openrouter", model, out);
+}
+
+double
+router_auto_price(const tg_pricing_t *pricing, const char *model)
+{
+    const tg_price_t *p = pricing ? tg_pricing_find(pricing, model) : NULL;
+    if (!p && pricing)
+        p = tg_pricing_default(pricing);
+    return p ? 0.7 * p->input + 0.3 * p->output : 0;
+}
+
+//  The candidates of auto.<class>: the cheapest that resolves to an enabled provider (ties:
+//  the first listed). A class with none falls to the next more capable class, then to the
+//  less capable ones, so a call is never refused while some class can serve it.
+static int
+s_resolve_auto(const tg_config_t *cfg,
+               const tg_pricing_t *pricing,
+               const char *route,
+               const char *cls,
+               router_route_t *out)
+{
+    if (route && strcmp(route, "chat") != 0)
+        return s_fail(out, 400, "model",
+                      tg_strdup("The model `auto` is for chat completions only: name an "
+                                "embedding model"));
+    int asked = tg_complexity_parse(cls);
+    if (asked < 0)
+        asked = TG_COMPLEXITY_MEDIUM;
+    static const int order[3][3] = {{0, 1, 2}, {1, 2, 0}, {2, 1, 0}};
+    for (int k = 0; k < 3; k++) {
+        tg_complexity_class_t c = (tg_complexity_class_t)order[asked][k];
+        char key[32];
+        snprintf(key, sizeof key, "auto.%s", tg_complexity_name(c));
+        const char *list = tg_config_str(cfg, key);
+        router_route_t best = {0};
+        double best_price = 0;
+        for (const char *at = list; *at;) {
+            size_t skip = strspn(at, ", "), n = strcspn(at + skip, ", ");
+            if (!n)
+                break;
+            char m[128];
+            snprintf(m, sizeof m, "%.*s", (int)(n < sizeof m - 1 ? n : sizeof m - 1), at + skip);
+            at += skip + n;
+            router_route_t r = {0};
+            if (router_resolve_cls(cfg, pricing, m, NULL, route, s_nested, &r) != TG_OK) {
+                router_route_fini(&r);
+                continue;
+            }
+            double price = router_auto_price(pricing, m);
+            if (!best.model || price < best_price) {
+                router_route_fini(&best);
+                best = r;
+                best_price = price;
+            } else
+                router_route_fini(&r);
+        }
+        if (best.model) {
+            *out = best;
+            out->cls = tg_complexity_name(c);
+            return TG_OK;
+        }
+    }
+    return s_fail(out, 404, "model",
+                  tg_strdup("The model `auto` has no candidate served by an enabled provider: "
+                            "check auto.simple, auto.medium and auto.complex in the config"));
 }
 
 void

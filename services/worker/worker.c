@@ -334,6 +334,8 @@ s_usage(worker_call_t *c, int status, const char *error)
     u->ttft_us = (uint64_t)(c->ttft_us > 0 ? c->ttft_us : 0);
     u->retries = (uint64_t)c->retries;
     u->error = tg_strdup(error);
+    u->asked = tg_strdup(j->asked);
+    u->cls = tg_strdup(j->cls);
     tg_outbox_send(c->w->outbox, &f, tg_mono_us());
 }
 

@@ -10,6 +10,7 @@
 #include "analytics_query.h"
 #include "analytics_store.h"
 #include "tg_config.h"
+#include "tg_lmdb.h"
 #include "tg_pricing.h"
 #include "tg_utc.h"
 #include "tg_util.h"
@@ -574,12 +575,143 @@ test_core_batches(void)
     s_rmdir(&dir);
 }
 
+//  Savings against the baseline (default claude-3-opus-20240229, $15 / $75 per 1M), per
+//  event, in the totals and the groups; "auto" calls counted by class.
+static void
+test_store_savings(void)
+{
+    char *dir = s_tmpdir();
+    tg_pricing_t *pricing = tg_pricing_load(tg_pricing_default_path());
+    analytics_store_t *st = analytics_store_new(dir, 8 << 20);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    int64_t day;
+    CU_ASSERT_EQUAL_FATAL(tg_utc_parse("2026-11-25", &day), TG_OK);
+    tg_frame_t *b[3];
+    b[0] = s_usage("sv_1", day + 1000, "openai", "gpt-4o-mini", 1000, 1000);  //  $0.00075
+    tg_frame_set_str(&b[0]->usage.cls, "simple");
+    tg_frame_set_str(&b[0]->usage.asked, "auto");
+    b[1] = s_usage("sv_2", day + 2000, "openai", "gpt-4.1", 1000, 1000);  //  $0.01
+    tg_frame_set_str(&b[1]->usage.cls, "complex");
+    b[2] = s_usage("sv_3", day + 3000, "anthropic", "claude-3-opus-20240229", 1000, 0);
+    analytics_outcome_t out[3];
+    CU_ASSERT_EQUAL(analytics_store_batch(st, pricing, b, 3, out), TG_OK);
+    CU_ASSERT_EQUAL(out[0].cost_micro, 750);
+    CU_ASSERT_EQUAL(out[0].savings_micro, 90000 - 750);
+    CU_ASSERT_EQUAL(out[1].savings_micro, 90000 - 10000);
+    CU_ASSERT_EQUAL(out[2].savings_micro, 0);  //  the baseline itself saves nothing
+    analytics_totals_t t;
+    CU_ASSERT_EQUAL(analytics_store_period(st, "2026-11-25", &t), TG_OK);
+    CU_ASSERT_EQUAL(t.savings_micro, 89250 + 80000);
+    CU_ASSERT_EQUAL(t.auto_cls[0], 1);
+    CU_ASSERT_EQUAL(t.auto_cls[1], 0);
+    CU_ASSERT_EQUAL(t.auto_cls[2], 1);
+    //  Rollups (whole day) and events (cut day) agree.
+    analytics_group_t *g = NULL;
+    size_t n = 0;
+    CU_ASSERT_EQUAL(analytics_store_usage(st, day, day + S_DAY - 1, ANALYTICS_BY_MODEL, &g, &n),
+                    TG_OK);
+    const analytics_group_t *mini = s_find(g, n, "gpt-4o-mini");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mini);
+    CU_ASSERT_EQUAL(mini->totals.savings_micro, 89250);
+    CU_ASSERT_EQUAL(mini->totals.auto_cls[0], 1);
+    analytics_groups_free(&g, n);
+    CU_ASSERT_EQUAL(analytics_store_usage(st, day + 1500, day + 5000, 0, &g, &n), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(n, 1);
+    CU_ASSERT_EQUAL(g[0].totals.savings_micro, 80000);
+    CU_ASSERT_EQUAL(g[0].totals.auto_cls[2], 1);
+    analytics_groups_free(&g, n);
+    //  Another baseline: a dearer model saves a negative amount.
+    analytics_store_set_baseline(st, "gpt-4o-mini");
+    tg_frame_t *c = s_usage("sv_4", day + 4000, "openai", "gpt-4.1", 1000, 1000);
+    CU_ASSERT_EQUAL(analytics_store_batch(st, pricing, &c, 1, out), TG_OK);
+    CU_ASSERT_EQUAL(out[0].savings_micro, 750 - 10000);
+    tg_frame_destroy(&c);
+    for (int i = 0; i < 3; i++)
+        tg_frame_destroy(&b[i]);
+    analytics_store_destroy(&st);
+    tg_pricing_destroy(&pricing);
+    s_rmdir(&dir);
+}
+
+//  A schema 1 store (records without savings, 7-word counters) opens, migrates to 2 and
+//  reads as before with savings 0; new events add to the old counters.
+static void
+test_store_schema1(void)
+{
+    char *dir = s_tmpdir();
+    int64_t day;
+    CU_ASSERT_EQUAL_FATAL(tg_utc_parse("2026-11-25", &day), TG_OK);
+    static const char *const dbs[] = {"events", "time", "totals", "rollup"};
+    tg_lmdb_opts_t o = {
+        .dir = dir, .map_size = 8 << 20, .dbs = dbs, .ndbs = 4, .schema_version = 1};
+    tg_lmdb_t *db = tg_lmdb_new(&o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+    tg_lmdb_txn_t *txn;
+    CU_ASSERT_EQUAL_FATAL(tg_lmdb_begin(db, true, &txn), TG_OK);
+    tg_frame_t *f = s_usage("old_1", day + 1000, "openai", "gpt-4o", 1000, 1000);
+    size_t map_len;
+    char *map = tg_frame_encode_map(f, &map_len);
+    uint8_t rec[512] = {1, 0};
+    tg_lmdb_be64_put(rec + 2, 12500);
+    memcpy(rec + 10, map, map_len);
+    CU_ASSERT_EQUAL(tg_lmdb_put(txn, 0, "old_1", 5, rec, 10 + map_len), TG_OK);
+    uint8_t tkey[13];
+    tg_lmdb_be64_put(tkey, (uint64_t)(day + 1000));
+    memcpy(tkey + 8, "old_1", 5);
+    CU_ASSERT_EQUAL(tg_lmdb_put(txn, 1, tkey, 13, NULL, 0), TG_OK);
+    uint8_t ctr[56] = {0};
+    tg_lmdb_be64_put(ctr, 1);
+    tg_lmdb_be64_put(ctr + 16, 1000);
+    tg_lmdb_be64_put(ctr + 24, 1000);
+    tg_lmdb_be64_put(ctr + 40, 12500);
+    CU_ASSERT_EQUAL(tg_lmdb_put(txn, 2, "d:2026-11-25", 12, ctr, 56), TG_OK);
+    CU_ASSERT_EQUAL(tg_lmdb_put(txn, 2, "m:2026-11", 9, ctr, 56), TG_OK);
+    const char rkey[] = "2026-11-25\0openai\0gpt-4o\0key_1\0bot";
+    CU_ASSERT_EQUAL(tg_lmdb_put(txn, 3, rkey, sizeof rkey - 1, ctr, 56), TG_OK);
+    CU_ASSERT_EQUAL(tg_lmdb_commit(&txn), TG_OK);
+    tg_lmdb_destroy(&db);
+    free(map);
+    tg_frame_destroy(&f);
+
+    analytics_store_t *st = analytics_store_new(dir, 8 << 20);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    analytics_totals_t t;
+    CU_ASSERT_EQUAL(analytics_store_period(st, "2026-11", &t), TG_OK);
+    CU_ASSERT_EQUAL(t.requests, 1);
+    CU_ASSERT_EQUAL(t.cost_micro, 12500);
+    CU_ASSERT_EQUAL(t.savings_micro, 0);
+    analytics_group_t *g = NULL;
+    size_t n = 0;
+    CU_ASSERT_EQUAL(analytics_store_usage(st, day, day + 5000, 0, &g, &n), TG_OK);  //  events
+    CU_ASSERT_EQUAL_FATAL(n, 1);
+    CU_ASSERT_EQUAL(g[0].totals.cost_micro, 12500);
+    CU_ASSERT_EQUAL(g[0].totals.savings_micro, 0);
+    analytics_groups_free(&g, n);
+    tg_pricing_t *pricing = tg_pricing_load(tg_pricing_default_path());
+    tg_frame_t *nf = s_usage("new_1", day + 2000, "openai", "gpt-4o", 1000, 1000);
+    analytics_outcome_t out;
+    CU_ASSERT_EQUAL(analytics_store_batch(st, pricing, &nf, 1, &out), TG_OK);
+    CU_ASSERT_EQUAL(analytics_store_usage(st, day, day + S_DAY - 1, ANALYTICS_BY_MODEL, &g, &n),
+                    TG_OK);  //  the day's rollup: the old 7 words plus the new 11
+    CU_ASSERT_EQUAL_FATAL(n, 1);
+    CU_ASSERT_EQUAL(g[0].totals.requests, 2);
+    CU_ASSERT_EQUAL(g[0].totals.cost_micro, 25000);
+    CU_ASSERT_EQUAL(g[0].totals.savings_micro, 90000 - 12500);
+    analytics_groups_free(&g, n);
+    tg_frame_destroy(&nf);
+    tg_pricing_destroy(&pricing);
+    analytics_store_destroy(&st);
+    s_rmdir(&dir);
+}
+
 void
 test_analytics_register(void)
 {
     CU_pSuite s = CU_add_suite("analytics", NULL, NULL);
     CU_add_test(s, "store_batch_dedupe_totals", test_store_batch_dedupe_totals);
     CU_add_test(s, "store_map_full_grows", test_store_map_full_grows);
+    CU_add_test(s, "store_savings", test_store_savings);
+    CU_add_test(s, "store_schema1_migrates", test_store_schema1);
     CU_add_test(s, "query_answers", test_query_answers);
     CU_add_test(s, "core_inproc", test_core_inproc);
     CU_add_test(s, "core_batches", test_core_batches);

@@ -1,4 +1,4 @@
-//  test_router.c - router_resolve: spec G4 rules.
+//  test_router.c - router_resolve: spec G4 rules, and model "auto" (G5).
 #include <CUnit/CUnit.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +117,73 @@ test_openrouter_vendor(void)
     tg_config_destroy(&cfg);
 }
 
+static void
+s_auto(const tg_config_t *cfg, const char *cls, int rc, const char *provider, const char *up)
+{
+    router_route_t r;
+    int got = router_resolve_cls(cfg, s_pricing, "auto", NULL, "chat", cls, &r);
+    CU_ASSERT_EQUAL(got, rc);
+    if (rc == 0 && got == 0) {
+        CU_ASSERT_STRING_EQUAL(r.provider, provider);
+        CU_ASSERT_STRING_EQUAL(r.model, up);
+        CU_ASSERT_PTR_NOT_NULL(r.cls);
+    }
+    router_route_fini(&r);
+}
+
+static void
+test_auto(void)
+{
+    //  Defaults, both direct providers enabled: the cheapest of each class.
+    s_auto(s_cfg, "simple", 0, "openai", "gpt-4o-mini");
+    s_auto(s_cfg, "medium", 0, "openai", "gpt-4.1-mini");
+    s_auto(s_cfg, "complex", 0, "openai", "gpt-4.1");
+    s_auto(s_cfg, NULL, 0, "openai", "gpt-4.1-mini");  //  no class: medium
+    s_auto(s_cfg, "bogus", 0, "openai", "gpt-4.1-mini");
+    CU_ASSERT(router_auto_price(s_pricing, "gpt-4o-mini")
+              < router_auto_price(s_pricing, "claude-3-haiku-20240307"));
+    //  Embeddings cannot be auto.
+    router_route_t r;
+    CU_ASSERT_EQUAL(router_resolve_cls(s_cfg, s_pricing, "auto", NULL, "embeddings", "simple", &r),
+                    TG_INVALID);
+    router_route_fini(&r);
+
+    //  Only Anthropic enabled: its candidates; lists as YAML sequences; an alias to auto, an
+    //  agent defaulting to auto; a class without a servable candidate uses the next one up.
+    setenv("ANTHROPIC_API_KEY", "k", 1);
+    unsetenv("OPENAI_API_KEY");
+    tg_config_t *cfg = tg_config_load_string(
+        "auto:\n  simple: [gpt-4o-mini, claude-3-haiku-20240307]\n"
+        "  medium: [gpt-4o]\n  complex: [claude-3-opus-20240229, claude-3-5-sonnet-20241022]\n"
+        "aliases:\n  cheap: auto\nagents:\n  bot:\n    default_model: auto\n");
+    unsetenv("ANTHROPIC_API_KEY");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_STRING_EQUAL(tg_config_str(cfg, "auto.simple"),
+                           "gpt-4o-mini,claude-3-haiku-20240307");
+    s_auto(cfg, "simple", 0, "anthropic", "claude-3-haiku-20240307");
+    s_auto(cfg, "complex", 0, "anthropic", "claude-3-5-sonnet-20241022");
+    CU_ASSERT_EQUAL(router_resolve_cls(cfg, s_pricing, "auto", NULL, "chat", "medium", &r), TG_OK);
+    CU_ASSERT_STRING_EQUAL(r.model, "claude-3-5-sonnet-20241022");  //  gpt-4o: no provider
+    CU_ASSERT_STRING_EQUAL(r.cls, "complex");
+    router_route_fini(&r);
+    CU_ASSERT_EQUAL(router_resolve_cls(cfg, s_pricing, "cheap", NULL, "chat", "simple", &r), TG_OK);
+    CU_ASSERT_STRING_EQUAL(r.model, "claude-3-haiku-20240307");
+    router_route_fini(&r);
+    CU_ASSERT_EQUAL(router_resolve_cls(cfg, s_pricing, NULL, "bot", "chat", "complex", &r), TG_OK);
+    CU_ASSERT_STRING_EQUAL(r.model, "claude-3-5-sonnet-20241022");
+    router_route_fini(&r);
+    tg_config_destroy(&cfg);
+
+    //  Nothing servable, or a list that names auto itself: 404, no loop.
+    cfg = tg_config_load_string("auto:\n  simple: [auto]\n  medium: [gpt-4o]\n  complex: ''\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    s_auto(cfg, "simple", TG_NOTFOUND, NULL, NULL);
+    tg_config_destroy(&cfg);
+    //  A list where a scalar belongs, and a sequence for a scalar key, are refused.
+    CU_ASSERT_PTR_NULL(tg_config_load_string("auto:\n  baseline_model: [a, b]\n"));
+    CU_ASSERT_PTR_NULL(tg_config_load_string("auto:\n  simple: [a, {b: c}]\n"));
+}
+
 void
 test_router_register(void)
 {
@@ -125,4 +192,5 @@ test_router_register(void)
     CU_add_test(s, "openrouter fallback", test_openrouter_fallback);
     CU_add_test(s, "aliases and agents", test_aliases_and_agents);
     CU_add_test(s, "openrouter vendor prefix", test_openrouter_vendor);
+    CU_add_test(s, "auto: cheapest of the class, fallbacks, aliases, agents", test_auto);
 }
