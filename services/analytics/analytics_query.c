@@ -65,6 +65,8 @@ s_totals(tg_jsonw_t *w, const analytics_totals_t *t)
     tg_jsonw_uint(w, "tokens_cached", t->tok_cached);
     tg_jsonw_fixed(w, "cost_usd", (double)t->cost_micro / 1e6, 6);
     tg_jsonw_fixed(w, "savings_usd", (double)t->savings_micro / 1e6, 6);
+    tg_jsonw_uint(w, "cache_hits", t->cache_hits);
+    tg_jsonw_fixed(w, "cache_saved_usd", (double)t->cache_saved_micro / 1e6, 6);
     tg_jsonw_object(w, "auto");
     for (int i = 0; i < 3; i++)
         tg_jsonw_uint(w, tg_complexity_name((tg_complexity_class_t)i), t->auto_cls[i]);

@@ -15,11 +15,13 @@
 enum { DB_EVENTS, DB_TIME, DB_TOTALS, DB_ROLLUP };
 static const char *const s_dbs[] = {"events", "time", "totals", "rollup"};
 
-#define S_REC_VERSION 2                //  first byte of an event record
-#define S_REC_HEAD 18                  //  version, flags, cost, savings
+#define S_REC_VERSION 3                //  first byte of an event record
+#define S_REC_HEAD 26                  //  version, flags, cost, savings, saved by the cache
+#define S_REC_V2_HEAD 18               //  version 2: version, flags, cost, savings
 #define S_REC_V1_HEAD 10               //  version 1: version, flags, cost
 #define S_REC_UNKNOWN 1                //  flags bit: priced at the default price
-#define S_TOTALS_LEN 88                //  11 words
+#define S_TOTALS_LEN 104               //  13 words
+#define S_TOTALS_V2_LEN 88             //  11 words (no cache counters)
 #define S_TOTALS_V1_LEN 56             //  7 words (schema version 1)
 #define S_TS_MAX 253402300799999999LL  //  9999-12-31T23:59:59.999999Z
 #define S_ROLLUP_KEY (TG_UTC_DAY_LEN + 4 * (ANALYTICS_MAX_DIM + 1))
@@ -48,6 +50,8 @@ s_totals_encode(const analytics_totals_t *t, uint8_t *out)
     tg_lmdb_be64_put(out + 56, (uint64_t)t->savings_micro);
     for (int i = 0; i < 3; i++)
         tg_lmdb_be64_put(out + 64 + 8 * i, t->auto_cls[i]);
+    tg_lmdb_be64_put(out + 88, t->cache_hits);
+    tg_lmdb_be64_put(out + 96, (uint64_t)t->cache_saved_micro);
 }
 
 //  Reads counters; records written by a later version may be longer (extra words ignored),
@@ -66,10 +70,14 @@ s_totals_decode(const void *data, size_t len, analytics_totals_t *t)
     t->tok_cached = tg_lmdb_be64_get(p + 32);
     t->cost_micro = (int64_t)tg_lmdb_be64_get(p + 40);
     t->unknown = tg_lmdb_be64_get(p + 48);
-    if (len >= S_TOTALS_LEN) {
+    if (len >= S_TOTALS_V2_LEN) {
         t->savings_micro = (int64_t)tg_lmdb_be64_get(p + 56);
         for (int i = 0; i < 3; i++)
             t->auto_cls[i] = tg_lmdb_be64_get(p + 64 + 8 * i);
+    }
+    if (len >= S_TOTALS_LEN) {
+        t->cache_hits = tg_lmdb_be64_get(p + 88);
+        t->cache_saved_micro = (int64_t)tg_lmdb_be64_get(p + 96);
     }
     return true;
 }
@@ -87,11 +95,17 @@ analytics_totals_add(analytics_totals_t *a, const analytics_totals_t *b)
     a->savings_micro += b->savings_micro;
     for (int i = 0; i < 3; i++)
         a->auto_cls[i] += b->auto_cls[i];
+    a->cache_hits += b->cache_hits;
+    a->cache_saved_micro += b->cache_saved_micro;
 }
 
 //  The counters of one event.
 static analytics_totals_t
-s_event_totals(const tg_fr_usage_t *u, int64_t cost_micro, int64_t savings_micro, bool unknown)
+s_event_totals(const tg_fr_usage_t *u,
+               int64_t cost_micro,
+               int64_t savings_micro,
+               int64_t saved_micro,
+               bool unknown)
 {
     int cls = tg_complexity_parse(u->cls);
     analytics_totals_t t = {
@@ -106,6 +120,8 @@ s_event_totals(const tg_fr_usage_t *u, int64_t cost_micro, int64_t savings_micro
     };
     if (cls >= 0)
         t.auto_cls[cls] = 1;
+    t.cache_hits = u->cache && strcmp(u->cache, "hit") == 0 ? 1 : 0;
+    t.cache_saved_micro = saved_micro;
     return t;
 }
 
@@ -120,13 +136,15 @@ s_dim(char *out, const char *value)
     return n + 1;
 }
 
-//  1 -> 2: version 2 reads version 1 records and counters as they are (see the header).
+//  1 -> 2 -> 3: every version reads older records and counters as they are (see the
+//  header): events stored before carry no savings (1) and no cache savings (1, 2).
 static int
 s_migrate(tg_lmdb_txn_t *txn, uint32_t from_version, void *arg)
 {
     (void)txn;
     (void)arg;
-    tg_log_info("analytics store schema %u -> %d: events stored before carry no savings",
+    tg_log_info("analytics store schema %u -> %d: events stored before carry no savings or "
+                "cache savings of their own",
                 from_version, ANALYTICS_SCHEMA_VERSION);
     return TG_OK;
 }
@@ -220,17 +238,19 @@ s_baseline(const tg_pricing_t *pricing, const char *baseline, const tg_fr_usage_
 
 //  Prices one event. Cache hits and coalesced calls (which shared another call's upstream
 //  answer) cost nothing upstream: their cost is 0 (the price lookup still says whether the
-//  model is known).
+//  model is known), and what the call would have cost is what the cache saved (*saved_p).
 static int64_t
-s_price(const tg_pricing_t *pricing, const tg_fr_usage_t *u, bool *unknown)
+s_price(const tg_pricing_t *pricing, const tg_fr_usage_t *u, bool *unknown, int64_t *saved_p)
 {
     double cost =
         tg_pricing_cost(pricing, u->model, u->tok_in, u->tok_out, u->tok_cached, 0, unknown);
-    if (u->cache && (strcmp(u->cache, "hit") == 0 || strcmp(u->cache, "coalesced") == 0))
+    int64_t micro = isfinite(cost) && cost > 0 ? llround(cost * 1e6) : 0;
+    *saved_p = 0;
+    if (u->cache && (strcmp(u->cache, "hit") == 0 || strcmp(u->cache, "coalesced") == 0)) {
+        *saved_p = micro;
         return 0;
-    if (!isfinite(cost) || cost < 0)
-        return 0;
-    return llround(cost * 1e6);
+    }
+    return micro;
 }
 
 //  Writes one new event: record, time index, day/month totals, day rollup.
@@ -247,6 +267,7 @@ s_store_one(tg_lmdb_txn_t *txn, const tg_frame_t *f, const analytics_outcome_t *
     rec[1] = o->unknown ? S_REC_UNKNOWN : 0;
     tg_lmdb_be64_put(rec + 2, (uint64_t)o->cost_micro);
     tg_lmdb_be64_put(rec + 10, (uint64_t)o->savings_micro);
+    tg_lmdb_be64_put(rec + 18, (uint64_t)o->saved_micro);
     memcpy(rec + S_REC_HEAD, map, map_len);
     free(map);
     int rc = tg_lmdb_put(txn, DB_EVENTS, u->eid, eid_len, rec, rec_len);
@@ -261,7 +282,8 @@ s_store_one(tg_lmdb_txn_t *txn, const tg_frame_t *f, const analytics_outcome_t *
     if ((rc = tg_lmdb_put(txn, DB_TIME, tkey, 8 + eid_len, NULL, 0)) != TG_OK)
         return rc;
 
-    analytics_totals_t delta = s_event_totals(u, o->cost_micro, o->savings_micro, o->unknown);
+    analytics_totals_t delta =
+        s_event_totals(u, o->cost_micro, o->savings_micro, o->saved_micro, o->unknown);
     char key[S_ROLLUP_KEY];
     char day[TG_UTC_DAY_LEN], month[TG_UTC_MONTH_LEN];
     tg_utc_day(ts, day);
@@ -304,7 +326,7 @@ analytics_store_batch(analytics_store_t *self,
         }
         if (rc != TG_NOTFOUND)
             break;
-        out[i].cost_micro = s_price(pricing, u, &out[i].unknown);
+        out[i].cost_micro = s_price(pricing, u, &out[i].unknown, &out[i].saved_micro);
         out[i].savings_micro = s_baseline(pricing, self->baseline, u) - out[i].cost_micro;
         rc = s_store_one(txn, frames[i], &out[i]);
     }
@@ -463,6 +485,7 @@ s_on_event(const void *key, size_t klen, const void *val, size_t vlen, void *arg
     tg_frame_t *f = NULL;
     char err[160];
     size_t head = len >= S_REC_HEAD && p[0] == S_REC_VERSION ? S_REC_HEAD
+                  : len >= S_REC_V2_HEAD && p[0] == 2        ? S_REC_V2_HEAD
                   : len >= S_REC_V1_HEAD && p[0] == 1        ? S_REC_V1_HEAD
                                                              : 0;
     if (head
@@ -474,8 +497,9 @@ s_on_event(const void *key, size_t klen, const void *val, size_t vlen, void *arg
         s_dim(dims[2], u->key);
         s_dim(dims[3], u->agent);
         const char *d[4] = {dims[0], dims[1], dims[2], dims[3]};
-        int64_t savings = head == S_REC_HEAD ? (int64_t)tg_lmdb_be64_get(p + 10) : 0;
-        analytics_totals_t t = s_event_totals(u, (int64_t)tg_lmdb_be64_get(p + 2), savings,
+        int64_t savings = head >= S_REC_V2_HEAD ? (int64_t)tg_lmdb_be64_get(p + 10) : 0;
+        int64_t saved = head == S_REC_HEAD ? (int64_t)tg_lmdb_be64_get(p + 18) : 0;
+        analytics_totals_t t = s_event_totals(u, (int64_t)tg_lmdb_be64_get(p + 2), savings, saved,
                                               (p[1] & S_REC_UNKNOWN) != 0);
         s_group_add(q, d, &t);
     } else

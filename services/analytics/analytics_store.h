@@ -1,19 +1,22 @@
 //  analytics_store.h - the accounting book in LMDB: usage events, time index, running totals.
 //
-//  Layout (schema version 2), all in <data_dir>/analytics:
-//    events   eid -> record: [u8 2][u8 flags: 1 = unknown price][i64 BE cost in µUSD]
-//                             [i64 BE savings in µUSD][msgpack map of the USAGE frame]
+//  Layout (schema version 3), all in <data_dir>/analytics:
+//    events   eid -> record: [u8 3][u8 flags: 1 = unknown price][i64 BE cost in µUSD]
+//                             [i64 BE savings in µUSD][i64 BE saved by the cache, µUSD]
+//                             [msgpack map of the USAGE frame]
 //    time     [u64 BE ts µs][eid] -> ""                (ranges by time are cursor walks)
 //    totals   "d:YYYY-MM-DD" | "m:YYYY-MM" -> counters   (spend per UTC day / month)
 //    rollup   "YYYY-MM-DD\0provider\0model\0key\0agent" -> counters (per-day groups)
-//  Counters are 11 big-endian 64-bit words: requests, errors, tokens in/out/cached, µUSD,
+//  Counters are 13 big-endian 64-bit words: requests, errors, tokens in/out/cached, µUSD,
 //  unknown-priced requests, savings µUSD (signed), "auto" calls scored simple / medium /
-//  complex. Everything of one batch is written in one txn, so totals and events never
+//  complex, cache hits, µUSD the cache saved (hits and coalesced calls at their model's
+//  price). Everything of one batch is written in one txn, so totals and events never
 //  disagree, also after a SIGKILL.
 //  Version 1 (before savings) wrote [u8 1][flags][cost][map] records and 7-word counters;
-//  version 2 reads both as they are (the missing words are 0: savings were not recorded
-//  then), so the 1 -> 2 migration rewrites nothing. The version is bumped so that a version 1
-//  binary refuses this store instead of skipping the records it cannot read.
+//  version 2 added savings ([u8 2]... 18-byte head, 11-word counters). Each version reads
+//  the older ones as they are (the missing words are 0: not recorded then), so migrations
+//  rewrite nothing. The version is bumped so that an older binary refuses this store
+//  instead of skipping the records it cannot read.
 #ifndef ANALYTICS_STORE_H
 #define ANALYTICS_STORE_H
 
@@ -24,7 +27,7 @@
 #include "tg_frame.h"
 #include "tg_pricing.h"
 
-#define ANALYTICS_SCHEMA_VERSION 2
+#define ANALYTICS_SCHEMA_VERSION 3
 #define ANALYTICS_BASELINE_MODEL "claude-3-opus-20240229"  //  default savings baseline
 #define ANALYTICS_MAX_EID 128  //  longest event id accepted (the rest of the key is bounded)
 #define ANALYTICS_MAX_DIM 96   //  group values (provider, model, key, agent) are cut to this
@@ -32,15 +35,17 @@
 typedef struct analytics_store analytics_store_t;
 
 typedef struct {
-    uint64_t requests;      //  usage events
-    uint64_t errors;        //  events with status >= 400 or an error type
-    uint64_t tok_in;        //  prompt tokens (cached included)
-    uint64_t tok_out;       //  completion tokens
-    uint64_t tok_cached;    //  cached prompt tokens
-    int64_t cost_micro;     //  cost in millionths of a USD
-    uint64_t unknown;       //  events priced at the default price (model not in the catalogue)
-    int64_t savings_micro;  //  baseline cost minus cost, µUSD (negative when dearer)
-    uint64_t auto_cls[3];   //  model "auto" calls by class: simple, medium, complex
+    uint64_t requests;          //  usage events
+    uint64_t errors;            //  events with status >= 400 or an error type
+    uint64_t tok_in;            //  prompt tokens (cached included)
+    uint64_t tok_out;           //  completion tokens
+    uint64_t tok_cached;        //  cached prompt tokens
+    int64_t cost_micro;         //  cost in millionths of a USD
+    uint64_t unknown;           //  events priced at the default price (model not in the catalogue)
+    int64_t savings_micro;      //  baseline cost minus cost, µUSD (negative when dearer)
+    uint64_t auto_cls[3];       //  model "auto" calls by class: simple, medium, complex
+    uint64_t cache_hits;        //  calls answered from the response cache
+    int64_t cache_saved_micro;  //  what cache hits and coalesced calls would have cost, µUSD
 } analytics_totals_t;
 
 //  What happened to one event of a batch.
@@ -49,6 +54,7 @@ typedef struct {
     bool unknown;           //  priced at the default price
     int64_t cost_micro;     //  its cost in µUSD (stored events)
     int64_t savings_micro;  //  the baseline model's cost of its tokens minus cost_micro
+    int64_t saved_micro;    //  a cache hit's or coalesced call's would-be cost (else 0)
 } analytics_outcome_t;
 
 //  Group-by dimensions of a usage query (bit set).

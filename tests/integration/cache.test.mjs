@@ -356,8 +356,21 @@ describe('feedback and invalidation', () => {
     assert.equal(s.enabled, true);
     assert.ok(s.entries > 0 && s.hits > 0 && s.misses > 0, JSON.stringify(s));
     assert.ok(s.bytes > 0 && s.map_bytes >= s.bytes);
+    // Analytics got the hits' usage events (batched, at least once): counted, cost 0, and
+    // what they would have cost recorded as saved.
+    await waitFor(
+      async () => {
+        const u = await http(`${tg.baseURL}/usage?start=${Math.floor(Date.now() / 1000) - 3600}`, {
+          headers: auth,
+        });
+        const t = u.json?.totals ?? u.json;
+        return t && t.cache_hits > 0 && Number(t.cache_saved_usd) > 0;
+      },
+      { timeout: 5000, what: 'cache hits and savings in /v1/usage' },
+    );
     const m = await http(`${tg.base}/metrics`);
     assert.match(m.text, /llm_cache_hits_total\{agent_id="none"\} \d+/);
+    assert.match(m.text, /llm_requests_total\{[^}]*cache_status="hit"[^}]*\} \d+/);
     assert.match(m.text, /llm_cache_hit_rate\{agent_id="none"\} 0\.\d+/);
   });
 });
