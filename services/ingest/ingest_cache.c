@@ -57,7 +57,10 @@ int
 ingest_cache_init(ingest_t *self)
 {
     ingest_cache_t *c = &self->cache;
-    c->enabled = tg_config_bool(self->cfg, "cache.enabled");
+    //  Without the map on this host (cache.ingest_reads: false) every cacheable call goes to
+    //  the router, which answers the hits itself.
+    c->enabled = tg_config_bool(self->cfg, "cache.enabled")
+                 && tg_config_bool(self->cfg, "cache.ingest_reads");
     c->min_quality = tg_config_dbl(self->cfg, "cache.min_quality");
     c->dir = tg_cache_dir(self->cfg);
     c->outbox = tg_outbox_new(self->cfg, self->inbox_ep);

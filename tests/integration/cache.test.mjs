@@ -414,6 +414,39 @@ describe('bounded map and restarts', () => {
     }
   });
 
+  test('an ingest without the map: the router answers the hits, json and stream', async () => {
+    const m4 = await startMock();
+    const inst = await startTollgate({ mock: m4, config: 'cache:\n  ingest_reads: false\n' });
+    try {
+      const prompt = `router-hit ${uniq()} [[mock:words=20]]`;
+      const miss = await prime(prompt, {}, {}, inst);
+      const n = (await m4.stats()).requests;
+      const hit = await chat(prompt, {}, {}, inst);
+      assert.equal(hit.headers.get('x-cache'), 'hit');
+      assert.deepEqual(hit.json, miss.json);
+      const s = await http(`${inst.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({
+          model: 'gpt-4o-mini',
+          temperature: 0,
+          stream: true,
+          stream_options: { include_usage: true },
+          messages: [{ role: 'user', content: prompt }],
+        }),
+      });
+      assert.equal(s.headers.get('x-cache'), 'hit');
+      assert.match(s.text, /"completion_tokens":20/);
+      assert.match(s.text, /data: \[DONE\]/);
+      assert.equal((await m4.stats()).requests, n, 'no upstream call');
+      const r = await http(`${inst.baseURL}/router/metrics`, { headers: auth });
+      assert.equal(r.json.cache_hits, 2);
+    } finally {
+      await inst.stop();
+      await m4.stop();
+    }
+  });
+
   test('two ingest processes serve each other\'s fills', async () => {
     const m3 = await startMock();
     const inst = await startTollgate({ mock: m3, args: ['--ingest', '2'] });
