@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-#  scripts/deps.sh - installs what tollgate needs to build, run and test, and only what is
-#  missing (Debian 12, as root or with sudo). A second run checks and does nothing.
+#  scripts/deps.sh - installs what tollgate needs, and only what is missing (Debian 12, as
+#  root or with sudo). A second run checks and does nothing.
+#    scripts/deps.sh          build and run (scripts/up.sh)
+#    scripts/deps.sh --test   also what the tests need (scripts/test.sh): Node.js for the
+#                             integration tests, promtool, clang + libFuzzer for the fuzz
+#                             targets, clang-format, wrk for bench/
 set -euo pipefail
 
 packages=(
-    build-essential cmake pkg-config
+    build-essential cmake pkg-config curl
     libczmq-dev libzmq3-dev libmsgpack-dev liblmdb-dev libcurl4-openssl-dev libevent-dev
     libjansson-dev libyaml-dev libxxhash-dev libcunit1-dev libsodium-dev zlib1g-dev
-    prometheus wrk curl clang-format
 )
+test_deps=0
+[[ "${1:-}" == --test ]] && test_deps=1
+if ((test_deps)); then
+    packages+=(prometheus wrk clang-format clang libclang-rt-14-dev)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -17,8 +25,10 @@ for p in "${packages[@]}"; do
 done
 #  Node.js may come from Debian (nodejs + npm) or from NodeSource (one nodejs package that
 #  holds npm and conflicts with Debian's npm): ask for the commands, not the packages.
-command -v node >/dev/null 2>&1 || missing+=(nodejs)
-command -v npm >/dev/null 2>&1 || missing+=(npm)
+if ((test_deps)); then
+    command -v node >/dev/null 2>&1 || missing+=(nodejs)
+    command -v npm >/dev/null 2>&1 || missing+=(npm)
+fi
 
 if ((${#missing[@]} == 0)); then
     echo "deps: everything is installed"

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 #  scripts/test.sh - installs what is missing, builds the Debug (ASan/UBSan) configuration
-#  into build-debug/ with warnings as errors and runs every test: unit and integration.
-#  Arguments go to ctest (e.g. -L unit, -R chat).
+#  into build-debug/ with warnings as errors and runs every test: unit and integration, then
+#  each fuzz target for TG_FUZZ_SECONDS (60). Arguments go to ctest (e.g. -L unit, -R chat)
+#  and skip the fuzzing.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-bash scripts/deps.sh
+bash scripts/deps.sh --test
 
 #  npm ci only when node_modules is missing or older than the lock file.
 it=tests/integration
@@ -20,3 +21,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B build-debug -DCMAKE_BUILD_TYPE=Debug -DTG_WERROR=ON
 cmake --build build-debug -j "$jobs"
 ctest --test-dir build-debug --output-on-failure "$@"
+
+#  The fuzz targets (tests/fuzz), TG_FUZZ_SECONDS each (60; 0 skips), when every test ran.
+if [[ $# -eq 0 && "${TG_FUZZ_SECONDS:-60}" != 0 ]]; then
+    tests/fuzz/run.sh --seconds "${TG_FUZZ_SECONDS:-60}"
+fi
