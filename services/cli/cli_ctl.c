@@ -78,6 +78,19 @@ cli_status(const cli_opts_t *opts)
         return 2;
     char *base = cli_http_base(cfg);
     char *url = tg_strfmt("%s/readyz", base);
+    //  The id `tollgate up` gave this run: the answer must come from this gateway.
+    char *id_path = tg_strfmt("%s/gateway.id", tg_config_str(cfg, "run_dir"));
+    char want[64] = "";
+    FILE *f = fopen(id_path, "r");
+    if (f) {
+        char id[48] = "";
+        if (fgets(id, sizeof id, f)) {
+            id[strcspn(id, "\n")] = 0;
+            snprintf(want, sizeof want, "\"gateway\":\"%s\"", id);
+        }
+        fclose(f);
+    }
+    free(id_path);
     tg_config_destroy(&cfg);
     long status = 0;
     char *body = NULL;
@@ -85,6 +98,9 @@ cli_status(const cli_opts_t *opts)
     if (cli_http_get(url, 3000, &status, &body) != TG_OK) {
         printf("tollgate is not reachable at %s\n", url);
         rc = 3;
+    } else if (*want && body && strstr(body, "\"gateway\"") && !strstr(body, want)) {
+        printf("another gateway answers at %s: %s\n", url, body);
+        rc = 1;
     } else {
         size_t len = strlen(body);
         printf("%s%s", body, len && body[len - 1] == '\n' ? "" : "\n");

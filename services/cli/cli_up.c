@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <event2/util.h>
 #include <fcntl.h>
 #include <glob.h>
 #include <signal.h>
@@ -14,7 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define S_TICK_MS 100         //  phase timer period
@@ -51,7 +56,10 @@ s_start_service(cli_up_t *up, const char *name, const char *kind, int rank)
         argv[1] = "-c";
         argv[2] = (char *)up->opts->config_path;
     }
-    int rc = supervisor_start(up->sup, name, argv, rank);
+    //  Every ingest accepts on the one socket bound here (see s_listen).
+    int rc = strcmp(kind, "ingest") == 0
+                 ? supervisor_start_fd(up->sup, name, argv, rank, up->listen_fd)
+                 : supervisor_start(up->sup, name, argv, rank);
     free(exe);
     return rc;
 }
@@ -114,6 +122,16 @@ s_tick_ready(cli_up_t *up)
     long status = 0;
     char *body = NULL;
     cli_http_get(up->ready_url, 1000, &status, &body);
+    //  Ready, and this gateway's own ingest: not another server that took the port first.
+    char want[64];
+    snprintf(want, sizeof want, "\"gateway\":\"%s\"", up->gateway_id);
+    if (status == 200 && (!body || !strstr(body, want))) {
+        fprintf(stderr, "tollgate: %s answered for another gateway: %s\n", up->ready_url,
+                body ? body : "");
+        free(body);
+        s_fail(up, 1);
+        return;
+    }
     if (status == 200) {
         up->phase = CLI_UP_READY;
         printf("tollgate ready: http://%s:%lld/v1 (admin key %s)\n", cli_http_display_host(up->cfg),
@@ -202,6 +220,65 @@ s_pidfile_release(cli_up_t *up)
     up->pid_fd = -1;
 }
 
+//  Binds http.host:http.port once, for every ingest child (handed over as descriptor 3): the
+//  ingests of this gateway share it, and no other process can take the port while it runs
+//  (no SO_REUSEPORT). TG_OK, or TG_ERR after one clear line on stderr.
+static int
+s_listen(cli_up_t *up)
+{
+    const char *host = tg_config_str(up->cfg, "http.host");
+    char port[16];
+    snprintf(port, sizeof port, "%lld", (long long)tg_config_int(up->cfg, "http.port"));
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    int gai = getaddrinfo(*host ? host : NULL, port, &hints, &ai);
+    if (gai != 0 || !ai) {
+        fprintf(stderr, "tollgate: cannot resolve http.host %s: %s\n", host, gai_strerror(gai));
+        return TG_ERR;
+    }
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    int one = 1;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
+        int err = errno;
+        fprintf(stderr, "tollgate: cannot listen on %s:%s: %s%s\n", *host ? host : "*", port,
+                strerror(err),
+                err == EADDRINUSE ? " (another server has this port: stop it, or set "
+                                    "http.port / TOLLGATE_HTTP_PORT)"
+                                  : "");
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return TG_ERR;
+    }
+    freeaddrinfo(ai);
+    up->listen_fd = fd;
+    return TG_OK;
+}
+
+//  This run's gateway id, in the environment of every child and in <run_dir>/gateway.id
+//  (for `tollgate status`).
+static int
+s_gateway_id(cli_up_t *up)
+{
+    tg_id_fill(up->gateway_id, "gw_", 12);
+    setenv("TOLLGATE_GATEWAY_ID", up->gateway_id, 1);
+    char *path = tg_strfmt("%s/gateway.id", tg_config_str(up->cfg, "run_dir"));
+    FILE *f = fopen(path, "w");
+    int rc = f && fprintf(f, "%s\n", up->gateway_id) > 0 ? TG_OK : TG_ERR;
+    if (f && fclose(f) != 0)
+        rc = TG_ERR;
+    if (rc != TG_OK)
+        fprintf(stderr, "tollgate: cannot write %s: %s\n", path, strerror(errno));
+    free(path);
+    return rc;
+}
+
 //  Everything before the first child starts: config, directories, pid file, key, binaries.
 static int
 s_prepare(cli_up_t *up)
@@ -229,6 +306,7 @@ s_prepare(cli_up_t *up)
     int rc = cli_mkdirs(tg_config_str(cfg, "run_dir")) == TG_OK
                      && cli_mkdirs(tg_config_str(cfg, "data_dir")) == TG_OK
                      && cli_mkdirs(pids) == TG_OK && s_pidfile_take(up) == TG_OK
+                     && s_listen(up) == TG_OK && s_gateway_id(up) == TG_OK
                      && cli_master_key(up) == TG_OK
                  ? 0
                  : 1;
@@ -297,7 +375,7 @@ s_run(cli_up_t *up)
 int
 cli_up(const cli_opts_t *opts)
 {
-    cli_up_t up = {.opts = opts, .pid_fd = -1};
+    cli_up_t up = {.opts = opts, .pid_fd = -1, .listen_fd = -1};
     up.cfg = tg_config_load(opts->config_path);
     if (!up.cfg)
         return 2;
@@ -313,6 +391,8 @@ cli_up(const cli_opts_t *opts)
     up.rc = s_prepare(&up);
     if (up.rc == 0)
         s_run(&up);
+    if (up.listen_fd >= 0)
+        close(up.listen_fd);
     s_pidfile_release(&up);
     if (up.rc == 0)
         printf("tollgate stopped\n");

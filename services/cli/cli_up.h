@@ -21,6 +21,8 @@ typedef struct {
     char *bin_dir;            //  directory of the tollgate binary and the services
     char *pid_path;           //  run_dir/tollgate.pid
     int pid_fd;               //  open, flock()ed pid file; -1 when not held
+    int listen_fd;            //  the HTTP listener every ingest accepts on; -1 until bound
+    char gateway_id[40];      //  this run's id: /readyz must name it (TOLLGATE_GATEWAY_ID)
     char *key_note;           //  where the admin key is, for the ready line
     bool use_mock;            //  no provider configured: the built-in mock serves
     char *mock_port_path;     //  run_dir/mock.port, written by tg-mock

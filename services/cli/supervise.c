@@ -5,6 +5,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@ typedef struct {
     int64_t backoff_ms;     //  delay before the next restart
     unsigned restarts;      //  restarts so far
     struct event *restart;  //  pending restart timer
+    int pass_fd;            //  descriptor handed to the child as fd 3 (-1: none)
 } s_child_t;
 
 struct supervisor {
@@ -104,9 +106,12 @@ s_pidfile_remove(const supervisor_t *self, const s_child_t *child)
     free(path);
 }
 
-//  Runs in the forked child: only async-signal-safe calls until execv.
+extern char **environ;
+
+//  Runs in the forked child: only async-signal-safe calls until execv. With pass_fd >= 0 the
+//  child gets it as descriptor SUPERVISOR_PASS_FD (without close-on-exec) and envp says so.
 static void
-s_exec_child(char **argv, pid_t parent)
+s_exec_child(char **argv, pid_t parent, int pass_fd, char **envp)
 {
     //  Own process group: a terminal's Ctrl-C reaches only tollgate, which stops the
     //  children in order. If tollgate itself dies, the kernel sends SIGTERM.
@@ -123,7 +128,14 @@ s_exec_child(char **argv, pid_t parent)
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     signal(SIGCHLD, SIG_DFL);
-    execv(argv[0], argv);
+    if (pass_fd >= 0) {
+        if (pass_fd == SUPERVISOR_PASS_FD)
+            fcntl(pass_fd, F_SETFD, 0);
+        else if (dup2(pass_fd, SUPERVISOR_PASS_FD) < 0)
+            _exit(126);
+        execve(argv[0], argv, envp);
+    } else
+        execv(argv[0], argv);
     static const char msg[] = "tollgate: cannot execute a service binary\n";
     if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0)
         _exit(127);
@@ -134,15 +146,32 @@ static int
 s_spawn(supervisor_t *self, s_child_t *child)
 {
     pid_t parent = getpid();
+    //  The environment for a child given a descriptor, built before fork (no malloc after).
+    char **envp = NULL;
+    char fd_var[48];
+    if (child->pass_fd >= 0) {
+        size_t n = 0;
+        while (environ[n])
+            n++;
+        envp = tg_zalloc((n + 2) * sizeof *envp);
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (strncmp(environ[i], SUPERVISOR_PASS_ENV "=", strlen(SUPERVISOR_PASS_ENV) + 1))
+                envp[k++] = environ[i];
+        snprintf(fd_var, sizeof fd_var, "%s=%d", SUPERVISOR_PASS_ENV, SUPERVISOR_PASS_FD);
+        envp[k] = fd_var;
+    }
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
     if (pid < 0) {
         tg_log_error("cannot start %s: fork: %s", child->name, strerror(errno));
+        free(envp);
         return TG_ERR;
     }
     if (pid == 0)
-        s_exec_child(child->argv, parent);
+        s_exec_child(child->argv, parent, child->pass_fd, envp);
+    free(envp);
     child->pid = pid;
     child->started_us = tg_mono_us();
     s_pidfile_write(self, child);
@@ -212,6 +241,12 @@ supervisor_destroy(supervisor_t **self_p)
 int
 supervisor_start(supervisor_t *self, const char *name, char *const argv[], int rank)
 {
+    return supervisor_start_fd(self, name, argv, rank, -1);
+}
+
+int
+supervisor_start_fd(supervisor_t *self, const char *name, char *const argv[], int rank, int fd)
+{
     assert(self);
     assert(name && argv && argv[0]);
     assert(!s_find(self, name));
@@ -222,6 +257,7 @@ supervisor_start(supervisor_t *self, const char *name, char *const argv[], int r
     child->rank = rank;
     child->backoff_ms = CLI_BACKOFF_MIN_MS;
     child->restart = evtimer_new(self->base, s_on_restart, child);
+    child->pass_fd = fd;
     self->children = tg_realloc(self->children, (self->nchildren + 1) * sizeof(s_child_t *));
     self->children[self->nchildren++] = child;
     return s_spawn(self, child);

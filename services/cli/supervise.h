@@ -22,6 +22,12 @@ void supervisor_destroy(supervisor_t **self_p);
 //  Starts child `name` running argv[0] (an absolute path) with argv (copied, NULL-terminated).
 //  Children with a lower `rank` are stopped first. TG_OK, or TG_ERR if fork failed (logged).
 int supervisor_start(supervisor_t *self, const char *name, char *const argv[], int rank);
+//  Descriptor number and variable by which supervisor_start_fd hands a descriptor over.
+#define SUPERVISOR_PASS_FD 3
+#define SUPERVISOR_PASS_ENV "TOLLGATE_LISTEN_FD"
+//  As supervisor_start, and the child (each restart too) gets descriptor `fd` (kept open by
+//  the caller) as SUPERVISOR_PASS_FD, with SUPERVISOR_PASS_ENV=3 in its environment.
+int supervisor_start_fd(supervisor_t *self, const char *name, char *const argv[], int rank, int fd);
 //  Replaces the argv used the next time `name` is restarted (copied). TG_NOTFOUND if no such child.
 int supervisor_set_argv(supervisor_t *self, const char *name, char *const argv[]);
 //  The pid of child `name`, or 0 when it is not running (or unknown).

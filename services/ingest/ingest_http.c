@@ -167,12 +167,37 @@ ingest_http_stream_end(ingest_t *self, struct evhttp_request *req)
     evhttp_send_reply_end(req);
 }
 
+//  The listener `tollgate up` bound for its ingest processes (http.listen_fd): every ingest of
+//  one gateway accepts on that one socket, and no other gateway can bind the port. NULL
+//  (logged) when the descriptor is not a listening socket.
+static struct evconnlistener *
+s_inherited(ingest_t *self, int fd)
+{
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) {
+        tg_log_error("http.listen_fd=%d is not a listening socket", fd);
+        return NULL;
+    }
+    evutil_make_socket_nonblocking(fd);
+    evutil_make_socket_closeonexec(fd);
+    return evconnlistener_new(self->base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+}
+
 int
 ingest_http_start(ingest_t *self)
 {
     const char *host = tg_config_str(self->cfg, "http.host");
     char port[16];
     snprintf(port, sizeof port, "%lld", (long long)tg_config_int(self->cfg, "http.port"));
+    int inherited = (int)tg_config_int(self->cfg, "http.listen_fd");
+    struct evconnlistener *listener = NULL;
+    if (inherited >= 0) {
+        listener = s_inherited(self, inherited);
+        if (!listener)
+            return TG_ERR;
+        goto serve;
+    }
     struct evutil_addrinfo hints = {0}, *ai = NULL;
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -182,10 +207,10 @@ ingest_http_start(ingest_t *self)
         tg_log_error("cannot resolve http.host=%s err=%s", host, evutil_gai_strerror(gai));
         return TG_ERR;
     }
-    struct evconnlistener *listener = evconnlistener_new_bind(
-        self->base, NULL, NULL,
-        LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-        1024, ai->ai_addr, (int)ai->ai_addrlen);
+    listener = evconnlistener_new_bind(self->base, NULL, NULL,
+                                       LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT
+                                           | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+                                       1024, ai->ai_addr, (int)ai->ai_addrlen);
     evutil_freeaddrinfo(ai);
     if (!listener) {
         tg_log_error("cannot listen on http=%s:%s err=%s", host, port,
@@ -194,6 +219,7 @@ ingest_http_start(ingest_t *self)
     }
     //  Accepted sockets inherit TCP_NODELAY from the listener on Linux: SSE chunks are small
     //  writes, and Nagle plus the client's delayed ACK would hold each one back up to 40 ms.
+serve:;
     int one = 1;
     setsockopt(evconnlistener_get_fd(listener), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     self->http = evhttp_new(self->base);

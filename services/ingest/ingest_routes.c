@@ -384,6 +384,10 @@ s_on_readyz(ingest_t *self,
                         : json_pack("{ss so}", "status", "not ready", "missing", missing);
     if (ready)
         json_decref(missing);
+    //  Which gateway answered: `tollgate up` checks it is its own, not another server's.
+    const char *gw = tg_config_str(self->cfg, "gateway_id");
+    if (*gw)
+        json_object_set_new(doc, "gateway", json_string(gw));
     char *body = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     ingest_http_send(self, req, rid, ready ? 200 : 503, NULL, &body, strlen(body));

@@ -152,6 +152,27 @@ describe('tollgate up with a provider, 2 workers and 2 ingest', () => {
     assert.match(second.stderr, /already running/);
   });
 
+  test('another gateway cannot take the port, and says so; readyz names this gateway', async () => {
+    const ready = await http(`${tg.base}/readyz`);
+    const id = fs.readFileSync(path.join(tg.runDir, 'gateway.id'), 'utf8').trim();
+    assert.match(id, /^gw_[0-9a-f]+$/);
+    assert.equal(ready.json.gateway, id);
+    const other = fs.mkdtempSync(path.join(tg.dir, 'other-'));
+    const res = spawnSync(binary('tollgate'), ['up'], {
+      env: { ...tg.env, TOLLGATE_RUN_DIR: path.join(other, 'run'), TOLLGATE_DATA_DIR: path.join(other, 'data') },
+      encoding: 'utf8',
+      timeout: 20000,
+    });
+    assert.equal(res.status, 1, res.stderr);
+    assert.match(res.stderr, /cannot listen on .*Address already in use/);
+    assert.doesNotMatch(res.stdout, /tollgate ready/);
+    // The first gateway serves every call as before (no port sharing with the other one).
+    for (let i = 0; i < 8; i++) {
+      const r = await http(`${tg.base}/v1/models`, { headers: { authorization: `Bearer ${MASTER_KEY}` } });
+      assert.equal(r.status, 200);
+    }
+  });
+
   test('`tollgate down` stops the whole set cleanly', async () => {
     const pids = childPids(tg, ALL);
     const down = tollgateCommand(tg, ['down']);
