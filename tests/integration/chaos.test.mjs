@@ -5,7 +5,18 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MASTER_KEY, delay, http, startMock, startTollgate, waitFor } from './harness.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  ANTHROPIC_KEY,
+  MASTER_KEY,
+  OPENAI_KEY,
+  delay,
+  http,
+  startMock,
+  startTollgate,
+  waitFor,
+} from './harness.mjs';
 
 const AUTH = { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json' };
 const CLIENTS = 32;
@@ -120,4 +131,37 @@ test('SIGKILL router, worker, analytics, alert and an ingest under load', async 
       `(${failed.filter((r) => r.status === null).length} connection errors), slowest ` +
       `${slowest} ms, ready after ${JSON.stringify(readyAfter)} ms, usage ok ${counted}`,
   );
+});
+
+// Every file a gateway run wrote: logs, LMDB data, run dir.
+function filesUnder(dir) {
+  const out = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...filesUnder(p));
+    else if (e.isFile()) out.push(p);
+  }
+  return out;
+}
+
+test('provider keys appear in no log and no data file', async () => {
+  // An upstream error and a bad request too, so that error paths have logged.
+  await http(`${tg.baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: AUTH,
+    body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: '[[mock:status=401]] x' }] }),
+  });
+  await http(`${tg.baseURL}/chat/completions`, { method: 'POST', headers: AUTH, body: '{"model":' });
+  const files = [tg.log, ...filesUnder(tg.dataDir), ...filesUnder(tg.runDir)];
+  assert.ok(files.length > 5);
+  for (const f of files) {
+    let bytes;
+    try {
+      bytes = fs.readFileSync(f);
+    } catch {
+      continue; // a socket or a file gone meanwhile
+    }
+    for (const key of [OPENAI_KEY, ANTHROPIC_KEY])
+      assert.equal(bytes.indexOf(key), -1, `${key} found in ${f}`);
+  }
 });
