@@ -1,5 +1,7 @@
 //  tg_service.c - shared service start-up.
 #include "tg_service.h"
+
+#include <sys/resource.h>
 #include "tg_log.h"
 #include "tg_util.h"
 
@@ -27,4 +29,14 @@ tg_service_start(int argc, char **argv, const char *proc, bool czmq_signals)
         zsys_handler_set(NULL);
     zsys_init();
     return cfg;
+}
+
+void
+tg_service_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 }

@@ -11,5 +11,7 @@
 //  czmq's SIGINT/SIGTERM handler is not installed (the service handles signals in its
 //  libevent loop). NULL (reason printed) when the service must exit with status 2.
 tg_config_t *tg_service_start(int argc, char **argv, const char *proc, bool czmq_signals);
+//  Lifts the soft limit of open descriptors to the hard one (for thousands of connections).
+void tg_service_raise_nofile(void);
 
 #endif

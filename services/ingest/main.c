@@ -43,7 +43,8 @@ main(int argc, char **argv)
     tg_config_t *cfg = tg_service_start(argc, argv, "ingest", false);
     if (!cfg)
         return 2;
-    signal(SIGPIPE, SIG_IGN);  //  a client gone mid-write is an error code, not a signal
+    signal(SIGPIPE, SIG_IGN);   //  a client gone mid-write is an error code, not a signal
+    tg_service_raise_nofile();  //  one descriptor per client connection
     s_ctx_t ctx = {.base = tg_evzmq_base_new()};
     ctx.ingest = ingest_new(cfg, ctx.base);
     if (!ctx.ingest) {

@@ -9,7 +9,6 @@
 #include <czmq.h>
 #include <event2/event.h>
 #include <signal.h>
-#include <sys/resource.h>
 
 #define S_DRAIN_MS 10000  //  in-flight calls get this long to finish after SIGTERM
 
@@ -33,12 +32,7 @@ main(int argc, char **argv)
         tg_config_destroy(&cfg);
         return 2;
     }
-    //  Thousands of upstream connections: lift the soft fd limit to the hard one.
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    tg_service_raise_nofile();  //  thousands of connections
     zsys_set_max_sockets(0);
     worker_t *worker = worker_new(cfg);
     struct event_base *base = event_base_new();  //  no changelist: curl opens and closes sockets

@@ -1,6 +1,7 @@
 //  main.c - tg-mock: wiring only (arguments, signals, port file, ready line); see mock_provider.c.
 #include "mock.h"
 #include "tg_log.h"
+#include "tg_service.h"
 #include "tg_util.h"
 
 #include <errno.h>
@@ -10,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 static void
 s_usage(FILE *out)
@@ -100,13 +100,8 @@ main(int argc, char **argv)
         tg_log_error("sodium_init failed");
         return 1;
     }
-    signal(SIGPIPE, SIG_IGN);  //  a client that vanishes mid-write must not kill the mock
-    //  Benchmarks hold thousands of connections: take the whole descriptor allowance.
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    signal(SIGPIPE, SIG_IGN);   //  a client that vanishes mid-write must not kill the mock
+    tg_service_raise_nofile();  //  thousands of connections
 
     struct event_base *base = event_base_new();
     if (!base) {
