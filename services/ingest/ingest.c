@@ -97,6 +97,7 @@ s_on_tick(evutil_socket_t fd, short what, void *arg)
     ingest_call_expire(self, now);
     ingest_router_check(self, now);
     ingest_cache_tick(self, now);
+    ingest_http_resume_accepting(self);
 }
 
 static void

@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <assert.h>
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
 #include <netinet/in.h>
@@ -184,6 +185,21 @@ s_inherited(ingest_t *self, int fd)
     return evconnlistener_new(self->base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE, -1, fd);
 }
 
+//  Out of descriptors, accept() fails while the connection stays queued, so the listener
+//  would wake again at once, in a loop: it pauses instead, until ingest's next tick
+//  (ingest_http_resume_accepting) tries again.
+static void
+s_on_accept_error(struct evconnlistener *listener, void *arg)
+{
+    (void)arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        evconnlistener_disable(listener);
+        tg_log_warn("accept failed: %s: not accepting for a moment",
+                    evutil_socket_error_to_string(err));
+    }
+}
+
 int
 ingest_http_start(ingest_t *self)
 {
@@ -235,6 +251,8 @@ serve:;
     evhttp_set_default_content_type(self->http, "application/json");
     evhttp_set_gencb(self->http, ingest_routes_dispatch, self);
     self->bound = evhttp_bind_listener(self->http, listener);
+    evconnlistener_set_error_cb(listener, s_on_accept_error);
+    self->listener = listener;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     getsockname(evconnlistener_get_fd(listener), (struct sockaddr *)&ss, &sl);
@@ -260,5 +278,13 @@ ingest_http_stop_accepting(ingest_t *self)
     if (self->bound) {
         evhttp_del_accept_socket(self->http, self->bound);  //  closes the listening socket
         self->bound = NULL;
+        self->listener = NULL;
     }
+}
+
+void
+ingest_http_resume_accepting(ingest_t *self)
+{
+    if (self->listener)
+        evconnlistener_enable(self->listener);  //  a no-op unless an error paused it
 }

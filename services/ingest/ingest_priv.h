@@ -108,6 +108,7 @@ struct ingest {
     struct event_base *base;            //  borrowed
     struct evhttp *http;                //  the HTTP server
     struct evhttp_bound_socket *bound;  //  its listener (NULL once draining)
+    struct evconnlistener *listener;    //  the same, as libevent's listener (owned by bound)
     char http_addr[80];                 //  "host:port" bound
     char *master_key;                   //  accepted bearer key; owned, wiped on destroy
     const char *inbox_ep;               //  endpoints.ingest (borrowed from cfg)
@@ -148,6 +149,8 @@ struct ingest {
 int ingest_http_start(ingest_t *self);
 //  Stops accepting new connections.
 void ingest_http_stop_accepting(ingest_t *self);
+//  Accepts again if running out of descriptors paused the listener (called every tick).
+void ingest_http_resume_accepting(ingest_t *self);
 //  Sends a complete answer (body taken: *body_p = NULL) with the usual headers and counts
 //  it. ctype NULL = application/json.
 void ingest_http_send(ingest_t *self,

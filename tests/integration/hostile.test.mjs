@@ -135,3 +135,35 @@ test('thousands of idle connections: good clients served, memory bounded', async
   await delay(300);
   await goodCalls(3);
 });
+
+test('out of descriptors: ingest pauses accepting instead of spinning, and recovers', async () => {
+  const pid = tg.pidOf('ingest-1');
+  const cpu = () => {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return Number(f[11]) + Number(f[12]); // utime + stime, clock ticks
+  };
+  const soft = execSync(`prlimit --pid ${pid} --nofile --raw --noheadings --output=SOFT`)
+    .toString()
+    .trim();
+  execSync(`prlimit --pid ${pid} --nofile=256:`); // the soft limit only: it can go back up
+  const socks = [];
+  try {
+    // 300: past the 256 descriptors, and the rest fits the kernel's accept queue (somaxconn
+    // may be 128) so that every connect completes at once.
+    for (let i = 0; i < 300; i++) {
+      const s = await connect();
+      s.on('error', () => {});
+      socks.push(s);
+    }
+    await delay(300);
+    const c0 = cpu();
+    await delay(1000);
+    const ticks = cpu() - c0;
+    assert.ok(ticks < 30, `ingest used ${ticks} ticks of CPU in 1 s while out of descriptors`);
+  } finally {
+    for (const s of socks) s.destroy();
+    execSync(`prlimit --pid ${pid} --nofile=${soft}:`);
+  }
+  await delay(300);
+  await goodCalls(3);
+});
