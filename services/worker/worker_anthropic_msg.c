@@ -135,9 +135,10 @@ s_on_event(worker_pcall_t *p, const char *event, const char *data, size_t len, t
         s_take_usage(p, json_object_get(doc, "usage"));
     else if (strcmp(name, "message_stop") == 0)
         p->u.anthropic_msg.done = true;
+    bool error = strcmp(name, "error") == 0;
+    int rc = s_forward(p, name, data, len, out);  //  name may live in doc: freed after
     json_decref(doc);
-    int rc = s_forward(p, name, data, len, out);
-    if (rc == TG_OK && strcmp(name, "error") == 0) {  //  the client has the error event
+    if (rc == TG_OK && error) {  //  the client has the error event
         p->fail_line = true;
         p->fail_code = "upstream_error";
         p->fail_msg = "upstream stream reported an error";
