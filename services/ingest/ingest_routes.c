@@ -271,7 +271,7 @@ s_on_llm(ingest_t *self,
     tg_cache_scope(self->cfg, "master", named, scope, sizeof scope);
     tg_cache_plan_request(self->cfg, rname, doc, tg_cache_model(self->cfg, doc, named), scope,
                           &plan);
-    const char *cls = route->kind == INGEST_CHAT ? s_auto_class(self, doc, agent) : NULL;
+    const char *cls = route->kind != INGEST_EMBEDDINGS ? s_auto_class(self, doc, agent) : NULL;
     ingest_cache_hit_t hit = {id, rid, rname, "master", agent, cls, stream, usage};
     if (ingest_cache_serve(self, req, &hit, &plan, t0)) {
         free(body);

@@ -378,6 +378,17 @@ describe('an OpenAI model behind the Messages API: translated both ways', () => 
     assert.equal(got.usage.output_tokens, 7);
   });
 
+  test('model auto: the prompt is scored and the cheapest model of its class answers', async () => {
+    const { data: got, response } = await client.messages
+      .create(ask('auto', 'What is 2 + 2?'))
+      .withResponse();
+    count(got.usage);
+    assert.equal(response.headers.get('x-tollgate-auto-class'), 'simple');
+    assert.ok(response.headers.get('x-tollgate-model'), 'the model that answered');
+    assert.equal(got.type, 'message');
+    assert.match(textOf(got), /2 \+ 2/);
+  });
+
   test('the key may come as Authorization: Bearer (authToken)', async () => {
     const bearer = new Anthropic({
       baseURL: tg.base,
