@@ -511,6 +511,48 @@ describe('cancellation and usage', () => {
     });
   });
 
+  for (const model of [CLAUDE, GPT]) {
+    test(`${model}: a client that leaves mid-stream aborts the upstream; the partial usage is recorded`, async () => {
+      const agent = uniq('msg-cut');
+      const leaver = new Anthropic({
+        baseURL: tg.base,
+        apiKey: MASTER_KEY,
+        maxRetries: 0,
+        defaultHeaders: { 'x-agent-id': agent },
+      });
+      const before = (await mock.stats()).aborted;
+      const stream = leaver.messages.stream(
+        ask(model, '[[mock:words=2000,chunk_delay_ms=20]] a long story'),
+      );
+      const ended = stream.done().catch((err) => err); // the abort rejects it
+      stream.on('error', () => {});
+      let text = '';
+      await new Promise((resolve) => {
+        stream.on('text', (t) => {
+          text += t;
+          if (text.split(' ').length > 5) resolve();
+        });
+      });
+      stream.abort();
+      assert.ok((await ended) instanceof Anthropic.APIUserAbortError);
+      await waitFor(async () => (await mock.stats()).aborted > before, {
+        timeout: 5000,
+        what: 'mock sees the upstream stream aborted',
+      });
+      const g = await waitFor(
+        async () => {
+          const res = await http(`${tg.baseURL}/usage?group_by=agent`, {
+            headers: { authorization: `Bearer ${MASTER_KEY}` },
+          });
+          return res.json?.data?.find((x) => x.agent === agent);
+        },
+        { timeout: 30000, interval: 200, what: `the usage event of agent ${agent}` },
+      );
+      assert.equal(g.requests, 1);
+      assert.ok(g.tokens_out > 0, `tokens streamed so far are counted: ${JSON.stringify(g)}`);
+    });
+  }
+
   test('GET /v1/usage counts these calls with their tokens (route messages)', async () => {
     const get = async () => {
       const res = await http(`${tg.baseURL}/usage?group_by=agent`, {
