@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_MAX_TOOLS 1024  //  tool calls accepted in one streamed answer
+#define S_MAX_TOOLS 1024        //  tool calls accepted in one streamed answer
+#define S_TEXT_MAX (64u << 20)  //  joined text of one field (ingest caps whole bodies far lower)
 
 static bool
 s_given(const json_t *v)
@@ -63,7 +64,7 @@ static json_t *
 s_text_of(const json_t *content, const char *sep)
 {
     tg_buf_t text;
-    tg_buf_init(&text, SIZE_MAX / 2);
+    tg_buf_init(&text, S_TEXT_MAX);
     s_join_text(content, sep, &text);
     json_t *s = json_stringn(text.data ? text.data : "", text.len);
     tg_buf_fini(&text);
@@ -150,7 +151,7 @@ s_assistant(const json_t *content, json_t *msgs)
         return;
     }
     tg_buf_t text;
-    tg_buf_init(&text, SIZE_MAX / 2);
+    tg_buf_init(&text, S_TEXT_MAX);
     json_t *calls = json_array();
     size_t j;
     json_t *b;
