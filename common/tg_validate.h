@@ -18,6 +18,12 @@ int tg_validate_chat(const json_t *body, char **msg_p, char **param_p);
 //  POST /v1/embeddings: model (optional), input (non-empty string, array of strings, array
 //  of token ids or array of token id arrays), encoding_format, dimensions, user.
 int tg_validate_embeddings(const json_t *body, char **msg_p, char **param_p);
+//  POST /v1/messages (Anthropic Messages API), with Anthropic-style messages ("max_tokens:
+//  Field required") and dotted paths ("messages.1.content"): model (required), max_tokens
+//  (required, >= 1), messages (non-empty array of {role: user|assistant, content: string or
+//  array of typed blocks}), system (string or text blocks), stream, temperature (0..1),
+//  top_p, top_k, stop_sequences, tools, tool_choice, metadata. (tg_validate_messages.c)
+int tg_validate_messages(const json_t *body, char **msg_p, char **param_p);
 //  The JSON type name used in messages: "a string", "an integer", "null", ...
 const char *tg_validate_type_name(const json_t *value);
 

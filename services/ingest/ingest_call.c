@@ -192,7 +192,7 @@ s_on_reply(ingest_t *self, ingest_call_t *call, tg_frame_t *f)
         //  An error for a stream under way (its worker was lost): an SSE error line, the end.
         s_unwatch(call);
         if (f->body && f->body_len) {
-            char *line = tg_strfmt("data: %s\n\n", f->body);
+            char *line = ingest_http_error_line(call->kind, s_status(r->status), f->body);
             s_write_chunk(self, call, &line, strlen(line));
         }
         ingest_http_stream_end(self, call->req);
@@ -340,7 +340,7 @@ s_fail(ingest_t *self, ingest_call_t **call_p, int status, const char *msg, cons
         ingest_http_error(self, call->req, call->rid, status, msg, NULL, code);
     else {
         char *err = tg_error_body(status, msg, NULL, NULL, code);
-        char *line = tg_strfmt("data: %s\n\n", err);
+        char *line = ingest_http_error_line(call->kind, status, err);
         free(err);
         s_write_chunk(self, call, &line, strlen(line));
         ingest_http_stream_end(self, call->req);

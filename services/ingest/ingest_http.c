@@ -107,6 +107,27 @@ s_count_status(ingest_t *self, int status)
     tg_metrics_add(self->metrics, "tollgate_http_responses_total", labels, 1);
 }
 
+//  Errors on /v1/messages are Anthropic error objects (its SDK types them by status and
+//  reads error.type), whichever process made them.
+static bool
+s_anthropic_errors(struct evhttp_request *req)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    return path && strcmp(path, "/v1/messages") == 0;
+}
+
+char *
+ingest_http_error_line(ingest_kind_t kind, int status, const char *body)
+{
+    if (kind != INGEST_MESSAGES)
+        return tg_strfmt("data: %s\n\n", body);
+    char *a = tg_error_anthropic(status, body, strlen(body));
+    char *line = tg_strfmt("event: error\ndata: %s\n\n", a);
+    free(a);
+    return line;
+}
+
 void
 ingest_http_send(ingest_t *self,
                  struct evhttp_request *req,
@@ -119,6 +140,12 @@ ingest_http_send(ingest_t *self,
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       ctype && *ctype ? ctype : "application/json");
     ingest_http_common_headers(self, req, rid);
+    if (status >= 400 && s_anthropic_errors(req)) {
+        char *a = tg_error_anthropic(status, *body_p, *body_p ? len : 0);
+        free(*body_p);
+        *body_p = a;
+        len = strlen(a);
+    }
     if (*body_p) {
         evbuffer_add_reference(evhttp_request_get_output_buffer(req), *body_p, len, s_free_ref,
                                NULL);

@@ -27,6 +27,7 @@
 typedef enum {
     INGEST_CHAT,        //  POST /v1/chat/completions -> router
     INGEST_EMBEDDINGS,  //  POST /v1/embeddings -> router
+    INGEST_MESSAGES,    //  POST /v1/messages (Anthropic format) -> router
     INGEST_QUERY,       //  GET API answered by router, analytics or alert
 } ingest_kind_t;
 
@@ -152,7 +153,8 @@ void ingest_http_stop_accepting(ingest_t *self);
 //  Accepts again if running out of descriptors paused the listener (called every tick).
 void ingest_http_resume_accepting(ingest_t *self);
 //  Sends a complete answer (body taken: *body_p = NULL) with the usual headers and counts
-//  it. ctype NULL = application/json.
+//  it. ctype NULL = application/json. An error (status >= 400) to POST /v1/messages is sent
+//  as an Anthropic error object (tg_error_anthropic), whoever made it.
 void ingest_http_send(ingest_t *self,
                       struct evhttp_request *req,
                       const char *rid,
@@ -160,7 +162,8 @@ void ingest_http_send(ingest_t *self,
                       const char *ctype,
                       char **body_p,
                       size_t len);
-//  Sends an OpenAI error object with `status`; param and code may be NULL.
+//  Sends an OpenAI error object with `status`; param and code may be NULL. (Every error
+//  answer on /v1/messages leaves in Anthropic's form: see ingest_http_send.)
 void ingest_http_error(ingest_t *self,
                        struct evhttp_request *req,
                        const char *rid,
@@ -171,6 +174,9 @@ void ingest_http_error(ingest_t *self,
 //  Starts an SSE answer (text/event-stream, chunked) with the usual headers.
 void ingest_http_stream_start(
     ingest_t *self, struct evhttp_request *req, const char *rid, int status, const char *provider);
+//  The SSE line that ends a stream with an error of this kind (body: an OpenAI error
+//  object): `data: <body>`, or on /v1/messages an Anthropic `error` event. Caller frees.
+char *ingest_http_error_line(ingest_kind_t kind, int status, const char *body);
 //  Ends an SSE answer; the request goes back to libevent.
 void ingest_http_stream_end(ingest_t *self, struct evhttp_request *req);
 //  Copies at most n bytes of a client string into out[n + 1], non-printable bytes as '?'.

@@ -42,6 +42,7 @@ static s_handler_fn s_on_llm, s_on_query, s_on_metrics, s_on_healthz, s_on_ready
 static const s_route_t s_routes[] = {
     {"/v1/chat/completions", false, EVHTTP_REQ_POST, "POST", true, s_on_llm, INGEST_CHAT, T_NONE},
     {"/v1/embeddings", false, EVHTTP_REQ_POST, "POST", true, s_on_llm, INGEST_EMBEDDINGS, T_NONE},
+    {"/v1/messages", false, EVHTTP_REQ_POST, "POST", true, s_on_llm, INGEST_MESSAGES, T_NONE},
     {"/v1/models", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ROUTER},
     {"/v1/models/", true, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ROUTER},
     {"/v1/router/metrics", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ROUTER},
@@ -101,6 +102,8 @@ s_authorized(ingest_t *self, struct evhttp_request *req, const char *rid)
     if (h && strncasecmp(h, "Bearer ", 7) == 0)
         for (key = h + 7; *key == ' ';)
             key++;
+    if (!key)  //  Anthropic's clients send the key this way
+        key = evhttp_find_header(evhttp_request_get_input_headers(req), "x-api-key");
     if (key && tg_key_equal(self->master_key, key))
         return true;
     char msg[320];
@@ -227,6 +230,8 @@ s_on_llm(ingest_t *self,
                               "empty. The API expects a JSON object.");
     else if (route->kind == INGEST_CHAT)
         tg_validate_chat(doc, &msg, &param);
+    else if (route->kind == INGEST_MESSAGES)
+        tg_validate_messages(doc, &msg, &param);
     else
         tg_validate_embeddings(doc, &msg, &param);
     if (msg) {
@@ -238,10 +243,13 @@ s_on_llm(ingest_t *self,
         json_decref(doc);
         return;
     }
-    const char *rname = route->kind == INGEST_CHAT ? "chat" : "embeddings";
+    const char *rname = route->kind == INGEST_CHAT       ? "chat"
+                        : route->kind == INGEST_MESSAGES ? "messages"
+                                                         : "embeddings";
     bool stream = json_is_true(json_object_get(doc, "stream"));
     bool usage =
-        json_is_true(json_object_get(json_object_get(doc, "stream_options"), "include_usage"));
+        route->kind == INGEST_CHAT
+        && json_is_true(json_object_get(json_object_get(doc, "stream_options"), "include_usage"));
     tg_cache_plan_t plan;
     const char *cparam = NULL;
     struct evkeyvalq *in_h = evhttp_request_get_input_headers(req);
@@ -256,12 +264,14 @@ s_on_llm(ingest_t *self,
         json_decref(doc);
         return;
     }
+    if (route->kind == INGEST_MESSAGES)
+        plan.mode = TG_CACHE_BYPASS;  //  /v1/messages is not cached yet (x-cache: bypass)
     const char *named = strcmp(agent, "none") ? agent : NULL;
     char scope[INGEST_AGENT_MAX + 16];
     tg_cache_scope(self->cfg, "master", named, scope, sizeof scope);
     tg_cache_plan_request(self->cfg, rname, doc, tg_cache_model(self->cfg, doc, named), scope,
                           &plan);
-    const char *cls = route->kind == INGEST_CHAT ? s_auto_class(self, doc, agent) : NULL;
+    const char *cls = route->kind != INGEST_EMBEDDINGS ? s_auto_class(self, doc, agent) : NULL;
     ingest_cache_hit_t hit = {id, rid, rname, "master", agent, cls, stream, usage};
     if (ingest_cache_serve(self, req, &hit, &plan, t0)) {
         free(body);

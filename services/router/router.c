@@ -226,6 +226,15 @@ s_ingest_seen(router_t *self, const char *reply_to, uint64_t seq)
     return ing;
 }
 
+//  The route's name as a static string (the pool keeps it past the frame).
+static const char *
+s_route_name(const char *route)
+{
+    return strcmp(route, "chat") == 0       ? "chat"
+           : strcmp(route, "messages") == 0 ? "messages"
+                                            : "embeddings";
+}
+
 //  Sends the JOB to the least busy worker. TG_OK (the frame is gone), or TG_AGAIN when no
 //  worker has room (the frame stays with the caller).
 static int
@@ -239,7 +248,7 @@ s_dispatch(router_t *self, tg_frame_t **job_p)
         int rc = tg_frame_write_to(job, self->jobs, rid, strlen(rid));
         if (rc == TG_OK) {
             router_pool_assign(self->pool, rid, job->job.id, job->job.reply_to,
-                               strcmp(job->job.route, "chat") == 0 ? "chat" : "embeddings");
+                               s_route_name(job->job.route));
             //  A send may take in the socket's pending input, and ZMQ_FD signals only edges:
             //  look at the jobs socket once this turn is over.
             if (self->jobs_ev)
@@ -276,8 +285,7 @@ s_join(router_t *self, tg_frame_t **job_p, const char *leader)
         tg_freep(&j->join);
         return TG_AGAIN;
     }
-    router_pool_assign(self->pool, rid, j->id, j->reply_to,
-                       strcmp(j->route, "chat") == 0 ? "chat" : "embeddings");
+    router_pool_assign(self->pool, rid, j->id, j->reply_to, s_route_name(j->route));
     if (self->jobs_ev)
         event_active(self->jobs_ev, EV_READ, 0);
     s_count(self, j->route, "coalesced");

@@ -177,7 +177,7 @@ s_resolve_auto(const tg_config_t *cfg,
                const char *cls,
                router_route_t *out)
 {
-    if (route && strcmp(route, "chat") != 0)
+    if (route && strcmp(route, "chat") != 0 && strcmp(route, "messages") != 0)
         return s_fail(out, 400, "model",
                       tg_strdup("The model `auto` is for chat completions only: name an "
                                 "embedding model"));

@@ -502,16 +502,11 @@ s_call_fail_body(
         s_call_flush(c);
         if (!c->err_line_sent) {
             tg_buf_reset(&c->out);
-            tg_buf_t line;
-            tg_buf_init(&line, strlen(*body_p) + 16);
-            tg_buf_puts(&line, "data: ");
-            tg_buf_puts(&line, *body_p);
-            tg_buf_puts(&line, "\n\n");
             tg_frame_t *f = tg_frame_new(TG_FRAME_CHUNK);
             f->chunk.id = tg_strdup(c->job->job.id);
             f->chunk.seq = c->seq++;
-            size_t n;
-            char *data = tg_buf_take(&line, &n);
+            char *data = worker_pcall_error_line(&c->pc, status, *body_p);
+            size_t n = strlen(data);
             worker_join_end(c, status, data);
             tg_frame_give_body(f, &data, n);
             s_send(c, &f);
@@ -581,7 +576,8 @@ static void
 s_start(worker_call_t *c)
 {
     tg_fr_job_t *j = &c->job->job;
-    bool chat = strcmp(j->route, "chat") == 0;
+    //  "messages" (Anthropic ingress) goes to the chat endpoint; the table translates.
+    bool chat = strcmp(j->route, "chat") == 0 || strcmp(j->route, "messages") == 0;
     if (!chat && strcmp(j->route, "embeddings") != 0) {
         worker_call_fail(c, 400, NULL, "unsupported_route", "route '%.64s' is not supported",
                          j->route);

@@ -123,6 +123,7 @@ const worker_provider_ops_t worker_anthropic_ops = {
     .embed_path = NULL,
     .auth_prefix = "x-api-key: ",
     .fixed_header = "anthropic-version: 2023-06-01",
+    .messages = &worker_anthropic_msg_ops,
     .prepare = s_prepare,
     .stream_begin = s_stream_begin,
     .on_event = s_on_event,

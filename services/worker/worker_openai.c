@@ -297,6 +297,7 @@ const worker_provider_ops_t worker_openai_ops = {
     .embed_path = "/embeddings",
     .auth_prefix = "Authorization: Bearer ",
     .fixed_header = NULL,
+    .messages = &worker_openai_msg_ops,
     .prepare = s_prepare,
     .stream_begin = s_stream_begin,
     .on_event = s_on_event,

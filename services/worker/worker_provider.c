@@ -28,9 +28,24 @@ worker_pcall_init(worker_pcall_t *p, const worker_provider_ops_t *ops, const tg_
     assert(ops);
     assert(job);
     memset(p, 0, sizeof *p);
-    p->ops = ops;
+    const char *route = job->job.route ? job->job.route : "";
+    bool messages = strcmp(route, "messages") == 0;
+    p->ops = messages && ops->messages ? ops->messages : ops;
     p->job = job;
-    p->stream = job->job.route && strcmp(job->job.route, "chat") == 0 && job->job.stream;
+    p->stream = (messages || strcmp(route, "chat") == 0) && job->job.stream;
+}
+
+char *
+worker_pcall_error_line(const worker_pcall_t *p, int status, const char *body)
+{
+    assert(p);
+    assert(body);
+    if (!p->job || !p->job->job.route || strcmp(p->job->job.route, "messages") != 0)
+        return tg_strfmt("data: %s\n\n", body);
+    char *a = tg_error_anthropic(status, body, strlen(body));
+    char *line = tg_strfmt("event: error\ndata: %s\n\n", a);
+    free(a);
+    return line;
 }
 
 void

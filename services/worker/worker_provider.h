@@ -13,6 +13,7 @@
 #include "tg_config.h"
 #include "tg_frame.h"
 #include "tg_util.h"
+#include "worker_ingress.h"
 #include "worker_messages.h"
 #include "worker_usage.h"
 
@@ -23,7 +24,7 @@ typedef struct worker_provider_ops worker_provider_ops_t;
 typedef struct {
     const worker_provider_ops_t *ops;  //  the call's provider kind (NULL: never prepared)
     const tg_frame_t *job;             //  the JOB: id, model, asked, route, body (borrowed)
-    bool stream;                       //  the client asked for SSE (chat only)
+    bool stream;                       //  the client asked for SSE (chat and messages)
     char *body;                        //  upstream request body: the job's, or ours (body_owned)
     size_t body_len;                   //  bytes in body
     bool body_owned;                   //  body is ours to free
@@ -39,6 +40,17 @@ typedef struct {
         struct {
             worker_messages_stream_t *stream;  //  Messages events -> chunks (stream calls)
         } anthropic;
+        struct {
+            worker_ingress_stream_t *stream;  //  chunks -> Messages events (stream calls)
+        } openai_msg;
+        struct {
+            bool done;             //  message_stop seen
+            bool seen;             //  a usage object was read
+            uint64_t in;           //  input_tokens (not cached)
+            uint64_t out;          //  output_tokens, cumulative
+            uint64_t cache_read;   //  cache_read_input_tokens
+            uint64_t cache_write;  //  cache_creation_input_tokens
+        } anthropic_msg;
     } u;  //  the kind's own state, freed by its fini
 } worker_pcall_t;
 
@@ -55,6 +67,9 @@ struct worker_provider_ops {
     const char *embed_path;    //  the embeddings endpoint; NULL when the kind has none
     const char *auth_prefix;   //  header line the API key completes ("x-api-key: ")
     const char *fixed_header;  //  one more header line sent on every call, or NULL
+    //  The same kind for calls that came in as Anthropic Messages (route "messages"): same
+    //  endpoint and headers, the client's format on the other side. NULL in those tables.
+    const worker_provider_ops_t *messages;
 
     //  Builds the upstream request body from p->job into p->body / body_len / body_owned
     //  (the job's bytes themselves when nothing has to change). TG_OK, or TG_INVALID with
@@ -87,15 +102,23 @@ struct worker_provider_ops {
 
 extern const worker_provider_ops_t worker_openai_ops;     //  OpenAI-compatible pass-through
 extern const worker_provider_ops_t worker_anthropic_ops;  //  Anthropic Messages translation
+//  Route "messages" (worker_pcall_init picks them through .messages):
+extern const worker_provider_ops_t worker_openai_msg_ops;     //  Messages <-> chat translation
+extern const worker_provider_ops_t worker_anthropic_msg_ops;  //  Messages pass-through
 
 //  The table of a configured provider kind (never NULL for a kind tg_config accepts).
 const worker_provider_ops_t *worker_provider_ops(tg_provider_kind_t kind);
 
-//  Zeroes *p and binds it to ops and the job (borrowed; must outlive p). The call streams
-//  when the job is a chat with stream set.
+//  Zeroes *p and binds it to ops (ops->messages for a "messages" job) and the job (borrowed;
+//  must outlive p). The call streams when the job is a chat or messages call with stream set.
 void worker_pcall_init(worker_pcall_t *p, const worker_provider_ops_t *ops, const tg_frame_t *job);
 //  Frees what p holds (its own body, the kind's state). NULL-safe, idempotent.
 void worker_pcall_fini(worker_pcall_t *p);
+
+//  The SSE error line that ends the client's stream, in the client's format: `data: <body>`
+//  (chat), or `event: error` with the Anthropic error object (messages). body is an error
+//  object in either form. Caller frees.
+char *worker_pcall_error_line(const worker_pcall_t *p, int status, const char *body);
 
 //  Helpers the kinds share -------------------------------------------------------------
 //  True when an upstream status is worth another attempt (408, 409, 429, 5xx).

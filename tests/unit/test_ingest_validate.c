@@ -543,6 +543,47 @@ test_core_hangup_and_timeout(void)
     CU_ASSERT_EQUAL(ingest_in_flight(s_env.ingest), 0);
 }
 
+//  POST /v1/messages: x-api-key auth, route "messages", never cached, and every error in
+//  Anthropic's form (the router's reply here is a 429 with a non-Anthropic body).
+static void
+test_core_messages(void)
+{
+    const char *body = "{\"model\":\"claude-x\",\"max_tokens\":5,\"stream\":false,"
+                       "\"temperature\":0,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    s_env.mode = R_REPLY;
+    tg_frame_destroy(&s_env.seen);
+    s_http(EVHTTP_REQ_POST, "/v1/messages", body, "x-api-key: sk-unit-key",
+           "anthropic-version: 2023-06-01", NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s_env.seen);
+    tg_fr_request_t *rq = &s_env.seen->request;
+    CU_ASSERT_STRING_EQUAL(rq->route, "messages");
+    CU_ASSERT_STRING_EQUAL(rq->model, "claude-x");
+    CU_ASSERT_PTR_NULL(rq->ckey);  //  not cached, even at temperature 0
+    CU_ASSERT_FALSE(rq->usage);
+    CU_ASSERT_EQUAL(s_env.seen->body_len, strlen(body));
+    CU_ASSERT_EQUAL(s_env.status, 429);
+    CU_ASSERT_STRING_EQUAL(s_env.body, "{\"type\":\"error\",\"error\":{\"type\":"
+                                       "\"rate_limit_error\",\"message\":\"upstream returned "
+                                       "HTTP 429\"}}");
+    CU_ASSERT_STRING_EQUAL(s_env.retry, "7");
+    tg_frame_destroy(&s_env.seen);
+    s_http(EVHTTP_REQ_POST, "/v1/messages", "{\"model\":\"m\",\"messages\":[]}", S_AUTH, NULL);
+    CU_ASSERT_EQUAL(s_env.status, 400);
+    CU_ASSERT_STRING_EQUAL(s_env.body, "{\"type\":\"error\",\"error\":{\"type\":"
+                                       "\"invalid_request_error\",\"message\":\"max_tokens: "
+                                       "Field required\"}}");
+    s_http(EVHTTP_REQ_POST, "/v1/messages", body, "x-api-key: sk-wrong", NULL);
+    CU_ASSERT_EQUAL(s_env.status, 401);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s_env.body, "{\"type\":\"error\",\"error\":{\"type\":"
+                                              "\"authentication_error\""));
+    CU_ASSERT_PTR_NULL(s_env.seen);  //  neither reached the router
+    //  Chat errors keep OpenAI's form.
+    s_http(EVHTTP_REQ_POST, "/v1/chat/completions", "{\"messages\":[]}", "x-api-key: sk-wrong",
+           NULL);
+    CU_ASSERT_EQUAL(s_env.status, 401);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s_env.body, "\"code\":\"invalid_api_key\""));
+}
+
 void
 test_ingest_validate_register(void)
 {
@@ -555,5 +596,6 @@ test_ingest_validate_register(void)
     CU_add_test(c, "stream relayed chunk by chunk", test_core_stream);
     CU_add_test(c, "auth, validation, routes", test_core_errors);
     CU_add_test(c, "queries", test_core_query);
+    CU_add_test(c, "POST /v1/messages: x-api-key, route, Anthropic errors", test_core_messages);
     CU_add_test(c, "hang-up cancels, silence times out", test_core_hangup_and_timeout);
 }
