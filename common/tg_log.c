@@ -8,6 +8,7 @@
 
 int tg_log_level = TG_LOG_INFO;
 static char s_proc[32] = "tollgate";
+static FILE *s_out;  //  where lines go (NULL: stderr)
 
 void
 tg_log_init(const char *proc, const char *level)
@@ -42,8 +43,16 @@ tg_log_emit(int level, const char *file, int line, const char *fmt, ...)
             *p = ' ';
     if (level >= TG_LOG_WARN) {
         const char *base = strrchr(file, '/');
-        fprintf(stderr, "%s %s %c %s (%s:%d)\n", when, s_proc, marks[level & 3], msg,
-                base ? base + 1 : file, line);
+        fprintf(s_out ? s_out : stderr, "%s %s %c %s (%s:%d)\n", when, s_proc, marks[level & 3],
+                msg, base ? base + 1 : file, line);
     } else
-        fprintf(stderr, "%s %s %c %s\n", when, s_proc, marks[level & 3], msg);
+        fprintf(s_out ? s_out : stderr, "%s %s %c %s\n", when, s_proc, marks[level & 3], msg);
+    if (s_out)
+        fflush(s_out);
+}
+
+void
+tg_log_to(FILE *out)
+{
+    s_out = out;
 }

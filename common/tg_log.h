@@ -2,6 +2,8 @@
 #ifndef TG_LOG_H
 #define TG_LOG_H
 
+#include <stdio.h>
+
 enum { TG_LOG_DEBUG = 0, TG_LOG_INFO = 1, TG_LOG_WARN = 2, TG_LOG_ERROR = 3 };
 
 extern int tg_log_level;  //  messages below this level are not formatted
@@ -9,6 +11,8 @@ extern int tg_log_level;  //  messages below this level are not formatted
 //  Sets the process name shown on every line and the level ("debug", "info", "warn", "error";
 //  NULL or unknown keeps "info").
 void tg_log_init(const char *proc, const char *level);
+//  Sends log lines to `out` (borrowed; line-flushed) instead of stderr; NULL: stderr again.
+void tg_log_to(FILE *out);
 //  Writes one line: "<RFC3339> <proc> <L> <message>". Use the macros below.
 void tg_log_emit(int level, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

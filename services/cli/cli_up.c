@@ -136,6 +136,8 @@ s_tick_ready(cli_up_t *up)
         up->phase = CLI_UP_READY;
         printf("tollgate ready: http://%s:%lld/v1 (admin key %s)\n", cli_http_display_host(up->cfg),
                (long long)tg_config_int(up->cfg, "http.port"), up->key_note);
+        if (up->log_path)
+            printf("logs: %s\n", up->log_path);
         printf("alert stream: %s (ZeroMQ SUB; topics alert.info, alert.warning, "
                "alert.critical)\n",
                tg_config_str(up->cfg, "endpoints.alert_stream"));
@@ -148,6 +150,8 @@ s_tick_ready(cli_up_t *up)
         else
             fprintf(stderr, "tollgate: not ready within %d s (nothing answered at %s)\n",
                     CLI_READY_TIMEOUT_MS / 1000, up->ready_url);
+        if (up->log_path)
+            fprintf(stderr, "tollgate: the services' logs are in %s\n", up->log_path);
         s_fail(up, 1);
     }
     free(body);
@@ -312,6 +316,19 @@ s_prepare(cli_up_t *up)
                  : 1;
     if (rc == 0)
         up->sup = supervisor_new(up->base, pids);
+    if (rc == 0 && !up->opts->verbose) {
+        //  The terminal keeps tollgate's own few lines; the services log to a file.
+        up->log_path = tg_strfmt("%s/tollgate.log", tg_config_str(cfg, "run_dir"));
+        int fd = open(up->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        up->log = fd >= 0 ? fdopen(fd, "a") : NULL;
+        if (!up->log) {
+            fprintf(stderr, "tollgate: cannot open %s: %s\n", up->log_path, strerror(errno));
+            rc = 1;
+        } else {
+            supervisor_set_stderr(up->sup, fd);
+            tg_log_to(up->log);
+        }
+    }
     free(pids);
     return rc;
 }
@@ -397,6 +414,10 @@ cli_up(const cli_opts_t *opts)
     if (up.rc == 0)
         printf("tollgate stopped\n");
     supervisor_destroy(&up.sup);
+    tg_log_to(NULL);
+    if (up.log)
+        fclose(up.log);
+    free(up.log_path);
     event_base_free(up.base);
     free(up.ready_url);
     free(up.key_note);

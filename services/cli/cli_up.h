@@ -15,6 +15,8 @@ typedef enum {
     CLI_UP_READY,     //  /readyz answered 200 once
 } cli_up_phase_t;
 
+#include <stdio.h>
+
 typedef struct {
     const cli_opts_t *opts;   //  command line, borrowed
     tg_config_t *cfg;         //  tollgate's own view of the config
@@ -22,6 +24,8 @@ typedef struct {
     char *pid_path;           //  run_dir/tollgate.pid
     int pid_fd;               //  open, flock()ed pid file; -1 when not held
     int listen_fd;            //  the HTTP listener every ingest accepts on; -1 until bound
+    FILE *log;                //  <run_dir>/tollgate.log unless -v (children's stderr, our log)
+    char *log_path;           //  its path
     char gateway_id[40];      //  this run's id: /readyz must name it (TOLLGATE_GATEWAY_ID)
     char *key_note;           //  where the admin key is, for the ready line
     bool use_mock;            //  no provider configured: the built-in mock serves

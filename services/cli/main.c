@@ -18,9 +18,10 @@ s_usage(FILE *out)
             "usage: tollgate <command> [options]\n"
             "\n"
             "commands:\n"
-            "  up [-c FILE] [--workers N] [--ingest N]\n"
+            "  up [-c FILE] [--workers N] [--ingest N] [-v]\n"
             "                 start ingest, router, workers, analytics and alert in the\n"
-            "                 foreground; Ctrl-C or SIGTERM stops them all\n"
+            "                 foreground; Ctrl-C or SIGTERM stops them all. Their logs go\n"
+            "                 to <run_dir>/tollgate.log; -v shows them on the terminal\n"
             "  down [-c FILE] stop the `tollgate up` running for this run dir\n"
             "  status [-c FILE]\n"
             "                 print /readyz (exit 0 ready, 1 not ready, 3 not reachable)\n"
@@ -73,6 +74,8 @@ s_parse(int argc, char **argv, cli_opts_t *opts, bool counts_allowed, const char
             }
             *severity_p = val;
             i++;
+        } else if ((!strcmp(arg, "-v") || !strcmp(arg, "--verbose")) && counts_allowed) {
+            opts->verbose = true;
         } else if (is_count && counts_allowed) {
             int n = s_count(val);
             if (n < 0) {

@@ -35,6 +35,7 @@ struct supervisor {
     s_child_t **children;     //  every child ever started
     size_t nchildren;         //  entries in children
     bool stopping;            //  no restarts once the stop began
+    int stderr_fd;            //  children's stderr (-1: ours)
 };
 
 static char **
@@ -111,13 +112,15 @@ extern char **environ;
 //  Runs in the forked child: only async-signal-safe calls until execv. With pass_fd >= 0 the
 //  child gets it as descriptor SUPERVISOR_PASS_FD (without close-on-exec) and envp says so.
 static void
-s_exec_child(char **argv, pid_t parent, int pass_fd, char **envp)
+s_exec_child(char **argv, pid_t parent, int pass_fd, char **envp, int stderr_fd)
 {
     //  Own process group: a terminal's Ctrl-C reaches only tollgate, which stops the
     //  children in order. If tollgate itself dies, the kernel sends SIGTERM.
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     //  tollgate's stdout is for its own messages; whatever a child prints goes with its logs.
+    if (stderr_fd >= 0)
+        dup2(stderr_fd, STDERR_FILENO);
     dup2(STDERR_FILENO, STDOUT_FILENO);
     if (getppid() != parent)
         _exit(1);
@@ -170,7 +173,7 @@ s_spawn(supervisor_t *self, s_child_t *child)
         return TG_ERR;
     }
     if (pid == 0)
-        s_exec_child(child->argv, parent, child->pass_fd, envp);
+        s_exec_child(child->argv, parent, child->pass_fd, envp, self->stderr_fd);
     free(envp);
     child->pid = pid;
     child->started_us = tg_mono_us();
@@ -215,7 +218,14 @@ supervisor_new(struct event_base *base, const char *pids_dir)
     supervisor_t *self = tg_zalloc(sizeof *self);
     self->base = base;
     self->pids_dir = tg_strdup(pids_dir);
+    self->stderr_fd = -1;
     return self;
+}
+
+void
+supervisor_set_stderr(supervisor_t *self, int fd)
+{
+    self->stderr_fd = fd;
 }
 
 void

@@ -17,6 +17,9 @@ typedef struct supervisor supervisor_t;
 //  A supervisor whose restart timers run on `base` (borrowed; it must outlive the supervisor).
 //  Each running child's pid is kept in `<pids_dir>/<name>.pid`.
 supervisor_t *supervisor_new(struct event_base *base, const char *pids_dir);
+//  Children started from now on write their stderr (and stdout) to `fd` (kept open by the
+//  caller) instead of ours; -1: ours.
+void supervisor_set_stderr(supervisor_t *self, int fd);
 //  Forgets the children (stop them first with supervisor_stop); *self_p = NULL. NULL-safe.
 void supervisor_destroy(supervisor_t **self_p);
 //  Starts child `name` running argv[0] (an absolute path) with argv (copied, NULL-terminated).

@@ -220,6 +220,7 @@ function cleanEnv() {
 //   masterKey: TOLLGATE_MASTER_KEY (default MASTER_KEY); null = let tollgate generate one
 //   config:    YAML text passed with -c; args: extra `tollgate up` arguments; env: extra vars
 //   dir:       reuse a temp dir (run/ and data/ inside it) from an earlier instance
+//   verbose:   `up -v` (default): service logs in `log`; false: in run/tollgate.log
 export async function startTollgate({
   mock = null,
   masterKey = MASTER_KEY,
@@ -227,6 +228,7 @@ export async function startTollgate({
   args = [],
   env = {},
   dir = null,
+  verbose = true,
 } = {}) {
   dir = dir || makeTempDir();
   const port = await freePort();
@@ -250,7 +252,9 @@ export async function startTollgate({
       ANTHROPIC_BASE_URL: mock.anthropicBase,
     });
   }
-  const upArgs = ['up', ...args];
+  // -v: the services log to stderr, which goes to `log` (tests read their lines there);
+  // verbose false: they log to <run_dir>/tollgate.log, as for a user.
+  const upArgs = ['up', ...(verbose ? ['-v'] : []), ...args];
   if (config !== null) {
     const file = path.join(dir, 'tollgate.yaml');
     fs.writeFileSync(file, config);

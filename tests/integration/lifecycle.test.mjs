@@ -196,8 +196,17 @@ describe('tollgate up with no provider key', () => {
   });
 
   test('starts the built-in mock, says so, generates an admin key, and answers', async () => {
-    tg = await startTollgate({ mock: null, masterKey: null });
+    tg = await startTollgate({ mock: null, masterKey: null, verbose: false });
     const m = tg.stdout.match(/generated admin key (tg-[0-9a-f]+) \(stored in (.*master\.key)\)/);
+    // The terminal gets a few lines; the services' logs go to the file the output names.
+    await waitFor(() => /logs: /.test(tg.stdout), { what: 'the logs line' });
+    const lines = tg.stdout.trim().split('\n');
+    assert.ok(lines.length <= 6, tg.stdout);
+    const logPath = path.join(tg.runDir, 'tollgate.log');
+    assert.match(tg.stdout, new RegExp(`logs: ${logPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    await waitFor(() => /ingest I ready http=/.test(fs.readFileSync(logPath, 'utf8')), {
+      what: 'service log lines in run/tollgate.log',
+    });
     assert.ok(m, tg.stdout);
     printedKey = m[1];
     assert.equal(fs.readFileSync(path.join(tg.dataDir, 'master.key'), 'utf8').trim(), printedKey);
