@@ -76,21 +76,24 @@ cli_status(const cli_opts_t *opts)
     tg_config_t *cfg = tg_config_load(opts->config_path);
     if (!cfg)
         return 2;
-    char *base = cli_http_base(cfg);
-    char *url = tg_strfmt("%s/readyz", base);
-    //  The id `tollgate up` gave this run: the answer must come from this gateway.
-    char *id_path = tg_strfmt("%s/gateway.id", tg_config_str(cfg, "run_dir"));
-    char want[64] = "";
-    FILE *f = fopen(id_path, "r");
+    //  What `tollgate up` wrote for this run dir: its id and where it listens.
+    char *gw_path = tg_strfmt("%s/gateway", tg_config_str(cfg, "run_dir"));
+    char want[64] = "", http_base[512] = "";
+    FILE *f = fopen(gw_path, "r");
     if (f) {
-        char id[48] = "";
-        if (fgets(id, sizeof id, f)) {
-            id[strcspn(id, "\n")] = 0;
-            snprintf(want, sizeof want, "\"gateway\":\"%s\"", id);
+        char line[600];
+        while (fgets(line, sizeof line, f)) {
+            line[strcspn(line, "\n")] = 0;
+            if (!strncmp(line, "id=", 3))
+                snprintf(want, sizeof want, "\"gateway\":\"%s\"", line + 3);
+            else if (!strncmp(line, "http=", 5))
+                snprintf(http_base, sizeof http_base, "%s", line + 5);
         }
         fclose(f);
     }
-    free(id_path);
+    free(gw_path);
+    char *base = *http_base ? tg_strdup(http_base) : cli_http_base(cfg);
+    char *url = tg_strfmt("%s/readyz", base);
     tg_config_destroy(&cfg);
     long status = 0;
     char *body = NULL;

@@ -265,20 +265,28 @@ s_listen(cli_up_t *up)
     return TG_OK;
 }
 
-//  This run's gateway id, in the environment of every child and in <run_dir>/gateway.id
-//  (for `tollgate status`).
+//  This run's gateway id, in the environment of every child, and what `tollgate status`
+//  needs to find this gateway from its run dir alone: <run_dir>/gateway, "key=value" lines
+//  (id, http, alert_stream).
 static int
 s_gateway_id(cli_up_t *up)
 {
     tg_id_fill(up->gateway_id, "gw_", 12);
     setenv("TOLLGATE_GATEWAY_ID", up->gateway_id, 1);
-    char *path = tg_strfmt("%s/gateway.id", tg_config_str(up->cfg, "run_dir"));
+    char *path = tg_strfmt("%s/gateway", tg_config_str(up->cfg, "run_dir"));
+    char *base = cli_http_base(up->cfg);
     FILE *f = fopen(path, "w");
-    int rc = f && fprintf(f, "%s\n", up->gateway_id) > 0 ? TG_OK : TG_ERR;
+    int rc = f
+                     && fprintf(f, "id=%s\nhttp=%s\nalert_stream=%s\n", up->gateway_id, base,
+                                tg_config_str(up->cfg, "endpoints.alert_stream"))
+                            > 0
+                 ? TG_OK
+                 : TG_ERR;
     if (f && fclose(f) != 0)
         rc = TG_ERR;
     if (rc != TG_OK)
         fprintf(stderr, "tollgate: cannot write %s: %s\n", path, strerror(errno));
+    free(base);
     free(path);
     return rc;
 }

@@ -146,6 +146,11 @@ describe('tollgate up with a provider, 2 workers and 2 ingest', () => {
   test('`tollgate status` prints readyz; a second `up` on the same run dir refuses', () => {
     const status = tollgateCommand(tg, ['status']);
     assert.equal(status.code, 0, status.stderr);
+    // From the run dir alone: without the port in the environment it still finds the gateway.
+    const env = { ...tg.env };
+    delete env.TOLLGATE_HTTP_PORT;
+    const bare = spawnSync(binary('tollgate'), ['status'], { cwd: tg.dir, env, encoding: 'utf8' });
+    assert.equal(bare.status, 0, bare.stdout + bare.stderr);
     assert.doesNotThrow(() => JSON.parse(status.stdout), status.stdout);
     const second = tollgateCommand(tg, ['up']);
     assert.equal(second.code, 1);
@@ -154,7 +159,9 @@ describe('tollgate up with a provider, 2 workers and 2 ingest', () => {
 
   test('another gateway cannot take the port, and says so; readyz names this gateway', async () => {
     const ready = await http(`${tg.base}/readyz`);
-    const id = fs.readFileSync(path.join(tg.runDir, 'gateway.id'), 'utf8').trim();
+    const gw = fs.readFileSync(path.join(tg.runDir, 'gateway'), 'utf8');
+    const id = gw.match(/^id=(.*)$/m)[1];
+    assert.match(gw, new RegExp(`^http=${tg.base}$`, 'm'));
     assert.match(id, /^gw_[0-9a-f]+$/);
     assert.equal(ready.json.gateway, id);
     const other = fs.mkdtempSync(path.join(tg.dir, 'other-'));
