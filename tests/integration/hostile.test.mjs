@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execSync } from 'node:child_process';
 import fs from 'node:fs';
+import nodeHttp from 'node:http';
 import net from 'node:net';
 import { MASTER_KEY, delay, http, startMock, startTollgate } from './harness.mjs';
 
@@ -70,6 +71,30 @@ test('a 100 KB header gets a bounded answer or a close', async () => {
   const r = await exchange(`GET /healthz HTTP/1.1\r\nHost: a\r\nX-Big: ${big}\r\n\r\n`);
   assert.ok(r.closed || /^HTTP\/1\.1 4\d\d/.test(r.text), r.text.slice(0, 200));
   await goodCalls(3);
+});
+
+test('a 10 MB body sent by the Node http client reads its 413, no EPIPE', async () => {
+  const body = Buffer.alloc(10 * 1024 * 1024, 'a');
+  const res = await new Promise((resolve) => {
+    const req = nodeHttp.request(
+      {
+        host: '127.0.0.1',
+        port: tg.port,
+        path: '/v1/chat/completions',
+        method: 'POST',
+        headers: { ...AUTH, 'content-length': body.length },
+      },
+      (r) => {
+        let text = '';
+        r.on('data', (d) => (text += d));
+        r.on('end', () => resolve({ status: r.statusCode, text }));
+      },
+    );
+    req.on('error', (err) => resolve({ error: err.code }));
+    req.end(body);
+  });
+  assert.equal(res.status, 413, JSON.stringify(res));
+  assert.equal(JSON.parse(res.text).error.code, 'request_too_large');
 });
 
 test('pipelined requests are answered in order', async () => {
