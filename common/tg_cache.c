@@ -1065,27 +1065,6 @@ s_stats_fn(const void *key, size_t klen, const void *val, size_t vlen, void *arg
     return 0;
 }
 
-int
-tg_cache_stats(tg_cache_t *self, int64_t now_us, tg_cache_stats_t *out)
-{
-    assert(self && out);
-    memset(out, 0, sizeof *out);
-    size_t used = 0;
-    if (tg_lmdb_used(self->db, &used) != TG_OK)
-        return TG_ERR;
-    out->bytes = used;
-    out->map_bytes = self->map_size;
-    out->evicted = self->evicted;
-    out->dropped = self->dropped;
-    tg_lmdb_txn_t *txn;
-    if (tg_lmdb_begin(self->db, false, &txn) != TG_OK)
-        return TG_ERR;
-    s_stats_t a = {.out = out, .now_us = now_us};
-    int rc = tg_lmdb_each(txn, S_DB_ENTRIES, NULL, 0, NULL, 0, false, s_stats_fn, &a);
-    tg_lmdb_abort(&txn);
-    return rc;
-}
-
 void
 tg_cache_key_hex(const tg_cache_key_t *key, char *out)
 {
@@ -1136,9 +1115,11 @@ tg_cache_sync(tg_cache_t *self)
     return self->readonly ? TG_OK : tg_lmdb_sync(self->db);
 }
 
-int
-tg_cache_counts(tg_cache_t *self, tg_cache_stats_t *out)
+//  The figures both stats calls give; with `walk`, each entry is read for the rest.
+static int
+s_stats(tg_cache_t *self, int64_t now_us, bool walk, tg_cache_stats_t *out)
 {
+    assert(self && out);
     memset(out, 0, sizeof *out);
     size_t used = 0;
     if (tg_lmdb_used(self->db, &used) != TG_OK)
@@ -1150,7 +1131,21 @@ tg_cache_counts(tg_cache_t *self, tg_cache_stats_t *out)
     tg_lmdb_txn_t *txn;
     if (tg_lmdb_begin(self->db, false, &txn) != TG_OK)
         return TG_ERR;
-    int rc = tg_lmdb_count(txn, S_DB_ENTRIES, &out->entries);
+    s_stats_t a = {.out = out, .now_us = now_us};
+    int rc = walk ? tg_lmdb_each(txn, S_DB_ENTRIES, NULL, 0, NULL, 0, false, s_stats_fn, &a)
+                  : tg_lmdb_count(txn, S_DB_ENTRIES, &out->entries);
     tg_lmdb_abort(&txn);
     return rc;
+}
+
+int
+tg_cache_stats(tg_cache_t *self, int64_t now_us, tg_cache_stats_t *out)
+{
+    return s_stats(self, now_us, true, out);
+}
+
+int
+tg_cache_counts(tg_cache_t *self, tg_cache_stats_t *out)
+{
+    return s_stats(self, 0, false, out);
 }
