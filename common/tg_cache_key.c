@@ -148,3 +148,32 @@ tg_cache_dir(const tg_config_t *cfg)
     const char *dir = tg_config_str(cfg, "cache.dir");
     return *dir ? tg_strdup(dir) : tg_strfmt("%s/cache", tg_config_str(cfg, "data_dir"));
 }
+
+tg_frame_t *
+tg_cache_hit_usage(const tg_cache_entry_t *e,
+                   const char *id,
+                   const char *route,
+                   const char *key,
+                   const char *agent,
+                   bool stream,
+                   int64_t ts)
+{
+    tg_frame_t *f = tg_frame_new(TG_FRAME_USAGE);
+    tg_fr_usage_t *u = &f->usage;
+    int64_t now = tg_now_us();
+    u->id = tg_strdup(id);
+    u->ts = ts > 0 ? ts : now;
+    u->route = tg_strdup(route);
+    u->key = tg_strdup(key);
+    u->agent = agent && strcmp(agent, "none") ? tg_strdup(agent) : NULL;
+    u->provider = tg_strdup(e->provider);
+    u->model = tg_strdup(e->model);
+    u->status = 200;
+    u->cache = tg_strdup("hit");
+    u->stream = stream;
+    u->tok_in = e->tok_in;
+    u->tok_out = e->tok_out;
+    u->latency_us = (uint64_t)(now > u->ts ? now - u->ts : 0);
+    u->ttft_us = stream ? u->latency_us : 0;
+    return f;
+}

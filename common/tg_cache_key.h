@@ -13,6 +13,7 @@
 
 #include "tg_cache.h"
 #include "tg_config.h"
+#include "tg_frame.h"
 
 typedef enum {
     TG_CACHE_USE,     //  serve a hit, store a miss
@@ -66,6 +67,18 @@ const char *tg_cache_model(const tg_config_t *cfg, const json_t *doc, const char
 //  user, metadata, store), and top-level numbers with a whole value written as integers (0.0 and 0
 //  are one temperature). Owned by the caller.
 char *tg_cache_normalize(const json_t *doc, const char *model);
+
+//  The usage event of a hit on `entry`: request `id` of `route`, key id, agent (NULL or
+//  "none": none), asked as a stream or not, received at epoch µs `ts`, answered now; status
+//  200, cache "hit", the entry's provider, model and tokens (analytics prices it at 0 and
+//  counts its cost as saved). Caller owns the frame.
+tg_frame_t *tg_cache_hit_usage(const tg_cache_entry_t *entry,
+                               const char *id,
+                               const char *route,
+                               const char *key,
+                               const char *agent,
+                               bool stream,
+                               int64_t ts);
 
 //  The cache's directory: cache.dir, or <data_dir>/cache. Owned by the caller.
 char *tg_cache_dir(const tg_config_t *cfg);

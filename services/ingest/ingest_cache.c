@@ -104,29 +104,6 @@ ingest_cache_on_ack(ingest_t *self, const tg_frame_t *ack)
 }
 
 static void
-s_usage(ingest_t *self, const ingest_cache_hit_t *h, const tg_cache_entry_t *e, int64_t t0)
-{
-    tg_frame_t *f = tg_frame_new(TG_FRAME_USAGE);
-    tg_fr_usage_t *u = &f->usage;
-    int64_t took = tg_mono_us() - t0;
-    u->id = tg_strdup(h->id);
-    u->ts = tg_now_us() - took;
-    u->route = tg_strdup(h->route);
-    u->key = tg_strdup(h->key);
-    u->agent = strcmp(h->agent, "none") ? tg_strdup(h->agent) : NULL;
-    u->provider = tg_strdup(e->provider);
-    u->model = tg_strdup(e->model);
-    u->status = 200;
-    u->cache = tg_strdup("hit");
-    u->stream = h->stream;
-    u->tok_in = e->tok_in;
-    u->tok_out = e->tok_out;
-    u->latency_us = (uint64_t)(took > 0 ? took : 0);
-    u->ttft_us = h->stream ? u->latency_us : 0;
-    tg_outbox_send(self->cache.outbox, &f, tg_mono_us());
-}
-
-static void
 s_notice(ingest_t *self, const char *hex, const char *agent)
 {
     ingest_cache_t *c = &self->cache;
@@ -173,7 +150,9 @@ ingest_cache_serve(ingest_t *self,
         evhttp_add_header(hdr, "Cache-Control", "no-cache");
     ingest_http_send(self, req, h->rid, 200, h->stream ? "text/event-stream" : NULL, &body, len);
     ingest_count_llm(self, h->agent, e.provider, e.model, "hit", t0, -1);
-    s_usage(self, h, &e, t0);
+    tg_frame_t *u = tg_cache_hit_usage(&e, h->id, h->route, h->key, h->agent, h->stream,
+                                       tg_now_us() - (tg_mono_us() - t0));
+    tg_outbox_send(c->outbox, &u, tg_mono_us());
     s_notice(self, plan->hex, h->agent);
     tg_cache_entry_fini(&e);
     return true;

@@ -10,6 +10,7 @@
 #include "tg_frame.h"
 #include "tg_log.h"
 #include "tg_cache_form.h"
+#include "tg_cache_key.h"
 #include "tg_metrics.h"
 #include "tg_outbox.h"
 #include "tg_peers.h"
@@ -328,29 +329,6 @@ s_drain_queue(router_t *self)
     }
 }
 
-//  The usage event of a hit answered here (ingest sends its own hits' events).
-static void
-s_hit_usage(router_t *self, const tg_fr_request_t *rq, const tg_cache_entry_t *e)
-{
-    tg_frame_t *f = tg_frame_new(TG_FRAME_USAGE);
-    tg_fr_usage_t *u = &f->usage;
-    int64_t now = tg_now_us();
-    u->id = tg_strdup(rq->id);
-    u->ts = rq->t0 ? rq->t0 : now;
-    u->route = tg_strdup(rq->route);
-    u->key = tg_strdup(rq->key);
-    u->agent = tg_strdup(rq->agent);
-    u->provider = tg_strdup(e->provider);
-    u->model = tg_strdup(e->model);
-    u->status = 200;
-    u->cache = tg_strdup("hit");
-    u->stream = rq->stream;
-    u->tok_in = e->tok_in;
-    u->tok_out = e->tok_out;
-    u->latency_us = (uint64_t)(now > u->ts ? now - u->ts : 0);
-    tg_outbox_send(self->outbox, &f, tg_mono_us());
-}
-
 //  Answers a REQUEST from a cache entry in the form it asks for: a REPLY, or HEAD, one
 //  CHUNK and END. False when the entry cannot be given in that form (then it is a miss).
 static bool
@@ -387,7 +365,9 @@ s_answer_hit(router_t *self, const tg_fr_request_t *rq, const tg_cache_entry_t *
     }
     s_count(self, rq->route, "cache_hit");
     tg_metrics_add(self->metrics, "tollgate_router_calls_total", "source=\"cache\"", 1);
-    s_hit_usage(self, rq, e);
+    tg_frame_t *u =
+        tg_cache_hit_usage(e, rq->id, rq->route, rq->key, rq->agent, rq->stream, rq->t0);
+    tg_outbox_send(self->outbox, &u, tg_mono_us());
     return true;
 }
 

@@ -26,15 +26,7 @@ s_prepare(worker_pcall_t *p, char **err_p)
         return TG_INVALID;
     }
     json_object_set_new(doc, "model", json_string(j->model));
-    p->body = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
-    if (!p->body) {
-        *err_p = tg_strdup("the request body cannot be re-encoded");
-        return TG_INVALID;
-    }
-    p->body_len = strlen(p->body);
-    p->body_owned = true;
-    return TG_OK;
+    return worker_pcall_take_body(p, doc, err_p);
 }
 
 static void

@@ -30,15 +30,7 @@ s_prepare(worker_pcall_t *p, char **err_p)
     json_decref(doc);
     if (rc != TG_OK)
         return TG_INVALID;
-    p->body = json_dumps(oai, JSON_COMPACT);
-    json_decref(oai);
-    if (!p->body) {
-        *err_p = tg_strdup("the request cannot be encoded for the upstream");
-        return TG_INVALID;
-    }
-    p->body_len = strlen(p->body);
-    p->body_owned = true;
-    return TG_OK;
+    return worker_pcall_take_body(p, oai, err_p);
 }
 
 static void
@@ -55,18 +47,8 @@ static int
 s_on_event(worker_pcall_t *p, const char *event, const char *data, size_t len, tg_buf_t *out)
 {
     (void)event;  //  OpenAI streams carry data only
-    int rc = worker_ingress_stream_event(p->u.openai_msg.stream, data, len, out);
-    if (rc == TG_OK)
-        return TG_OK;
-    if (rc == TG_ERR) {  //  an error chunk: out ends with its `error` event
-        p->fail_line = true;
-        p->fail_code = "upstream_error";
-        p->fail_msg = "upstream stream reported an error";
-    } else {
-        p->fail_code = "bad_response";
-        p->fail_msg = "upstream sent a stream event that cannot be translated";
-    }
-    return TG_ERR;
+    return worker_pcall_translated(
+        p, worker_ingress_stream_event(p->u.openai_msg.stream, data, len, out));
 }
 
 static bool

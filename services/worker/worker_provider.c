@@ -79,3 +79,33 @@ worker_provider_error(int status, const char *body, size_t len, worker_upstream_
     e->retryable = worker_provider_retryable(status);
     json_decref(doc);
 }
+
+int
+worker_pcall_take_body(worker_pcall_t *p, json_t *doc, char **err_p)
+{
+    p->body = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (!p->body) {
+        *err_p = tg_strdup("the request cannot be encoded for the upstream");
+        return TG_INVALID;
+    }
+    p->body_len = strlen(p->body);
+    p->body_owned = true;
+    return TG_OK;
+}
+
+int
+worker_pcall_translated(worker_pcall_t *p, int rc)
+{
+    if (rc == TG_OK)
+        return TG_OK;
+    if (rc == TG_ERR) {
+        p->fail_line = true;
+        p->fail_code = "upstream_error";
+        p->fail_msg = "upstream stream reported an error";
+    } else {
+        p->fail_code = "bad_response";
+        p->fail_msg = "upstream sent a stream event that cannot be translated";
+    }
+    return TG_ERR;
+}

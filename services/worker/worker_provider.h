@@ -126,5 +126,12 @@ bool worker_provider_retryable(int status);
 //  Any error body (Anthropic's, OpenAI's, other, empty) through worker_messages' mapping into
 //  *e: an OpenAI envelope, its type, retryable by status.
 void worker_provider_error(int status, const char *body, size_t len, worker_upstream_error_t *e);
+//  Makes `doc` (taken: decref'd) the call's upstream body, compact JSON. TG_OK, or
+//  TG_INVALID with *err_p (owned) when it cannot be encoded.
+int worker_pcall_take_body(worker_pcall_t *p, json_t *doc, char **err_p);
+//  A stream translator's result for one event: TG_OK passes; TG_ERR (the upstream reported
+//  an error, whose error line ends out) and anything else (not translatable) set p's fail
+//  fields and give TG_ERR.
+int worker_pcall_translated(worker_pcall_t *p, int rc);
 
 #endif
