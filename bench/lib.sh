@@ -22,7 +22,7 @@ bench_start() {
     TOLLGATE_RUN_DIR="$WORK/run" TOLLGATE_DATA_DIR="$WORK/data" TOLLGATE_HTTP_PORT=$TPORT \
         TOLLGATE_HTTP_HOST=127.0.0.1 TOLLGATE_MASTER_KEY="$key" TOLLGATE_LOG_LEVEL=warn \
         OPENAI_API_KEY=mock OPENAI_BASE_URL="http://127.0.0.1:$MPORT/v1" \
-        "$BIN/tollgate" up "$@" >"$WORK/tollgate.out" 2>"$WORK/tollgate.log" &
+        "$BIN/tollgate" up -v "$@" >"$WORK/tollgate.out" 2>"$WORK/tollgate.log" &
     BENCH_PIDS+=($!)
     for _ in $(seq 300); do
         curl -fs "http://127.0.0.1:$TPORT/readyz" >/dev/null 2>&1 && return 0
