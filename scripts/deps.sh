@@ -4,7 +4,8 @@
 #    scripts/deps.sh          build and run (scripts/up.sh)
 #    scripts/deps.sh --test   also what the tests need (scripts/test.sh): Node.js for the
 #                             integration tests, promtool, clang + libFuzzer for the fuzz
-#                             targets, clang-format, wrk for bench/
+#                             targets, clang-format, wrk for bench/, chromium for the
+#                             dashboard's browser test
 set -euo pipefail
 
 packages=(
@@ -15,7 +16,7 @@ packages=(
 test_deps=0
 [[ "${1:-}" == --test ]] && test_deps=1
 if ((test_deps)); then
-    packages+=(prometheus wrk clang-format clang libclang-rt-14-dev)
+    packages+=(prometheus wrk clang-format clang libclang-rt-14-dev chromium)
 fi
 
 missing=()

@@ -162,6 +162,7 @@ ingest_new(const tg_config_t *cfg, struct event_base *base)
     ingest_router_init(self);
     if (ingest_cache_init(self) != TG_OK)
         goto fail;
+    self->dashboard_dir = ingest_dashboard_dir();
     self->chunk = evbuffer_new();
     if (ingest_http_start(self) != TG_OK)
         goto fail;
@@ -201,6 +202,7 @@ ingest_destroy(ingest_t **self_p)
     if (self->chunk)
         evbuffer_free(self->chunk);
     ingest_cache_fini(self);
+    free(self->dashboard_dir);
     zhashx_destroy(&self->calls);
     tg_metrics_agg_destroy(&self->agg);
     tg_metrics_destroy(&self->metrics);

@@ -132,6 +132,7 @@ struct ingest {
     zhashx_t *calls;                    //  id -> ingest_call_t (owned)
     ingest_router_t router_state;       //  what we know of the router (ingest_router.c)
     ingest_cache_t cache;               //  the response cache, read-only (ingest_cache.c)
+    char *dashboard_dir;                //  the dashboard's files (owned; NULL: not installed)
     ingest_call_t *first, *last;        //  deadline list
     struct evbuffer *chunk;             //  reused to hand SSE chunks to libevent
     struct evhttp_request **dead;       //  detached requests to free from the reaper
@@ -256,6 +257,15 @@ bool ingest_cache_serve(ingest_t *self,
                         const ingest_cache_hit_t *hit,
                         const tg_cache_plan_t *plan,
                         int64_t t0_us);
+
+//  ingest_dashboard.c
+//  Where the dashboard's files are (owned), or NULL when they are not installed.
+char *ingest_dashboard_dir(void);
+//  Answers GET /dashboard... with a file of the dashboard (or 301 / 404).
+void ingest_dashboard_serve(ingest_t *self,
+                            struct evhttp_request *req,
+                            const char *rid,
+                            const char *path);
 
 //  Called when no call is in flight: finishes a drain if one is under way.
 void ingest_drain_check(ingest_t *self);

@@ -35,7 +35,7 @@ struct s_route {
     s_target_t target;   //  for query routes
 };
 
-static s_handler_fn s_on_llm, s_on_query, s_on_metrics, s_on_healthz, s_on_readyz;
+static s_handler_fn s_on_llm, s_on_query, s_on_metrics, s_on_healthz, s_on_readyz, s_on_dashboard;
 
 #define S_GET (EVHTTP_REQ_GET | EVHTTP_REQ_HEAD)
 
@@ -56,6 +56,8 @@ static const s_route_t s_routes[] = {
     {"/metrics", false, S_GET, "GET, HEAD", false, s_on_metrics, INGEST_QUERY, T_NONE},
     {"/healthz", false, S_GET, "GET, HEAD", false, s_on_healthz, INGEST_QUERY, T_NONE},
     {"/readyz", false, S_GET, "GET, HEAD", false, s_on_readyz, INGEST_QUERY, T_NONE},
+    {"/dashboard", false, S_GET, "GET, HEAD", false, s_on_dashboard, INGEST_QUERY, T_NONE},
+    {"/dashboard", true, S_GET, "GET, HEAD", false, s_on_dashboard, INGEST_QUERY, T_NONE},
 };
 
 static const char *
@@ -401,6 +403,19 @@ s_on_readyz(ingest_t *self,
     char *body = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     ingest_http_send(self, req, rid, ready ? 200 : 503, NULL, &body, strlen(body));
+}
+
+static void
+s_on_dashboard(ingest_t *self,
+               struct evhttp_request *req,
+               const char *id,
+               const char *rid,
+               const s_route_t *route)
+{
+    (void)id;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : route->path;
+    ingest_dashboard_serve(self, req, rid, path ? path : route->path);
 }
 
 static void
