@@ -34,7 +34,7 @@ RUN apt-get update \
     && mkdir -p /run/tollgate /var/lib/tollgate \
     && chown tollgate:tollgate /run/tollgate /var/lib/tollgate
 COPY --from=build /src/build/bin/ /opt/tollgate/bin/
-COPY --from=build /src/build/share/tollgate/pricing.json /opt/tollgate/share/tollgate/pricing.json
+COPY --from=build /src/build/share/tollgate/ /opt/tollgate/share/tollgate/
 ENV PATH=/opt/tollgate/bin:$PATH \
     TOLLGATE_RUN_DIR=/run/tollgate \
     TOLLGATE_DATA_DIR=/var/lib/tollgate \
