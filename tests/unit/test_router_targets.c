@@ -1,0 +1,155 @@
+//  test_router_targets.c - call plans (strategy pick, other targets, fallbacks), breakers
+//  fed by outcome lines, 503 when every target is open, and the provider view.
+#include <CUnit/CUnit.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "router_targets.h"
+#include "tg_util.h"
+
+#define S 1000000  //  µs per second
+
+static const char *s_yaml =
+    "providers:\n"
+    "  - name: pa\n    base_url: http://a/v1\n"
+    "    breaker_failure_threshold: 2\n    breaker_success_threshold: 1\n"
+    "    breaker_timeout_ms: 1000\n    breaker_half_open_max_attempts: 1\n"
+    "  - name: pb\n    base_url: http://b/v1\n    breaker: local\n"
+    "  - name: pk\n    base_url: http://k/v1\n    api_key_env: TG_NO_SUCH_KEY\n"
+    "models:\n"
+    "  m:\n    strategy: round-robin\n    targets:\n"
+    "      - {provider: pa, model: a1}\n      - {provider: pb, model: b1}\n"
+    "    fallbacks: [f, pb/direct]\n"
+    "  f:\n    targets:\n      - {provider: pa, model: fa}\n"
+    "  solo:\n    targets:\n      - {provider: pa, model: s1}\n"
+    "  nokey:\n    targets:\n      - {provider: pk, model: k1}\n";
+
+typedef struct {
+    int n;        //  transitions heard
+    char to[16];  //  the last one's new state
+} s_heard_t;
+
+static void
+s_notify(const char *provider,
+         const char *model,
+         const char *from,
+         const char *to,
+         uint64_t failures,
+         int64_t retry_at_us,
+         void *arg)
+{
+    (void)provider;
+    (void)model;
+    (void)from;
+    (void)failures;
+    (void)retry_at_us;
+    s_heard_t *h = arg;
+    h->n++;
+    snprintf(h->to, sizeof h->to, "%s", to);
+}
+
+static void
+test_plans_and_breakers(void)
+{
+    tg_config_t *cfg = tg_config_load_string(s_yaml);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    tg_pricing_t *pricing = tg_pricing_load(tg_pricing_default_path());
+    tg_metrics_t *metrics = tg_metrics_new();
+    s_heard_t heard = {0};
+    router_targets_t *rt = router_targets_new(cfg, pricing, metrics, s_notify, &heard);
+    router_route_t r;
+    char *alts = NULL;
+    uint64_t ra = 0;
+    //  First call: round-robin starts at a1; the rest follow in order, then the fallbacks.
+    CU_ASSERT_EQUAL(router_targets_plan(rt, "m", NULL, "chat", NULL, S, &r, &alts, &ra), TG_OK);
+    CU_ASSERT_STRING_EQUAL(r.provider, "pa");
+    CU_ASSERT_STRING_EQUAL(r.model, "a1");
+    CU_ASSERT_STRING_EQUAL(alts, "pb\tb1\npa\tfa\npb\tdirect\n");
+    router_route_fini(&r);
+    tg_freep(&alts);
+    CU_ASSERT_EQUAL(router_targets_plan(rt, "m", NULL, "chat", NULL, S, &r, &alts, &ra), TG_OK);
+    CU_ASSERT_STRING_EQUAL(r.model, "b1");
+    CU_ASSERT_STRING_EQUAL(alts, "pa\ta1\npa\tfa\npb\tdirect\n");
+    router_route_fini(&r);
+    tg_freep(&alts);
+    //  Two failures of pa/a1 open it: plans leave it out, and we heard it.
+    router_targets_outcomes(rt, "pa\ta1\tf\t1000\t0\t1\npa\ta1\tf\t1000\t0\t0\nbad line\n", S);
+    CU_ASSERT_EQUAL(heard.n, 1);
+    CU_ASSERT_STRING_EQUAL(heard.to, "open");
+    for (int i = 0; i < 4; i++) {
+        CU_ASSERT_EQUAL(router_targets_plan(rt, "m", NULL, "chat", NULL, S, &r, &alts, &ra), TG_OK);
+        CU_ASSERT_STRING_NOT_EQUAL(r.model, "a1");
+        CU_ASSERT_PTR_NULL(strstr(alts ? alts : "", "a1"));
+        router_route_fini(&r);
+        tg_freep(&alts);
+    }
+    //  A model whose only target is open: 503 with the seconds to half-open.
+    router_targets_outcomes(rt, "pa\ts1\tf\t5\t0\t1\npa\ts1\tf\t5\t0\t1\n", S);
+    CU_ASSERT_EQUAL(router_targets_plan(rt, "solo", NULL, "chat", NULL, S + 200000, &r, &alts, &ra),
+                    TG_AGAIN);
+    CU_ASSERT_EQUAL(r.status, 503);
+    CU_ASSERT_EQUAL(ra, 1);
+    CU_ASSERT_PTR_NULL(alts);
+    router_route_fini(&r);
+    //  After the timeout: half-open, one probe, the next call is refused until it reports.
+    CU_ASSERT_EQUAL(router_targets_plan(rt, "solo", NULL, "chat", NULL, 2 * S, &r, &alts, &ra),
+                    TG_OK);
+    router_route_fini(&r);
+    CU_ASSERT_EQUAL(router_targets_plan(rt, "solo", NULL, "chat", NULL, 2 * S, &r, &alts, &ra),
+                    TG_AGAIN);
+    router_route_fini(&r);
+    router_targets_outcomes(rt, "pa\ts1\to\t5\t12\t1\n", 2 * S);
+    CU_ASSERT_STRING_EQUAL(heard.to, "closed");
+    CU_ASSERT_EQUAL(router_targets_plan(rt, "solo", NULL, "chat", NULL, 2 * S, &r, &alts, &ra),
+                    TG_OK);
+    router_route_fini(&r);
+    //  A model with no enabled provider: 404; an undeclared name resolves as before.
+    CU_ASSERT_EQUAL(router_targets_plan(rt, "nokey", NULL, "chat", NULL, S, &r, &alts, &ra),
+                    TG_NOTFOUND);
+    CU_ASSERT_EQUAL(r.status, 404);
+    router_route_fini(&r);
+    CU_ASSERT_EQUAL(router_targets_plan(rt, "pb/raw", NULL, "chat", NULL, S, &r, &alts, &ra),
+                    TG_OK);
+    CU_ASSERT_STRING_EQUAL(r.model, "raw");
+    CU_ASSERT_PTR_NULL(alts);
+    router_route_fini(&r);
+    //  The provider view.
+    char *text = router_targets_json(rt, 2 * S);
+    json_t *v = json_loads(text, 0, NULL);
+    free(text);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(v, "object")), "providers");
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(v, "models")), 4);
+    json_t *p, *t, *found = NULL;
+    size_t i, k;
+    json_array_foreach(json_object_get(v, "data"), i, p)
+    {
+        json_array_foreach(json_object_get(p, "targets"), k, t)
+        {
+            if (strcmp(json_string_value(json_object_get(t, "model")), "s1") == 0)
+                found = t;
+        }
+    }
+    CU_ASSERT_PTR_NOT_NULL_FATAL(found);
+    json_t *st = json_object_get(found, "stats"), *br = json_object_get(found, "breaker");
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(st, "failures")), 2);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(st, "successes")), 1);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(st, "tokens")), 12);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(br, "opens")), 1);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(br, "closes")), 1);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(br, "state")), "closed");
+    json_decref(v);
+    router_targets_destroy(&rt);
+    CU_ASSERT_PTR_NULL(rt);
+    tg_metrics_destroy(&metrics);
+    tg_pricing_destroy(&pricing);
+    tg_config_destroy(&cfg);
+}
+
+void
+test_router_targets_register(void)
+{
+    CU_pSuite s = CU_add_suite("router_targets", NULL, NULL);
+    CU_add_test(s, "plans, fallbacks, breakers, provider view", test_plans_and_breakers);
+}
