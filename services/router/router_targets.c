@@ -10,11 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_CHAIN_MAX 8    //  targets one call may try
-#define S_DEPTH_MAX 4    //  fallback models followed this deep
-#define S_ALIAS_MAX 8    //  alias chains longer than this are a loop (router_resolve says so)
-#define S_LAT_RING 512   //  latencies kept per target for percentiles
-#define S_EWMA_WEIGHT 8  //  lowest-latency: a new sample counts 1/8
+#define S_CHAIN_MAX 8       //  targets one call may try
+#define S_DEPTH_MAX 4       //  fallback models followed this deep
+#define S_ALIAS_MAX 8       //  alias chains longer than this are a loop (router_resolve says so)
+#define S_LAT_RING 512      //  latencies kept per target for percentiles
+#define S_EWMA_WEIGHT 8     //  lowest-latency: a new sample counts 1/8
+#define S_TARGETS_MAX 1024  //  targets of undeclared models kept (beyond: no breaker)
 #define M_STATE "tollgate_breaker_state"
 #define M_OPENS "tollgate_breaker_opens_total"
 #define M_CLOSES "tollgate_breaker_closes_total"
@@ -84,14 +85,22 @@ s_target_free(void **item)
     }
 }
 
+//  The target, made on first use; NULL when it is new, not `declared`, and the table holds
+//  S_TARGETS_MAX already.
 static s_target_t *
-s_target(router_targets_t *self, const char *provider, const char *model)
+s_target(router_targets_t *self, const char *provider, const char *model, bool declared)
 {
     char key[512];
     snprintf(key, sizeof key, "%s\t%s", provider, model);
     s_target_t *t = zhashx_lookup(self->targets, key);
     if (t)
         return t;
+    //  Any model name a client sends resolves to some target (OpenRouter takes the rest):
+    //  the table is bounded so that made-up names cannot grow it (and /metrics) forever.
+    if (!declared && zhashx_size(self->targets) >= S_TARGETS_MAX) {
+        tg_log_debug("target table full: %s/%s has no breaker", provider, model);
+        return NULL;
+    }
     t = tg_zalloc(sizeof *t);
     t->provider = tg_strdup(provider);
     t->model = tg_strdup(model);
@@ -152,7 +161,8 @@ router_targets_new(const tg_config_t *cfg,
         m->targets = tg_zalloc(m->cfg->ntargets * sizeof *m->targets);
         m->cands = tg_zalloc(m->cfg->ntargets * sizeof *m->cands);
         for (size_t k = 0; k < m->cfg->ntargets; k++) {
-            m->targets[k] = s_target(self, m->cfg->targets[k].provider, m->cfg->targets[k].model);
+            m->targets[k] =
+                s_target(self, m->cfg->targets[k].provider, m->cfg->targets[k].model, true);
             m->cands[k].weight = m->cfg->targets[k].weight;
         }
     }
@@ -310,8 +320,11 @@ s_plan_name(router_targets_t *self,
         return;
     }
     router_route_t r;
+    s_target_t *t = NULL;
     if (router_resolve_cls(self->cfg, self->pricing, name, NULL, route, NULL, &r) == TG_OK)
-        s_plan_add(self, plan, s_target(self, r.provider, r.model), now);
+        t = s_target(self, r.provider, r.model, false);
+    if (t)
+        s_plan_add(self, plan, t, now);
     router_route_fini(&r);
 }
 
@@ -348,7 +361,10 @@ router_targets_plan(router_targets_t *self,
         int rc = router_resolve_cls(self->cfg, self->pricing, model, agent, route, cls, out);
         if (rc != TG_OK)
             return rc;
-        s_plan_add(self, &plan, s_target(self, out->provider, out->model), now);
+        s_target_t *t = s_target(self, out->provider, out->model, false);
+        if (!t)
+            return TG_OK;  //  the table is full: called without a breaker
+        s_plan_add(self, &plan, t, now);
     }
     if (!plan.n) {
         router_route_fini(out);
@@ -472,9 +488,12 @@ router_targets_outcomes(router_targets_t *self, const char *text, int64_t now)
                 *tab = 0;
                 p = tab + 1;
             }
-            if (nf == 6 && *f[0] && *f[1] && strchr("ofnc", f[2][0]) && f[2][0])
-                s_outcome(self, s_target(self, f[0], f[1]), f[2][0], strtoull(f[3], NULL, 10),
-                          strtoull(f[4], NULL, 10), (unsigned)strtoul(f[5], NULL, 10), now);
+            s_target_t *t = nf == 6 && *f[0] && *f[1] && f[2][0] && strchr("ofnc", f[2][0])
+                                ? s_target(self, f[0], f[1], false)
+                                : NULL;
+            if (t)
+                s_outcome(self, t, f[2][0], strtoull(f[3], NULL, 10), strtoull(f[4], NULL, 10),
+                          (unsigned)strtoul(f[5], NULL, 10), now);
             else
                 tg_log_debug("outcome line skipped: %.*s", (int)len, at);
         }

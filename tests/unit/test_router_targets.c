@@ -114,6 +114,16 @@ test_plans_and_breakers(void)
     CU_ASSERT_STRING_EQUAL(r.model, "raw");
     CU_ASSERT_PTR_NULL(alts);
     router_route_fini(&r);
+    //  Made-up model names cannot grow the table forever: past its bound they still route.
+    for (int i = 0; i < 1100; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "pb/made-up-%d", i);
+        CU_ASSERT_EQUAL(router_targets_plan(rt, name, NULL, "chat", NULL, S, &r, &alts, &ra),
+                        TG_OK);
+        CU_ASSERT_STRING_EQUAL(r.provider, "pb");
+        router_route_fini(&r);
+    }
+    router_targets_outcomes(rt, "pb\tmade-up-1099\to\t5\t1\t1\n", S);  //  ignored
     //  The provider view.
     char *text = router_targets_json(rt, 2 * S);
     json_t *v = json_loads(text, 0, NULL);
