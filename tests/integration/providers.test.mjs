@@ -5,7 +5,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { MASTER_KEY, binary, http, makeTempDir, pool, startMock, startTollgate, waitFor } from './harness.mjs';
@@ -14,6 +14,7 @@ const N = 1000; // calls per strategy distribution
 const CONC = 32; // concurrent calls while measuring a distribution
 let mocks = {}; // name -> mock
 let tg;
+let sub; // `tollgate breakers`: the BREAKER frames on the bus, { child, lines, err }
 
 const prov = (name, extra = '') =>
   `  - name: ${name}\n    kind: openai\n    base_url: ${mocks[name].openaiBase}\n` +
@@ -103,10 +104,33 @@ before(async () => {
   for (const name of ['pa', 'pb', 'pc', 'pd', 'pe']) mocks[name] = await startMock();
   // pc also plays the built-in openai and anthropic providers (fallbacks by model name).
   tg = await startTollgate({ mock: mocks.pc, config: config(), env: { PROV_KEY: 'sk-prov' } });
+  const child = spawn(binary('tollgate'), ['breakers'], { cwd: tg.dir, env: tg.env });
+  sub = { child, lines: [], err: '' };
+  let buf = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d) => {
+    buf += d;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      sub.lines.push(JSON.parse(buf.slice(0, nl)));
+      buf = buf.slice(nl + 1);
+    }
+  });
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d) => (sub.err += d));
+  await waitFor(() => /listening for breaker/.test(sub.err), { what: 'the bus subscriber to start' });
 });
 
 after(async () => {
-  if (tg) await tg.stop();
+  if (sub && sub.child.exitCode === null) {
+    const done = new Promise((resolve) => sub.child.once('exit', (code) => resolve(code)));
+    sub.child.kill('SIGINT');
+    assert.equal(await done, 0, '`tollgate breakers` exits 0 on Ctrl-C');
+  }
+  if (tg) {
+    const res = await tg.stop();
+    assert.deepEqual([res.code, res.signal], [0, null], 'tollgate up exits 0 after SIGTERM');
+  }
   for (const m of Object.values(mocks)) await m.stop();
 });
 
@@ -239,6 +263,17 @@ describe('circuit breaker', () => {
     const t = await targetView('pd', 'only');
     assert.equal(t.breaker.closes, 1);
     assert.equal((await chat('br')).status, 200);
+  });
+
+  test('each transition is published on the bus (topic breaker)', async () => {
+    const want = ['closed>open', 'open>half_open', 'half_open>open', 'open>half_open', 'half_open>closed'];
+    const seen = () =>
+      sub.lines.filter((l) => l.provider === 'pd' && l.model === 'only').map((l) => `${l.from}>${l.to}`);
+    await waitFor(() => seen().length >= want.length, { timeout: 5000, interval: 20, what: 'pd transitions' });
+    assert.deepEqual(seen(), want);
+    const open = sub.lines.find((l) => l.provider === 'pd' && l.to === 'open');
+    assert.equal(open.failures, 3);
+    assert.ok(Date.parse(open.half_open_at) > Date.parse(open.ts));
   });
 
   test('an open target is skipped: its model is served by the other one', async () => {
