@@ -115,6 +115,7 @@ static const struct {
     {"breaker_success_threshold", 1, 1000, offsetof(tg_provider_t, breaker_successes), true},
     {"breaker_half_open_max_attempts", 1, 1000, offsetof(tg_provider_t, breaker_probes), true},
     {"breaker_timeout_ms", 100, 86400000, offsetof(tg_provider_t, breaker_timeout_ms), false},
+    {"health_check_ms", 100, 86400000, offsetof(tg_provider_t, health_check_ms), false},
 };
 
 //  Sets p's policy key `k` from `v`. TG_NOTFOUND when k is not one, TG_INVALID (printed)

@@ -35,6 +35,7 @@ typedef struct {
     int breaker_successes;          //  success_threshold: half-open closes after this many
     int breaker_probes;             //  half_open_max_attempts: calls let through half-open
     int64_t breaker_timeout_ms;     //  open -> half-open after this long
+    int64_t health_check_ms;        //  active health check period per target (0 = none)
 } tg_provider_t;
 
 //  One target of a declared model: a provider and the model name it is called with.

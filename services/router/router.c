@@ -647,6 +647,8 @@ s_on_frame(tg_frame_t **frame_p, void *arg)
     case TG_FRAME_ACK:
         tg_outbox_ack_frame(self->outbox, *frame_p);
         break;
+    case TG_FRAME_REPLY:  //  the answer to a health check (s_probe): its outcome came on LOAD
+        break;
     default:
         tg_log_warn("router ignores frame type=%s", tg_frame_name((*frame_p)->type));
     }
@@ -758,6 +760,40 @@ s_marks(router_t *self, int64_t now)
     zlist_destroy(&idle);
 }
 
+//  An active health check of a target (provider health_check_ms): a one-token chat call that
+//  a worker makes like any other; its outcome comes back on a LOAD and feeds the breaker, its
+//  answer comes to our inbox and is dropped, and it has no usage event (JOB.probe).
+static bool
+s_probe(const char *provider, const char *model, void *arg)
+{
+    router_t *self = arg;
+    const char *rid = router_pool_pick(self->pool);
+    if (!rid)
+        return false;
+    tg_frame_t *job = tg_frame_new(TG_FRAME_JOB);
+    tg_fr_job_t *j = &job->job;
+    j->id = tg_strfmt("hc-%s-%s-%lld", provider, tg_stats_instance(self->stats),
+                      (long long)tg_mono_us());
+    j->reply_to = tg_strdup(tg_config_str(self->cfg, "endpoints.router"));
+    j->route = tg_strdup("chat");
+    j->provider = tg_strdup(provider);
+    j->model = tg_strdup(model);
+    j->t0 = tg_now_us();
+    j->probe = true;
+    char *body = tg_strdup("{\"model\":\"probe\",\"max_tokens\":1,"
+                           "\"messages\":[{\"role\":\"user\",\"content\":\"ping\"}]}");
+    size_t len = strlen(body);
+    tg_frame_give_body(job, &body, len);
+    bool sent = tg_frame_write_to(job, self->jobs, rid, strlen(rid)) == TG_OK;
+    if (sent) {
+        router_pool_assign(self->pool, rid, j->id, j->reply_to, "chat");
+        if (self->jobs_ev)
+            event_active(self->jobs_ev, EV_READ, 0);
+    }
+    tg_frame_destroy(&job);
+    return sent;
+}
+
 static void
 s_on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -769,7 +805,7 @@ s_on_tick(evutil_socket_t fd, short what, void *arg)
         s_drain_queue(self);
     s_expire_queue(self, now);
     s_marks(self, now);
-    router_targets_tick(self->tgts, now);
+    router_targets_tick(self->tgts, now, s_probe, self);
     tg_outbox_tick(self->outbox, now);
     if (++self->ticks % S_EVICT_TICKS == 0)
         router_cache_tick(self->cache, now);

@@ -47,6 +47,8 @@ typedef struct {
     uint64_t fallbacks;             //  attempts that were fallbacks from another target
     uint64_t tokens;                //  prompt + completion tokens of its answers
     uint64_t skipped;               //  calls planned without it because it was open
+    int64_t checked_us;             //  when its last health check was due (0 = never)
+    uint64_t checks;                //  health checks sent
     uint32_t lat_ms10[S_LAT_RING];  //  recent successful latencies, 0.1 ms units
     size_t nlat;                    //  samples in lat_ms10 (at most S_LAT_RING)
     size_t lat_at;                  //  next slot
@@ -501,10 +503,34 @@ router_targets_outcomes(router_targets_t *self, const char *text, int64_t now)
     }
 }
 
+//  A health check is due: the provider asks for them, the period passed, and the breaker
+//  lets a call through (an open one waits for its timeout; a half-open one counts a probe).
+static void
+s_health(
+    router_targets_t *self, s_target_t *t, int64_t now, router_targets_probe_fn *probe, void *arg)
+{
+    (void)self;
+    const tg_provider_t *p = t->prov;
+    if (!probe || !p || !p->enabled || p->health_check_ms <= 0)
+        return;
+    if (t->checked_us && now - t->checked_us < p->health_check_ms * 1000)
+        return;
+    if (!router_breaker_allows(&t->breaker, now))
+        return;
+    t->checked_us = now;
+    if (!probe(t->provider, t->model, arg))
+        return;  //  no worker has room: next period
+    router_breaker_take(&t->breaker, now);
+    t->inflight++;  //  its first outcome gives it back, as for a call
+    t->checks++;
+}
+
 void
-router_targets_tick(router_targets_t *self, int64_t now)
+router_targets_tick(router_targets_t *self, int64_t now, router_targets_probe_fn *probe, void *arg)
 {
     for (s_target_t *t = zlistx_first(self->order); t; t = zlistx_next(self->order)) {
+        s_sync(self, t, now);
+        s_health(self, t, now, probe, arg);
         s_sync(self, t, now);
         tg_metrics_set(self->metrics, M_INFLIGHT, t->labels, (double)t->inflight);
     }
@@ -568,6 +594,8 @@ s_target_json(router_targets_t *self, s_target_t *t, int64_t now)
                   (json_int_t)t->client_errors, "retries", (json_int_t)t->retries, "fallbacks",
                   (json_int_t)t->fallbacks, "tokens", (json_int_t)t->tokens, "in_flight",
                   (json_int_t)t->inflight, "skipped_open", (json_int_t)t->skipped));
+    json_object_set_new(json_object_get(o, "stats"), "health_checks",
+                        json_integer((json_int_t)t->checks));
     json_object_set_new(o, "latency", s_latency(t));
     json_object_set_new(o, "ewma_ms",
                         t->ewma_us ? json_real((double)t->ewma_us / 1000.0) : json_null());

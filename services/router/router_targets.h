@@ -53,8 +53,13 @@ void router_targets_release(router_targets_t *self, const char *provider, const 
 //  Takes a LOAD's outcome lines ("<provider>\t<model>\t<o|f|n|c>\t<µs>\t<tokens>\t<flags>"):
 //  breakers, counters, latency. Lines it cannot read are skipped.
 void router_targets_outcomes(router_targets_t *self, const char *text, int64_t now);
-//  Publishes open -> half-open transitions due at `now` and sets the gauges.
-void router_targets_tick(router_targets_t *self, int64_t now);
+//  Sends a health check to a target: true if it went (then its outcome comes on a LOAD).
+typedef bool(router_targets_probe_fn)(const char *provider, const char *model, void *arg);
+//  Publishes open -> half-open transitions due at `now`, sets the gauges, and sends the
+//  health checks due (targets of providers with health_check_ms whose breaker lets a call
+//  through: closed, or a half-open probe left) through `probe` (may be NULL).
+void
+router_targets_tick(router_targets_t *self, int64_t now, router_targets_probe_fn *probe, void *arg);
 //  GET /v1/providers: providers, their targets (models, prices, health, breaker state,
 //  counters, latency percentiles), and the declared models. Caller frees.
 char *router_targets_json(router_targets_t *self, int64_t now);

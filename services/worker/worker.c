@@ -314,6 +314,8 @@ static void
 s_usage(worker_call_t *c, int status, const char *error)
 {
     tg_fr_job_t *j = &c->job->job;
+    if (j->probe)
+        return;  //  the router's health check: nobody's call, no usage
     tg_frame_t *f = tg_frame_new(TG_FRAME_USAGE);
     tg_fr_usage_t *u = &f->usage;
     int64_t now = tg_now_us();

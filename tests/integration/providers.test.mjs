@@ -33,6 +33,12 @@ function config() {
     prov('pc', breaker) +
     prov('pd', breaker) +
     prov('pe', '    breaker: local\n') +
+    prov(
+      'pf',
+      '    health_check_ms: 150\n    breaker_failure_threshold: 2\n' +
+        '    breaker_success_threshold: 1\n    breaker_half_open_max_attempts: 1\n' +
+        '    breaker_timeout_ms: 500\n',
+    ) +
     'models:\n' +
     '  rr:\n    strategy: round-robin\n    targets:\n' +
     target('pa', 'm-a') + target('pb', 'm-b') + target('pc', 'm-c') +
@@ -51,6 +57,7 @@ function config() {
     '  two:\n    targets:\n' + target('pa', 'two-a') + target('pb', 'two-b') +
     '  loc:\n    targets:\n' + target('pe', 'local-model') +
     '  duo:\n    targets:\n' + target('pa', 'duo-a') + target('pb', 'duo-b') +
+    '  hc:\n    targets:\n' + target('pf', 'hc-model') +
     '  xk:\n    targets:\n' + target('pa', 'x-first') +
     '    fallbacks: [claude-3-5-haiku-20241022]\n'
   );
@@ -101,7 +108,7 @@ async function distribution(model, n = N) {
 }
 
 before(async () => {
-  for (const name of ['pa', 'pb', 'pc', 'pd', 'pe']) mocks[name] = await startMock();
+  for (const name of ['pa', 'pb', 'pc', 'pd', 'pe', 'pf']) mocks[name] = await startMock();
   // pc also plays the built-in openai and anthropic providers (fallbacks by model name).
   tg = await startTollgate({ mock: mocks.pc, config: config(), env: { PROV_KEY: 'sk-prov' } });
   const child = spawn(binary('tollgate'), ['breakers'], { cwd: tg.dir, env: tg.env });
@@ -326,6 +333,35 @@ describe('circuit breaker', () => {
     const t = await targetView('pe', 'local-model');
     assert.equal(t.breaker.state, 'closed');
     assert.equal(t.breaker.opens, 0);
+  });
+});
+
+describe('active health checks (health_check_ms)', () => {
+  test('checks open and close a breaker with no client call, and record no usage', async () => {
+    // No client ever calls `hc`: every request pf sees is a health check.
+    await mocks.pf.reset(); // other tests reset every mock: count from here
+    await waitFor(async () => (await mocks.pf.stats()).requests >= 2, {
+      timeout: 10000,
+      interval: 50,
+      what: 'two health checks',
+    });
+    assert.ok((await targetView('pf', 'hc-model')).stats.health_checks >= 2);
+    const st = await mocks.pf.stats();
+    assert.equal(st.last_request.body.model, 'hc-model');
+    assert.equal(st.last_request.body.max_tokens, 1);
+    await mocks.pf.script([{ status: 500 }, { status: 500 }]);
+    await waitState('pf', 'hc-model', 'open');
+    const opened = (await mocks.pf.stats()).requests;
+    assert.equal((await chat('hc')).status, 503); // callers are kept off it meanwhile
+    await waitState('pf', 'hc-model', 'closed'); // timeout -> half-open -> a check succeeds
+    const t = await targetView('pf', 'hc-model');
+    assert.equal(t.breaker.opens, 1);
+    assert.equal(t.breaker.closes, 1);
+    assert.ok((await mocks.pf.stats()).requests > opened);
+    assert.equal((await chat('hc')).status, 200);
+    const u = await http(`${tg.baseURL}/usage?group_by=provider`, { headers: { authorization: `Bearer ${MASTER_KEY}` } });
+    const row = u.json.data.find((d) => d.provider === 'pf');
+    assert.ok(!row || row.requests <= 1, `health checks have no usage event: ${JSON.stringify(row)}`);
   });
 });
 

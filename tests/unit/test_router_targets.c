@@ -17,13 +17,15 @@ static const char *s_yaml =
     "    breaker_timeout_ms: 1000\n    breaker_half_open_max_attempts: 1\n"
     "  - name: pb\n    base_url: http://b/v1\n    breaker: local\n"
     "  - name: pk\n    base_url: http://k/v1\n    api_key_env: TG_NO_SUCH_KEY\n"
+    "  - name: ph\n    base_url: http://h/v1\n    health_check_ms: 100\n"
     "models:\n"
     "  m:\n    strategy: round-robin\n    targets:\n"
     "      - {provider: pa, model: a1}\n      - {provider: pb, model: b1}\n"
     "    fallbacks: [f, pb/direct]\n"
     "  f:\n    targets:\n      - {provider: pa, model: fa}\n"
     "  solo:\n    targets:\n      - {provider: pa, model: s1}\n"
-    "  nokey:\n    targets:\n      - {provider: pk, model: k1}\n";
+    "  nokey:\n    targets:\n      - {provider: pk, model: k1}\n"
+    "  hm:\n    targets:\n      - {provider: ph, model: h1}\n";
 
 typedef struct {
     int n;        //  transitions heard
@@ -47,6 +49,42 @@ s_notify(const char *provider,
     s_heard_t *h = arg;
     h->n++;
     snprintf(h->to, sizeof h->to, "%s", to);
+}
+
+static int s_probes;  //  health checks asked for
+
+static bool
+s_probe(const char *provider, const char *model, void *arg)
+{
+    CU_ASSERT_STRING_EQUAL(provider, "ph");
+    CU_ASSERT_STRING_EQUAL(model, "h1");
+    s_probes++;
+    return arg != NULL;  //  NULL arg: no worker had room
+}
+
+static void
+test_health_checks(void)
+{
+    tg_config_t *cfg = tg_config_load_string(s_yaml);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_EQUAL(tg_config_provider_find(cfg, "ph")->health_check_ms, 100);
+    tg_metrics_t *metrics = tg_metrics_new();
+    router_targets_t *rt = router_targets_new(cfg, NULL, metrics, NULL, NULL);
+    int yes = 1;
+    s_probes = 0;
+    router_targets_tick(rt, S, s_probe, &yes);
+    CU_ASSERT_EQUAL(s_probes, 1);
+    router_targets_tick(rt, S + 50000, s_probe, &yes);  //  not due
+    CU_ASSERT_EQUAL(s_probes, 1);
+    router_targets_tick(rt, S + 100000, s_probe, NULL);  //  due, no worker: tried, not counted
+    CU_ASSERT_EQUAL(s_probes, 2);
+    router_targets_tick(rt, S + 200000, s_probe, &yes);
+    CU_ASSERT_EQUAL(s_probes, 3);
+    router_targets_tick(rt, S + 300000, NULL, NULL);  //  no sender: nothing
+    CU_ASSERT_EQUAL(s_probes, 3);
+    router_targets_destroy(&rt);
+    tg_metrics_destroy(&metrics);
+    tg_config_destroy(&cfg);
 }
 
 static void
@@ -130,7 +168,7 @@ test_plans_and_breakers(void)
     free(text);
     CU_ASSERT_PTR_NOT_NULL_FATAL(v);
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(v, "object")), "providers");
-    CU_ASSERT_EQUAL(json_array_size(json_object_get(v, "models")), 4);
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(v, "models")), 5);
     json_t *p, *t, *found = NULL;
     size_t i, k;
     json_array_foreach(json_object_get(v, "data"), i, p)
@@ -162,4 +200,5 @@ test_router_targets_register(void)
 {
     CU_pSuite s = CU_add_suite("router_targets", NULL, NULL);
     CU_add_test(s, "plans, fallbacks, breakers, provider view", test_plans_and_breakers);
+    CU_add_test(s, "active health checks", test_health_checks);
 }
