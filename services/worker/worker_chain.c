@@ -16,15 +16,22 @@
 //  Outcome kinds: 'o' success, 'f' the target failed, 'n' the request failed (not the
 //  target's fault), 'c' no attempt ended (the call was cut): only the router's count moves.
 
-//  Whether a failed attempt is the target's fault: 'f' (counts against its breaker) or 'n'
-//  (the request's fault: 4xx other than 408/409/429).
-static char
-s_kind(const worker_call_t *c)
+char
+worker_outcome_kind(long status, bool aborted)
 {
-    long st = c->status;
-    if (!c->abort_status && st >= 400 && st < 500 && st != 408 && st != 409 && st != 429)
+    if (!aborted && status >= 400 && status < 500 && status != 408 && status != 409
+        && status != 429)
         return 'n';
     return 'f';
+}
+
+bool
+worker_chain_fails_over(int status, const char *code)
+{
+    if (!(status == 408 || status == 409 || status == 429 || status >= 500))
+        return false;
+    return !code
+           || (strcmp(code, "deadline_exceeded") != 0 && strcmp(code, "worker_shutdown") != 0);
 }
 
 void
@@ -32,7 +39,7 @@ worker_outcome_add(worker_call_t *c, char kind)
 {
     worker_t *w = c->w;
     if (kind == 'f')
-        kind = s_kind(c);
+        kind = worker_outcome_kind(c->status, c->abort_status != 0);
     int64_t us = c->attempt_mono ? tg_mono_us() - c->attempt_mono : 0;
     uint64_t tokens = kind == 'o' && c->pc.usage.seen ? c->pc.usage.in + c->pc.usage.out : 0;
     unsigned flags =
@@ -80,9 +87,7 @@ worker_chain_next(worker_call_t *c, int status, const char *code)
     tg_fr_job_t *j = &c->job->job;
     if (!j->alts || !*j->alts || c->state == WORKER_CALL_STREAMING || c->w->draining)
         return false;
-    if (!(status == 408 || status == 409 || status == 429 || status >= 500))
-        return false;
-    if (code && (strcmp(code, "deadline_exceeded") == 0 || strcmp(code, "worker_shutdown") == 0))
+    if (!worker_chain_fails_over(status, code))
         return false;
     if (c->deadline_mono && tg_mono_us() + WORKER_ATTEMPT_MIN_US >= c->deadline_mono)
         return false;

@@ -222,6 +222,12 @@ void worker_call_start(worker_call_t *c);
 //  Before the client hears of a failure: true if the call moved to the next target of its
 //  JOB's `alts` (the failure is absorbed; the caller sends nothing), false to fail it.
 bool worker_chain_next(worker_call_t *c, int status, const char *code);
+//  Whether a call failed with `status` and error `code` may go to its next target: 408, 409,
+//  429, 5xx, but not deadline_exceeded or worker_shutdown.
+bool worker_chain_fails_over(int status, const char *code);
+//  The outcome kind of a failed attempt: 'n' for the request's fault (a 4xx other than
+//  408/409/429 from the upstream), else 'f' (the target's: counts against its breaker).
+char worker_outcome_kind(long status, bool aborted);
 //  Notes the outcome of the attempt that just ended ('o' success, 'f' failure; a failure
 //  that is the request's fault becomes 'n') for the next LOAD.
 void worker_outcome_add(worker_call_t *c, char kind);
