@@ -49,6 +49,8 @@ typedef struct {
     uint64_t skipped;               //  calls planned without it because it was open
     int64_t checked_us;             //  when its last health check was due (0 = never)
     uint64_t checks;                //  health checks sent
+    uint64_t gz_in;                 //  request body bytes before gzip, of attempts sent gzipped
+    uint64_t gz_out;                //  ... and as sent
     uint32_t lat_ms10[S_LAT_RING];  //  recent successful latencies, 0.1 ms units
     size_t nlat;                    //  samples in lat_ms10 (at most S_LAT_RING)
     size_t lat_at;                  //  next slot
@@ -478,9 +480,9 @@ router_targets_outcomes(router_targets_t *self, const char *text, int64_t now)
         if (len < sizeof line) {
             memcpy(line, at, len);
             line[len] = 0;
-            char *f[6];
+            char *f[8];  //  6 fields, then gzip bytes before / after (optional)
             int nf = 0;
-            for (char *p = line; nf < 6; nf++) {
+            for (char *p = line; nf < 8; nf++) {
                 f[nf] = p;
                 char *tab = strchr(p, '\t');
                 if (!tab) {
@@ -490,13 +492,17 @@ router_targets_outcomes(router_targets_t *self, const char *text, int64_t now)
                 *tab = 0;
                 p = tab + 1;
             }
-            s_target_t *t = nf == 6 && *f[0] && *f[1] && f[2][0] && strchr("ofnc", f[2][0])
+            s_target_t *t = nf >= 6 && *f[0] && *f[1] && f[2][0] && strchr("ofnc", f[2][0])
                                 ? s_target(self, f[0], f[1], false)
                                 : NULL;
-            if (t)
+            if (t) {
+                if (nf == 8) {
+                    t->gz_in += strtoull(f[6], NULL, 10);
+                    t->gz_out += strtoull(f[7], NULL, 10);
+                }
                 s_outcome(self, t, f[2][0], strtoull(f[3], NULL, 10), strtoull(f[4], NULL, 10),
                           (unsigned)strtoul(f[5], NULL, 10), now);
-            else
+            } else
                 tg_log_debug("outcome line skipped: %.*s", (int)len, at);
         }
         at = nl ? nl + 1 : NULL;
@@ -596,6 +602,9 @@ s_target_json(router_targets_t *self, s_target_t *t, int64_t now)
                   (json_int_t)t->inflight, "skipped_open", (json_int_t)t->skipped));
     json_object_set_new(json_object_get(o, "stats"), "health_checks",
                         json_integer((json_int_t)t->checks));
+    json_object_set_new(
+        o, "gzip",
+        json_pack("{sI sI}", "bytes_in", (json_int_t)t->gz_in, "bytes_out", (json_int_t)t->gz_out));
     json_object_set_new(o, "latency", s_latency(t));
     json_object_set_new(o, "ewma_ms",
                         t->ewma_us ? json_real((double)t->ewma_us / 1000.0) : json_null());

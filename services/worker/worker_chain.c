@@ -45,9 +45,11 @@ worker_outcome_add(worker_call_t *c, char kind)
     unsigned flags =
         (c->noutcomes == 0 ? 1u : 0u) | (c->retries > 0 ? 2u : 0u) | (c->hops > 0 ? 4u : 0u);
     char line[640];
-    int n = snprintf(line, sizeof line, "%s\t%s\t%c\t%lld\t%llu\t%u\n", c->job->job.provider,
-                     c->job->job.model, kind, (long long)(us > 0 ? us : 0),
-                     (unsigned long long)tokens, flags);
+    bool gz = c->gz && kind != 'c';  //  this attempt's body went gzipped
+    int n =
+        snprintf(line, sizeof line, "%s\t%s\t%c\t%lld\t%llu\t%u\t%zu\t%zu\n", c->job->job.provider,
+                 c->job->job.model, kind, (long long)(us > 0 ? us : 0), (unsigned long long)tokens,
+                 flags, gz ? c->pc.body_len : 0, gz ? c->gz_len : 0);
     c->noutcomes++;
     if (n <= 0 || (size_t)n >= sizeof line || tg_buf_append(&w->outs, line, (size_t)n) != TG_OK) {
         tg_log_debug("outcome not kept id=%s (list full or names too long)", c->job->job.id);

@@ -32,7 +32,7 @@ function config() {
     prov('pb', breaker) +
     prov('pc', breaker) +
     prov('pd', breaker) +
-    prov('pe', '    breaker: local\n') +
+    prov('pe', '    breaker: local\n    gzip: true\n') +
     prov(
       'pf',
       '    health_check_ms: 150\n    breaker_failure_threshold: 2\n' +
@@ -426,6 +426,20 @@ describe('provider view', () => {
     assert.equal(wt.strategy, 'weighted');
     assert.deepEqual(wt.targets[0], { provider: 'pa', model: 'm-a', weight: 3 });
     assert.deepEqual(v.models.find((m) => m.name === 'fb1').fallbacks, ['fb2', 'pc/third']);
+  });
+
+  test('compression bytes per target (a provider with gzip: true)', async () => {
+    const r = await chat('loc', 'compress me '.repeat(300));
+    assert.equal(r.status, 200, r.text);
+    const t = await waitFor(
+      async () => {
+        const v = await targetView('pe', 'local-model');
+        return v.gzip.bytes_in > 0 ? v : null;
+      },
+      { timeout: 5000, interval: 20, what: 'gzip bytes of pe' },
+    );
+    assert.ok(t.gzip.bytes_out > 0 && t.gzip.bytes_out < t.gzip.bytes_in, JSON.stringify(t.gzip));
+    assert.equal((await mocks.pe.stats()).gzip.requests, 1);
   });
 
   test('/metrics: breaker state gauge and per-target counters', async () => {

@@ -137,7 +137,7 @@ test_plans_and_breakers(void)
     CU_ASSERT_EQUAL(router_targets_plan(rt, "solo", NULL, "chat", NULL, 2 * S, &r, &alts, &ra),
                     TG_AGAIN);
     router_route_fini(&r);
-    router_targets_outcomes(rt, "pa\ts1\to\t5\t12\t1\n", 2 * S);
+    router_targets_outcomes(rt, "pa\ts1\to\t5\t12\t1\t1000\t300\n", 2 * S);  //  gzipped
     CU_ASSERT_STRING_EQUAL(heard.to, "closed");
     CU_ASSERT_EQUAL(router_targets_plan(rt, "solo", NULL, "chat", NULL, 2 * S, &r, &alts, &ra),
                     TG_OK);
@@ -184,6 +184,9 @@ test_plans_and_breakers(void)
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(st, "failures")), 2);
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(st, "successes")), 1);
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(st, "tokens")), 12);
+    json_t *gz = json_object_get(found, "gzip");
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(gz, "bytes_in")), 1000);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(gz, "bytes_out")), 300);
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(br, "opens")), 1);
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(br, "closes")), 1);
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(br, "state")), "closed");
