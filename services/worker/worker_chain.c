@@ -40,6 +40,10 @@ worker_outcome_add(worker_call_t *c, char kind)
     worker_t *w = c->w;
     if (kind == 'f')
         kind = worker_outcome_kind(c->status, c->abort_status != 0);
+    //  The call's own deadline cut it (x-tollgate-deadline-ms): a client asking for 50 ms must
+    //  not open the breaker of a target that answers in 500.
+    if (kind == 'f' && c->deadline_mono && tg_mono_us() >= c->deadline_mono)
+        kind = 'n';
     int64_t us = c->attempt_mono ? tg_mono_us() - c->attempt_mono : 0;
     uint64_t tokens = kind == 'o' && c->pc.usage.seen ? c->pc.usage.in + c->pc.usage.out : 0;
     unsigned flags =

@@ -283,6 +283,30 @@ describe('circuit breaker', () => {
     assert.ok(Date.parse(open.half_open_at) > Date.parse(open.ts));
   });
 
+  test("a call's own deadline cutting attempts does not open the breaker", async () => {
+    await resetAll();
+    await mocks.pd.script(Array.from({ length: 4 }, () => ({ latency_ms: 600 })));
+    for (let i = 0; i < 4; i++) {
+      const r = await http(`${tg.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${MASTER_KEY}`,
+          'content-type': 'application/json',
+          'x-tollgate-deadline-ms': '150',
+        },
+        body: JSON.stringify({ model: 'br', messages: [{ role: 'user', content: 'hurry' }] }),
+      });
+      assert.equal(r.status, 504, r.text);
+      assert.equal(r.json.error.code, 'deadline_exceeded');
+    }
+    await waitFor(async () => (await targetView('pd', 'only')).stats.client_errors >= 4, {
+      timeout: 5000,
+      interval: 20,
+      what: 'the four outcomes',
+    });
+    assert.equal((await targetView('pd', 'only')).breaker.state, 'closed');
+  });
+
   test('an open target is skipped: its model is served by the other one', async () => {
     await resetAll();
     await mocks.pa.script([{ status: 500 }, { status: 500 }, { status: 500 }]);
