@@ -62,12 +62,15 @@ s_key_inflight(const router_cand_t *c)
     return (double)c->inflight;
 }
 
-//  Unmeasured targets first (each gets measured), then the fastest; in-flight calls break
-//  ties among the unmeasured so a burst spreads over them.
+//  An unmeasured target with nothing in flight first (one call measures it), then the
+//  fastest; an unmeasured one already being measured comes last, so a burst does not pile
+//  onto a target nobody has timed (among those, the fewest in flight).
 static double
 s_key_latency(const router_cand_t *c)
 {
-    return c->ewma_us ? 1e6 + (double)c->ewma_us : (double)c->inflight;
+    if (c->ewma_us)
+        return 1e6 + (double)c->ewma_us;
+    return c->inflight ? 1e15 + (double)c->inflight : 0;
 }
 
 static double

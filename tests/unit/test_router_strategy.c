@@ -107,6 +107,8 @@ test_lowest_latency(void)
     c[2].ewma_us = 0;  //  unmeasured: tried first
     uint64_t rr = 0;
     CU_ASSERT_EQUAL(router_strategy_pick(ROUTER_STRATEGY_LOWEST_LATENCY, c, 3, &rr), 2);
+    c[2].inflight = 1;  //  its measuring call is out: the fastest measured one goes first
+    CU_ASSERT_EQUAL(router_strategy_pick(ROUTER_STRATEGY_LOWEST_LATENCY, c, 3, &rr), 1);
     c[2].ewma_us = 50000;
     CU_ASSERT_EQUAL(router_strategy_pick(ROUTER_STRATEGY_LOWEST_LATENCY, c, 3, &rr), 1);
     c[1].allowed = false;
