@@ -1,5 +1,6 @@
 //  tg_config.c - YAML (libyaml) + environment + defaults, checked against tg_config_keys.def.
 #include "tg_config.h"
+#include "tg_config_routes.h"
 #include "tg_util.h"
 
 #include <assert.h>
@@ -50,6 +51,8 @@ struct tg_config {
     size_t naliases;           //  entries in aliases
     s_pair_t *agents;          //  agent -> default model
     size_t nagents;            //  entries in agents
+    tg_route_t *routes;        //  models declared under `models:`
+    size_t nroutes;            //  entries in routes
 };
 
 static void
@@ -90,6 +93,8 @@ s_provider_add(tg_config_t *self, const char *name)
     memset(p, 0, sizeof *p);
     p->name = tg_strdup(name);
     p->max_retries = -1;
+    p->breaker_failures = p->breaker_successes = p->breaker_probes = -1;
+    p->breaker_timeout_ms = -1;
     return p;
 }
 
@@ -106,6 +111,11 @@ static const struct {
     {"first_byte_timeout_ms", 100, 3600000, offsetof(tg_provider_t, first_byte_timeout_ms), false},
     {"idle_timeout_ms", 100, 3600000, offsetof(tg_provider_t, idle_timeout_ms), false},
     {"total_timeout_ms", 100, 86400000, offsetof(tg_provider_t, total_timeout_ms), false},
+    {"breaker_failure_threshold", 1, 1000, offsetof(tg_provider_t, breaker_failures), true},
+    {"breaker_success_threshold", 1, 1000, offsetof(tg_provider_t, breaker_successes), true},
+    {"breaker_half_open_max_attempts", 1, 1000, offsetof(tg_provider_t, breaker_probes), true},
+    {"breaker_timeout_ms", 100, 86400000, offsetof(tg_provider_t, breaker_timeout_ms), false},
+    {"health_check_ms", 100, 86400000, offsetof(tg_provider_t, health_check_ms), false},
 };
 
 //  Sets p's policy key `k` from `v`. TG_NOTFOUND when k is not one, TG_INVALID (printed)
@@ -221,6 +231,9 @@ s_load_provider(tg_config_t *self, yaml_document_t *doc, yaml_node_t *node, size
         } else if (strcmp(k, "api_key_env") == 0) {
             free(p->api_key_env);
             p->api_key_env = tg_strdup(v);
+        } else if (strcmp(k, "breaker") == 0) {
+            free(p->breaker);
+            p->breaker = tg_strdup(v);
         } else if (strcmp(k, "api_key") == 0) {
             s_error("providers[%zu]: api keys come from the environment only; use api_key_env",
                     index);
@@ -334,6 +347,8 @@ s_load_mapping(tg_config_t *self, yaml_document_t *doc, yaml_node_t *node, const
                 rc = s_load_provider(self, doc, yaml_document_get_node(doc, *it), i);
         } else if (!*prefix && strcmp(k, "aliases") == 0)
             rc = s_load_pairs(doc, vn, "aliases", &self->aliases, &self->naliases, NULL);
+        else if (!*prefix && strcmp(k, "models") == 0)
+            rc = tg_config_routes_parse(doc, vn, &self->routes, &self->nroutes);
         else if (!*prefix && strcmp(k, "agents") == 0)
             rc = s_load_pairs(doc, vn, "agents", &self->agents, &self->nagents, "default_model");
         else if (vn->type == YAML_MAPPING_NODE)
@@ -542,7 +557,9 @@ s_finish(tg_config_t *self)
         if (v && *v)
             s_set(self, (int)i, v);
     }
-    if (s_check(self) != TG_OK) {
+    if (s_check(self) != TG_OK
+        || tg_config_routes_check(self->providers, self->nproviders, self->routes, self->nroutes)
+               != TG_OK) {
         tg_config_destroy(&self);
         return NULL;
     }
@@ -615,8 +632,10 @@ tg_config_destroy(tg_config_t **self_p)
         for (size_t m = 0; m < p->nmodels; m++)
             free(p->models[m]);
         free(p->models);
+        free(p->breaker);
     }
     free(self->providers);
+    tg_config_routes_free(self->routes, self->nroutes);
     for (size_t i = 0; i < self->naliases; i++) {
         free(self->aliases[i].name);
         free(self->aliases[i].target);
@@ -720,6 +739,27 @@ const char *
 tg_config_alias_name(const tg_config_t *self, size_t index)
 {
     return index < self->naliases ? self->aliases[index].name : NULL;
+}
+
+size_t
+tg_config_route_count(const tg_config_t *self)
+{
+    return self->nroutes;
+}
+
+const tg_route_t *
+tg_config_route(const tg_config_t *self, size_t index)
+{
+    return index < self->nroutes ? &self->routes[index] : NULL;
+}
+
+const tg_route_t *
+tg_config_route_find(const tg_config_t *self, const char *name)
+{
+    for (size_t i = 0; name && i < self->nroutes; i++)
+        if (!strcmp(self->routes[i].name, name))
+            return &self->routes[i];
+    return NULL;
 }
 
 const char *

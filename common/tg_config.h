@@ -30,7 +30,30 @@ typedef struct {
     int64_t first_byte_timeout_ms;  //  0 = upstream.first_byte_timeout_ms
     int64_t idle_timeout_ms;        //  0 = upstream.idle_timeout_ms
     int64_t total_timeout_ms;       //  0 = upstream.total_timeout_ms
+    char *breaker;                  //  breaker profile (NULL: openai for "openai", else default)
+    int breaker_failures;           //  failure_threshold: opens after this many (0 = no breaker)
+    int breaker_successes;          //  success_threshold: half-open closes after this many
+    int breaker_probes;             //  half_open_max_attempts: calls let through half-open
+    int64_t breaker_timeout_ms;     //  open -> half-open after this long
+    int64_t health_check_ms;        //  active health check period per target (0 = none)
 } tg_provider_t;
+
+//  One target of a declared model: a provider and the model name it is called with.
+typedef struct {
+    char *provider;  //  provider name (configured or built-in)
+    char *model;     //  upstream model name
+    int weight;      //  share under the weighted strategy (>= 1)
+} tg_target_t;
+
+//  A model declared under `models:`: its targets, how one is picked, where to fall back.
+typedef struct {
+    char *name;            //  the name clients ask for
+    char *strategy;        //  round-robin | weighted | least-busy | lowest-latency | cheapest
+    tg_target_t *targets;  //  at least one
+    size_t ntargets;       //  entries in targets
+    char **fallbacks;      //  models tried, in order, when every target of this one failed
+    size_t nfallbacks;     //  entries in fallbacks
+} tg_route_t;
 
 //  Loads `path` (NULL: $TOLLGATE_CONFIG if set, else defaults only), applies environment
 //  overrides, checks bounds and derives endpoints. NULL after printing the reason to stderr.
@@ -61,6 +84,11 @@ const char *tg_config_alias(const tg_config_t *self, const char *name);
 //  All aliases: count and the i-th name / target.
 size_t tg_config_alias_count(const tg_config_t *self);
 const char *tg_config_alias_name(const tg_config_t *self, size_t index);
+//  Models declared under `models:`, in file order; NULL when index is past the end.
+size_t tg_config_route_count(const tg_config_t *self);
+const tg_route_t *tg_config_route(const tg_config_t *self, size_t index);
+//  The declared model `name`, or NULL.
+const tg_route_t *tg_config_route_find(const tg_config_t *self, const char *name);
 //  The default model of agent `agent`, or NULL.
 const char *tg_config_agent_model(const tg_config_t *self, const char *agent);
 

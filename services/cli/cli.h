@@ -29,6 +29,9 @@ int cli_status(const cli_opts_t *opts);
 //  `tollgate alerts [SEVERITY]`: subscribes to the alert stream (all severities, or one) and
 //  prints each alert as a JSON line until SIGINT/SIGTERM. 0 on a clean stop, 1/2 on errors.
 int cli_alerts(const cli_opts_t *opts, const char *severity);
+//  `tollgate breakers`: subscribes to the bus (endpoints.bus_out, topic "breaker") and
+//  prints each circuit breaker transition as a JSON line until Ctrl-C. 0 on Ctrl-C.
+int cli_breakers(const cli_opts_t *opts);
 
 //  The directory of the running executable (from /proc/self/exe). Caller frees; NULL on error.
 char *cli_bin_dir(void);

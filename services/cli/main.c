@@ -28,6 +28,8 @@ s_usage(FILE *out)
             "  alerts [-c FILE] [--severity info|warning|critical]\n"
             "                 subscribe to the alert stream and print each alert as a JSON\n"
             "                 line until Ctrl-C\n"
+            "  breakers [-c FILE]\n"
+            "                 print each circuit breaker transition as a JSON line until Ctrl-C\n"
             "  version        print the version\n"
             "  help           print this help\n"
             "\n"
@@ -111,8 +113,9 @@ main(int argc, char **argv)
     cli_opts_t opts = {.config_path = NULL, .workers = 1, .ingest = 1};
     bool is_up = !strcmp(cmd, "up");
     bool is_alerts = !strcmp(cmd, "alerts");
+    bool is_breakers = !strcmp(cmd, "breakers");
     const char *severity = NULL;
-    if (!is_up && !is_alerts && strcmp(cmd, "down") && strcmp(cmd, "status")) {
+    if (!is_up && !is_alerts && !is_breakers && strcmp(cmd, "down") && strcmp(cmd, "status")) {
         fprintf(stderr, "tollgate: unknown command '%s'\n", cmd);
         s_usage(stderr);
         return 2;
@@ -127,6 +130,8 @@ main(int argc, char **argv)
         rc = cli_up(&opts);
     else if (is_alerts)
         rc = cli_alerts(&opts, severity);
+    else if (is_breakers)
+        rc = cli_breakers(&opts);
     else
         rc = !strcmp(cmd, "down") ? cli_down(&opts) : cli_status(&opts);
     curl_global_cleanup();

@@ -46,6 +46,7 @@ static const s_route_t s_routes[] = {
     {"/v1/models", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ROUTER},
     {"/v1/models/", true, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ROUTER},
     {"/v1/router/metrics", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ROUTER},
+    {"/v1/providers", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ROUTER},
     {"/v1/cache/stats", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ROUTER},
     {"/v1/cache/feedback", false, EVHTTP_REQ_POST, "POST", true, s_on_query, INGEST_QUERY,
      T_ROUTER},

@@ -4,6 +4,7 @@
 #include "router_cache.h"
 #include "router_pool.h"
 #include "router_resolve.h"
+#include "router_targets.h"
 #include "tg_complexity.h"
 #include "tg_error.h"
 #include "tg_evzmq.h"
@@ -61,6 +62,7 @@ struct router {
     tg_metrics_t *metrics;   //  our counters
     router_pool_t *pool;     //  workers and the calls they hold
     router_cache_t *cache;   //  the response cache's writer
+    router_targets_t *tgts;  //  targets of models: plans, breakers, provider view
     tg_outbox_t *outbox;     //  usage events of the hits answered here
     unsigned ticks;          //  ticks so far
     zhashx_t *ingests;       //  inbox endpoint -> s_ingest_t (owned)
@@ -78,6 +80,30 @@ struct router {
 static const double s_no_buckets[] = {0};
 
 static void s_on_jobs(evutil_socket_t fd, short what, void *arg);
+
+//  A target's breaker moved: BREAKER on the bus, topic "breaker.<state>".
+static void
+s_on_breaker(const char *provider,
+             const char *model,
+             const char *from,
+             const char *to,
+             uint64_t failures,
+             int64_t retry_at_us,
+             void *arg)
+{
+    router_t *self = arg;
+    tg_frame_t *f = tg_frame_new(TG_FRAME_BREAKER);
+    f->topic = tg_strdup(to);
+    f->breaker.ts = tg_now_us();
+    f->breaker.provider = tg_strdup(provider);
+    f->breaker.model = tg_strdup(model);
+    f->breaker.from = tg_strdup(from);
+    f->breaker.to = tg_strdup(to);
+    f->breaker.failures = failures;
+    f->breaker.retry_at = retry_at_us;
+    if (!self->stats || tg_frame_send(&f, tg_stats_socket(self->stats)) != TG_OK)
+        tg_frame_destroy(&f);
+}
 
 static void
 s_queued_destroy(void **item)
@@ -140,6 +166,7 @@ router_new(const tg_config_t *cfg)
     tg_metrics_declare(self->metrics, "tollgate_router_queued", TG_METRIC_GAUGE,
                        "Calls waiting for a worker with room.", s_no_buckets, 0);
     self->cache = router_cache_new(cfg, self->pricing, self->metrics);
+    self->tgts = router_targets_new(cfg, self->pricing, self->metrics, s_on_breaker, self);
     self->outbox = tg_outbox_new(cfg, tg_config_str(cfg, "endpoints.router"));
     if (!self->cache || !self->outbox)
         goto fail;
@@ -164,6 +191,7 @@ router_destroy(router_t **self_p)
     zactor_destroy(&self->proxy);
     tg_outbox_destroy(&self->outbox);
     router_cache_destroy(&self->cache);
+    router_targets_destroy(&self->tgts);
     zlistx_destroy(&self->queue);
     zhashx_destroy(&self->ingests);
     router_pool_destroy(&self->pool);
@@ -290,6 +318,7 @@ s_join(router_t *self, tg_frame_t **job_p, const char *leader)
     if (self->jobs_ev)
         event_active(self->jobs_ev, EV_READ, 0);
     s_count(self, j->route, "coalesced");
+    router_targets_release(self->tgts, j->provider, j->model);  //  it makes no upstream call
     tg_frame_destroy(job_p);
     return TG_OK;
 }
@@ -303,6 +332,7 @@ s_enqueue(router_t *self, tg_frame_t **job_p, s_ingest_t *ing, uint64_t seq)
         s_count(self, job->job.route, "no_worker");
         s_reply_error(self, job->job.id, job->job.reply_to, 503,
                       "every provider worker is busy; try again shortly", NULL, "no_worker");
+        router_targets_release(self->tgts, job->job.provider, job->job.model);
         tg_frame_destroy(job_p);
         return;
     }
@@ -377,13 +407,20 @@ s_on_request(router_t *self, tg_frame_t **frame_p)
     tg_fr_request_t *rq = &(*frame_p)->request;
     s_ingest_t *ing = s_ingest_seen(self, rq->reply_to, rq->seq);
     router_route_t route;
-    if (router_resolve_cls(self->cfg, self->pricing, rq->model, rq->agent, rq->route, rq->cls,
-                           &route)
-        != TG_OK) {
+    char *alts = NULL;
+    uint64_t retry_after = 0;
+    int prc = router_targets_plan(self->tgts, rq->model, rq->agent, rq->route, rq->cls,
+                                  tg_mono_us(), &route, &alts, &retry_after);
+    if (prc != TG_OK) {
         self->rejected++;
-        s_count(self, rq->route, "rejected");
-        s_reply_error(self, rq->id, rq->reply_to, route.status, route.error, route.param,
-                      route.status == 404 ? "model_not_found" : NULL);
+        s_count(self, rq->route, prc == TG_AGAIN ? "breaker_open" : "rejected");
+        char *body = tg_error_body(route.status, route.error, NULL, route.param,
+                                   route.status == 404   ? "model_not_found"
+                                   : route.status == 503 ? "breaker_open"
+                                                         : NULL);
+        tg_frame_t *r = tg_reply_new(rq->id, route.status, &body);
+        r->reply.retry_after = retry_after;
+        tg_peers_send(self->peers, rq->reply_to, &r);
         router_route_fini(&route);
         return;
     }
@@ -397,7 +434,9 @@ s_on_request(router_t *self, tg_frame_t **frame_p)
         if (rc == TG_OK)
             tg_cache_entry_fini(&e);
         if (answered) {
+            router_targets_release(self->tgts, route.provider, route.model);
             router_route_fini(&route);
+            free(alts);
             return;
         }
     }
@@ -422,6 +461,7 @@ s_on_request(router_t *self, tg_frame_t **frame_p)
     j->deadline_ms = rq->deadline_ms;
     //  The class scored by ingest (route.cls differs only when that class had no candidate).
     j->cls = route.cls ? tg_strdup(tg_complexity_parse(rq->cls) >= 0 ? rq->cls : route.cls) : NULL;
+    j->alts = alts;  //  the fallback chain: the worker tries these in turn (owned by the job)
     job->body = (*frame_p)->body;
     job->body_len = (*frame_p)->body_len;
     (*frame_p)->body = NULL;
@@ -450,8 +490,9 @@ s_on_cancel(router_t *self, tg_frame_t **frame_p)
     for (s_queued_t *q = zlistx_first(self->queue); q; q = zlistx_next(self->queue))
         if (strcmp(q->job->job.id, id) == 0) {
             q->ingest->queued--;
-            zlistx_delete(self->queue, zlistx_cursor(self->queue));
+            router_targets_release(self->tgts, q->job->job.provider, q->job->job.model);
             s_count(self, q->job->job.route, "cancelled");
+            zlistx_delete(self->queue, zlistx_cursor(self->queue));
             return;
         }
 }
@@ -483,6 +524,14 @@ s_models_json(router_t *self)
                                                   "model", "created", 1700000000, "owned_by",
                                                   prov->name));
         }
+    }
+    for (size_t i = 0; i < tg_config_route_count(self->cfg); i++) {
+        const char *name = tg_config_route(self->cfg, i)->name;
+        if (json_object_get(seen, name))
+            continue;
+        json_object_set_new(seen, name, json_true());
+        json_array_append_new(data, json_pack("{ss ss si ss}", "id", name, "object", "model",
+                                              "created", 1700000000, "owned_by", "tollgate"));
     }
     for (size_t i = 0; i < tg_config_alias_count(self->cfg); i++) {
         const char *name = tg_config_alias_name(self->cfg, i);
@@ -537,7 +586,10 @@ s_on_query(router_t *self, tg_frame_t **frame_p)
     int status = 0;
     if (strcmp(q->method, "GET") != 0 && strncmp(q->path, "/v1/cache/", 10) != 0)
         s_reply_error(self, q->id, q->reply_to, 405, "method not allowed", NULL, NULL);
-    else if (strcmp(q->path, "/v1/models") == 0) {
+    else if (strcmp(q->path, "/v1/providers") == 0) {
+        body = router_targets_json(self->tgts, tg_mono_us());
+        s_reply(self, q->id, q->reply_to, 200, &body);
+    } else if (strcmp(q->path, "/v1/models") == 0) {
         body = s_models_json(self);
         s_reply(self, q->id, q->reply_to, 200, &body);
     } else if (strncmp(q->path, "/v1/models/", 11) == 0 && q->path[11]) {
@@ -583,6 +635,8 @@ s_on_frame(tg_frame_t **frame_p, void *arg)
     case TG_FRAME_ACK:
         tg_outbox_ack_frame(self->outbox, *frame_p);
         break;
+    case TG_FRAME_REPLY:  //  the answer to a health check (s_probe): its outcome came on LOAD
+        break;
     default:
         tg_log_warn("router ignores frame type=%s", tg_frame_name((*frame_p)->type));
     }
@@ -608,6 +662,8 @@ s_on_jobs(evutil_socket_t fd, short what, void *arg)
             continue;
         if (f->type == TG_FRAME_LOAD && strlen(rid) == rid_len) {
             router_pool_load(self->pool, rid, &f->load, f->body, f->body_len, tg_mono_us());
+            if (f->load.outs)
+                router_targets_outcomes(self->tgts, f->load.outs, tg_mono_us());
             room = true;
         } else if (f->type == TG_FRAME_FILL)
             router_cache_fill(self->cache, f);
@@ -648,6 +704,7 @@ s_expire_queue(router_t *self, int64_t now)
                                                         "again shortly",
                       NULL, "no_worker");
         q->ingest->queued--;
+        router_targets_release(self->tgts, q->job->job.provider, q->job->job.model);
         zlistx_delete(self->queue, zlistx_cursor(self->queue));
     }
 }
@@ -691,6 +748,40 @@ s_marks(router_t *self, int64_t now)
     zlist_destroy(&idle);
 }
 
+//  An active health check of a target (provider health_check_ms): a one-token chat call that
+//  a worker makes like any other; its outcome comes back on a LOAD and feeds the breaker, its
+//  answer comes to our inbox and is dropped, and it has no usage event (JOB.probe).
+static bool
+s_probe(const char *provider, const char *model, void *arg)
+{
+    router_t *self = arg;
+    const char *rid = router_pool_pick(self->pool);
+    if (!rid)
+        return false;
+    tg_frame_t *job = tg_frame_new(TG_FRAME_JOB);
+    tg_fr_job_t *j = &job->job;
+    j->id = tg_strfmt("hc-%s-%s-%lld", provider, tg_stats_instance(self->stats),
+                      (long long)tg_mono_us());
+    j->reply_to = tg_strdup(tg_config_str(self->cfg, "endpoints.router"));
+    j->route = tg_strdup("chat");
+    j->provider = tg_strdup(provider);
+    j->model = tg_strdup(model);
+    j->t0 = tg_now_us();
+    j->probe = true;
+    char *body = tg_strdup("{\"model\":\"probe\",\"max_tokens\":1,"
+                           "\"messages\":[{\"role\":\"user\",\"content\":\"ping\"}]}");
+    size_t len = strlen(body);
+    tg_frame_give_body(job, &body, len);
+    bool sent = tg_frame_write_to(job, self->jobs, rid, strlen(rid)) == TG_OK;
+    if (sent) {
+        router_pool_assign(self->pool, rid, j->id, j->reply_to, "chat");
+        if (self->jobs_ev)
+            event_active(self->jobs_ev, EV_READ, 0);
+    }
+    tg_frame_destroy(&job);
+    return sent;
+}
+
 static void
 s_on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -702,6 +793,7 @@ s_on_tick(evutil_socket_t fd, short what, void *arg)
         s_drain_queue(self);
     s_expire_queue(self, now);
     s_marks(self, now);
+    router_targets_tick(self->tgts, now, s_probe, self);
     tg_outbox_tick(self->outbox, now);
     if (++self->ticks % S_EVICT_TICKS == 0)
         router_cache_tick(self->cache, now);

@@ -131,6 +131,7 @@ worker_new(const tg_config_t *cfg)
     if (!self->outbox)
         goto fail;
     tg_buf_init(&self->done, 1u << 20);
+    worker_outcome_init(self);
     self->metrics = tg_metrics_new();
     s_metrics_declare(self->metrics);
     self->calls = zhashx_new();
@@ -165,6 +166,7 @@ worker_destroy(worker_t **self_p)
     if (self->done_ev)
         event_free(self->done_ev);
     tg_buf_fini(&self->done);
+    worker_outcome_fini(self);
     if (self->kick_ev)
         event_free(self->kick_ev);
     zlistx_destroy(&self->backlog);
@@ -297,6 +299,7 @@ s_count_error(worker_call_t *c)
     char labels[TG_METRICS_MAX_VALUE + 32];
     s_provider_label(c, labels, sizeof labels, NULL);
     tg_metrics_add(c->w->metrics, M_ERRORS, labels, 1);
+    worker_outcome_add(c, 'f');
 }
 
 static void
@@ -311,6 +314,8 @@ static void
 s_usage(worker_call_t *c, int status, const char *error)
 {
     tg_fr_job_t *j = &c->job->job;
+    if (j->probe)
+        return;  //  the router's health check: nobody's call, no usage
     tg_frame_t *f = tg_frame_new(TG_FRAME_USAGE);
     tg_fr_usage_t *u = &f->usage;
     int64_t now = tg_now_us();
@@ -332,7 +337,8 @@ s_usage(worker_call_t *c, int status, const char *error)
         u->tok_out = (c->content_chars + 3) / 4;  //  cut stream: ~4 characters a token
     u->latency_us = (uint64_t)(now > u->ts ? now - u->ts : 0);
     u->ttft_us = (uint64_t)(c->ttft_us > 0 ? c->ttft_us : 0);
-    u->retries = (uint64_t)c->retries;
+    u->retries = (uint64_t)(c->retries + c->retries_prev);
+    u->hops = (uint64_t)c->hops;
     u->error = tg_strdup(error);
     u->asked = tg_strdup(j->asked);
     u->cls = tg_strdup(j->cls);
@@ -352,6 +358,7 @@ s_load_send(worker_t *self, bool bye)
     f->load.draining = self->draining;
     f->load.bye = bye;
     f->load.n = self->ndone;
+    f->load.outs = worker_outcome_take(self);
     if (self->ndone) {
         size_t len;
         char *ids = tg_buf_take(&self->done, &len);
@@ -401,6 +408,8 @@ worker_call_finish(worker_call_t *c, int status, const char *error)
 {
     worker_t *w = c->w;
     worker_join_finish(c);
+    if (!c->noutcomes)  //  no attempt ended (client left, not started): the router's count
+        worker_outcome_add(c, 'c');
     s_usage(c, status, error);
     if (status != 499) {  //  a client that left says nothing about the provider
         char labels[TG_METRICS_MAX_VALUE + 48];
@@ -474,6 +483,7 @@ s_fill(worker_call_t *c, const char *body, size_t len, bool stream)
 static void
 s_call_reply(worker_call_t *c, int status, char **body_p, size_t len)
 {
+    worker_outcome_add(c, 'o');
     if (status == 200 && c->job->job.ckey && len <= c->w->max_entry)
         s_fill(c, *body_p, len, false);
     worker_join_reply(c, status, *body_p, len, 0);
@@ -484,6 +494,7 @@ s_call_reply(worker_call_t *c, int status, char **body_p, size_t len)
 static void
 s_call_end(worker_call_t *c)
 {
+    worker_outcome_add(c, 'o');
     if (s_call_flush(c) != TG_OK) {
         worker_call_finish(c, 499, "client_unreachable");
         return;
@@ -498,6 +509,10 @@ static void
 s_call_fail_body(
     worker_call_t *c, int status, const char *code, char **body_p, uint64_t retry_after_s)
 {
+    if (worker_chain_next(c, status, code)) {  //  moved on to the next target
+        tg_freep(body_p);
+        return;
+    }
     if (c->state == WORKER_CALL_STREAMING) {
         s_call_flush(c);
         if (!c->err_line_sent) {
@@ -572,8 +587,8 @@ s_link_add(worker_t *self, worker_call_t *c)
     self->tail = c;
 }
 
-static void
-s_start(worker_call_t *c)
+void
+worker_call_start(worker_call_t *c)
 {
     tg_fr_job_t *j = &c->job->job;
     //  "messages" (Anthropic ingress) goes to the chat endpoint; the table translates.
@@ -601,8 +616,10 @@ s_start(worker_call_t *c)
         return;
     }
     c->url = chat ? c->prov->url_chat : c->prov->url_embed;
-    c->started = true;
-    c->w->active++;
+    if (!c->started) {
+        c->started = true;
+        c->w->active++;
+    }
     worker_curl_start(c, &s_curl_hooks);
 }
 
@@ -616,7 +633,7 @@ s_on_kick(evutil_socket_t fd, short what, void *arg)
     while (self->active < self->max_in_flight && (c = zlistx_first(self->backlog)) != NULL) {
         zlistx_delete(self->backlog, c->queued);
         c->queued = NULL;
-        s_start(c);
+        worker_call_start(c);
     }
 }
 
@@ -672,7 +689,7 @@ s_on_job(tg_frame_t **frame_p, void *arg)
         c->queued = zlistx_add_end(self->backlog, c);
         return;
     }
-    s_start(c);
+    worker_call_start(c);
 }
 
 static void

@@ -148,6 +148,9 @@ struct worker_call {
     char *gz;                        //  gzip of pc.body when sent compressed (owned), else NULL
     size_t gz_len;                   //  bytes in gz
     uint64_t content_chars;          //  streamed content characters (usage estimate)
+    int retries_prev;                //  retries made at targets tried before this one
+    int hops;                        //  fallback targets moved to so far (worker_chain.c)
+    int noutcomes;                   //  attempt outcomes reported so far
     worker_pcall_t pc;               //  provider side: ops, request body, stream, usage
 };
 
@@ -161,6 +164,7 @@ struct worker {
     tg_evzmq_t *inbox_rd;      //  inbox reader
     tg_buf_t done;             //  ids of finished calls not yet reported, one a line
     size_t ndone;              //  ids in done
+    tg_buf_t outs;             //  attempt outcomes not yet reported (worker_chain.c)
     struct event *done_ev;     //  flushes done soon after its first id
     uint64_t lat_us;           //  EWMA of call time in the worker, µs
     int64_t drain_said_mono;   //  monotonic µs the router was told we drain (0 = not yet)
@@ -209,6 +213,29 @@ void worker_call_finish(worker_call_t *c, int status, const char *error);
 
 //  Reports call `id` finished to the router with the next LOAD.
 void worker_done_add(worker_t *self, const char *id);
+
+//  Starts (or, after a fallback, restarts) the call's upstream transfer at its JOB's provider.
+void worker_call_start(worker_call_t *c);
+
+//  worker_chain.c ------------------------------------------------------------------------
+//  Fallbacks and outcomes (spec P3, P4).
+//  Before the client hears of a failure: true if the call moved to the next target of its
+//  JOB's `alts` (the failure is absorbed; the caller sends nothing), false to fail it.
+bool worker_chain_next(worker_call_t *c, int status, const char *code);
+//  Whether a call failed with `status` and error `code` may go to its next target: 408, 409,
+//  429, 5xx, but not deadline_exceeded or worker_shutdown.
+bool worker_chain_fails_over(int status, const char *code);
+//  The outcome kind of a failed attempt: 'n' for the request's fault (a 4xx other than
+//  408/409/429 from the upstream), else 'f' (the target's: counts against its breaker).
+char worker_outcome_kind(long status, bool aborted);
+//  Notes the outcome of the attempt that just ended ('o' success, 'f' failure; a failure
+//  that is the request's fault becomes 'n') for the next LOAD.
+void worker_outcome_add(worker_call_t *c, char kind);
+//  The outcome list's buffer: set up, freed, and taken for a LOAD (NULL when empty; caller
+//  frees).
+void worker_outcome_init(worker_t *w);
+void worker_outcome_fini(worker_t *w);
+char *worker_outcome_take(worker_t *w);
 
 //  worker_join.c -------------------------------------------------------------------------
 //  Coalesced calls (spec C3). worker.c calls these at each step of a leader's answer.

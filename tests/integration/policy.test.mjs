@@ -55,12 +55,14 @@ before(async () => {
   blackhole = await startBlackhole();
   const other = (name, extra) =>
     `  - name: ${name}\n    kind: openai\n    base_url: ${mock.openaiBase}\n` +
-    `    api_key_env: POLICY_KEY\n${extra}`;
+    `    api_key_env: POLICY_KEY\n    breaker: off\n${extra}`;
   const config =
     `upstream:\n  max_retries: 2\n  retry_base_ms: 20\n  retry_after_max_ms: 5000\n` +
     `  retry_budget_percent: 20\n  retry_budget_min_per_s: 3\n  deadline_ms: 6000\n` +
     `  gzip_min_bytes: 1024\n` +
-    `providers:\n` +
+    // Breakers off: these tests measure the retry policy alone against providers that keep
+    // failing (providers.test.mjs tests the breakers).
+    `providers:\n  - name: openai\n    breaker: off\n` +
     other('gz', '    gzip: true\n') +
     other('one', '    max_retries: 0\n') +
     other('down', '') +
@@ -71,7 +73,8 @@ before(async () => {
     ) +
     `  - name: nocon\n    kind: openai\n` +
     `    base_url: http://127.0.0.1:${blackhole ? blackhole.port : 9}/v1\n` +
-    `    api_key_env: POLICY_KEY\n    max_retries: 0\n    connect_timeout_ms: 300\n`;
+    `    api_key_env: POLICY_KEY\n    max_retries: 0\n    connect_timeout_ms: 300\n` +
+    `    breaker: off\n`;
   tg = await startTollgate({ mock, config, env: { POLICY_KEY: 'sk-policy' } });
 });
 

@@ -125,6 +125,86 @@ test_provider_policy(void)
         CU_ASSERT_PTR_NULL(tg_config_load_string(bad[i]));
 }
 
+//  `models:` (targets, strategy, fallbacks) and breaker profiles (spec P3, P4).
+static void
+test_models_and_breakers(void)
+{
+    tg_config_t *c = tg_config_load_string("providers:\n"
+                                           "  - name: vllm\n"
+                                           "    base_url: http://127.0.0.1:8000/v1\n"
+                                           "    breaker: local\n"
+                                           "  - name: mis\n"
+                                           "    base_url: http://m/v1\n"
+                                           "    breaker: mistral\n"
+                                           "    breaker_timeout_ms: 5000\n"
+                                           "  - name: az\n"
+                                           "    base_url: http://a/v1\n"
+                                           "    breaker: azure\n"
+                                           "models:\n"
+                                           "  chat:\n"
+                                           "    strategy: weighted\n"
+                                           "    targets:\n"
+                                           "      - {provider: openai, model: gpt-4o, weight: 3}\n"
+                                           "      - {provider: vllm}\n"
+                                           "    fallbacks: [small, anthropic/claude-3-haiku]\n"
+                                           "  small:\n"
+                                           "    targets:\n"
+                                           "      - provider: mis\n"
+                                           "        model: mistral-small\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(tg_config_route_count(c), 2);
+    const tg_route_t *r = tg_config_route_find(c, "chat");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_STRING_EQUAL(r->strategy, "weighted");
+    CU_ASSERT_EQUAL(r->ntargets, 2);
+    CU_ASSERT_STRING_EQUAL(r->targets[0].model, "gpt-4o");
+    CU_ASSERT_EQUAL(r->targets[0].weight, 3);
+    CU_ASSERT_STRING_EQUAL(r->targets[1].model, "chat");  //  default: the model's own name
+    CU_ASSERT_EQUAL(r->targets[1].weight, 1);
+    CU_ASSERT_EQUAL(r->nfallbacks, 2);
+    CU_ASSERT_STRING_EQUAL(r->fallbacks[1], "anthropic/claude-3-haiku");
+    CU_ASSERT_STRING_EQUAL(tg_config_route_find(c, "small")->strategy, "round-robin");
+    CU_ASSERT_PTR_NULL(tg_config_route_find(c, "nope"));
+    const tg_provider_t *p = tg_config_provider_find(c, "openai");  //  openai profile
+    CU_ASSERT_EQUAL(p->breaker_failures, 5);
+    CU_ASSERT_EQUAL(p->breaker_successes, 2);
+    CU_ASSERT_EQUAL(p->breaker_timeout_ms, 30000);
+    CU_ASSERT_EQUAL(p->breaker_probes, 3);
+    p = tg_config_provider_find(c, "anthropic");  //  default profile
+    CU_ASSERT_EQUAL(p->breaker_failures, 5);
+    CU_ASSERT_EQUAL(tg_config_provider_find(c, "vllm")->breaker_failures, 0);  //  disabled
+    p = tg_config_provider_find(c, "mis");
+    CU_ASSERT_EQUAL(p->breaker_failures, 3);
+    CU_ASSERT_EQUAL(p->breaker_successes, 2);
+    CU_ASSERT_EQUAL(p->breaker_timeout_ms, 5000);  //  the override wins
+    p = tg_config_provider_find(c, "az");
+    CU_ASSERT_EQUAL(p->breaker_failures, 5);
+    CU_ASSERT_EQUAL(p->breaker_successes, 3);
+    CU_ASSERT_EQUAL(p->breaker_timeout_ms, 60000);
+    tg_config_destroy(&c);
+    //  Refused, each naming its key (the messages are checked by the integration test).
+    const char *bad[] = {
+        "models:\n  x:\n    strategy: fastest\n    targets:\n      - {provider: openai}\n",
+        "models:\n  x:\n    targets: []\n",
+        "models:\n  x:\n    strategy: weighted\n",
+        "models:\n  x:\n    targets:\n      - {provider: nosuch}\n",
+        "models:\n  x:\n    targets:\n      - {provider: openai, weight: 0}\n",
+        "models:\n  x:\n    targets:\n      - {provider: openai, colour: red}\n",
+        "models:\n  x:\n    targets:\n      - {provider: openai}\n    fallbacks: [x]\n",
+        "models:\n  x:\n    targets:\n      - {provider: openai}\n    speed: 3\n",
+        "models: [a, b]\n",
+        "providers:\n  - name: v\n    base_url: http://h/v1\n    breaker: flaky\n",
+        "providers:\n  - name: v\n    base_url: http://h/v1\n    breaker_failure_threshold: 0\n",
+        "providers:\n  - name: v\n    base_url: http://h/v1\n"
+        "    breaker_success_threshold: 4\n    breaker_half_open_max_attempts: 2\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tg_config_t *b = tg_config_load_string(bad[i]);
+        CU_ASSERT_PTR_NULL(b);
+        tg_config_destroy(&b);
+    }
+}
+
 void
 test_config_register(void)
 {
@@ -133,4 +213,5 @@ test_config_register(void)
     CU_add_test(s, "yaml and env", test_yaml_and_env);
     CU_add_test(s, "rejects bad config", test_rejects);
     CU_add_test(s, "provider call policy", test_provider_policy);
+    CU_add_test(s, "models and breaker profiles", test_models_and_breakers);
 }
