@@ -28,7 +28,11 @@ const AGENT = uniq('msg-agent');
 
 before(async () => {
   mock = await startMock();
-  tg = await startTollgate({ mock });
+  // Error cases fail the same targets on purpose: no breaker (providers.test.mjs tests them).
+  tg = await startTollgate({
+    mock,
+    config: 'providers:\n  - name: openai\n    breaker: off\n  - name: anthropic\n    breaker: off\n',
+  });
   client = new Anthropic({
     baseURL: tg.base,
     apiKey: MASTER_KEY,
