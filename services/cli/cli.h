@@ -10,6 +10,7 @@ typedef struct {
     const char *config_path;  //  -c FILE, or NULL (then $TOLLGATE_CONFIG, or defaults)
     int workers;              //  --workers N: provider-worker processes (>= 1)
     int ingest;               //  --ingest N: ingest processes sharing the port (>= 1)
+    const char *endpoint;     //  alerts --endpoint: alert stream to follow (NULL = the config's)
 } cli_opts_t;
 
 //  How long `up` waits for /readyz to answer 200 before it gives up.

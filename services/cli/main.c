@@ -24,9 +24,10 @@ s_usage(FILE *out)
             "  down [-c FILE] stop the `tollgate up` running for this run dir\n"
             "  status [-c FILE]\n"
             "                 print /readyz (exit 0 ready, 1 not ready, 3 not reachable)\n"
-            "  alerts [-c FILE] [--severity info|warning|critical]\n"
+            "  alerts [-c FILE] [--severity info|warning|critical] [--endpoint URL]\n"
             "                 subscribe to the alert stream and print each alert as a JSON\n"
-            "                 line until Ctrl-C\n"
+            "                 line until Ctrl-C; --endpoint follows another gateway's stream\n"
+            "                 (tcp://host:port, its endpoints.alert_stream)\n"
             "  version        print the version\n"
             "  help           print this help\n"
             "\n"
@@ -72,6 +73,13 @@ s_parse(int argc, char **argv, cli_opts_t *opts, bool counts_allowed, const char
                 return -1;
             }
             *severity_p = val;
+            i++;
+        } else if (!strcmp(arg, "--endpoint") && severity_p) {
+            if (!val || !strstr(val, "://")) {
+                fprintf(stderr, "tollgate: --endpoint takes a ZeroMQ endpoint (tcp://host:port)\n");
+                return -1;
+            }
+            opts->endpoint = val;
             i++;
         } else if (is_count && counts_allowed) {
             int n = s_count(val);

@@ -35,7 +35,7 @@ struct s_route {
     s_target_t target;   //  for query routes
 };
 
-static s_handler_fn s_on_llm, s_on_query, s_on_metrics, s_on_healthz, s_on_readyz;
+static s_handler_fn s_on_llm, s_on_query, s_on_metrics, s_on_healthz, s_on_readyz, s_on_sse;
 
 #define S_GET (EVHTTP_REQ_GET | EVHTTP_REQ_HEAD)
 
@@ -52,6 +52,7 @@ static const s_route_t s_routes[] = {
      T_ROUTER},
     {"/v1/usage", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ANALYTICS},
     {"/v1/costs/alerts", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ALERT},
+    {"/v1/alerts/stream", false, EVHTTP_REQ_GET, "GET", true, s_on_sse, INGEST_QUERY, T_NONE},
     {"/v1/alerts/rules", false, S_GET | EVHTTP_REQ_POST, "GET, HEAD, POST", true, s_on_query,
      INGEST_QUERY, T_ALERT},
     {"/v1/alerts/rules/", true, S_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE,
@@ -356,6 +357,18 @@ s_on_query(ingest_t *self,
         return;
     }
     ingest_call_add(self, req, INGEST_QUERY, id, rid, "none", tg_mono_us(), seq);
+}
+
+static void
+s_on_sse(ingest_t *self,
+         struct evhttp_request *req,
+         const char *id,
+         const char *rid,
+         const s_route_t *route)
+{
+    (void)id;
+    (void)route;
+    ingest_sse_open(self, req, rid);
 }
 
 static void
