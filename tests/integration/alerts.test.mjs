@@ -118,7 +118,7 @@ test('budget thresholds fire once each, with the severities of spec L1', async (
   const keys = (await alerts()).map(key).sort();
   assert.deepEqual(keys, [...want, 'monthly 0.9', 'monthly 1'].sort());
 
-  // The outside subscriber got the same alerts from the stream, topic = alert.<severity>.
+  // The outside subscriber got the same alerts from the stream, topic = alert.<severity>.<org>.
   const streamed = await waitFor(
     () => {
       const got = sub.lines.filter((a) => a.kind === 'budget');
@@ -127,5 +127,5 @@ test('budget thresholds fire once each, with the severities of spec L1', async (
     { timeout: 10000, what: 'the alert stream to deliver every alert' },
   );
   assert.deepEqual(streamed.map(key).sort(), keys);
-  assert.ok(streamed.every((a) => a.topic === a.severity && a.message.length > 0));
+  assert.ok(streamed.every((a) => a.topic === `${a.severity}.global` && a.message.length > 0));
 });
