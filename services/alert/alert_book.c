@@ -380,31 +380,43 @@ s_write(alert_book_t *self, const s_op_t *ops, size_t nops)
 }
 
 int
-alert_book_add_rule_alert(alert_book_t *self,
-                          const tg_frame_t *alert,
-                          const char *rule_id,
-                          const char *rule_json)
+alert_book_add_rule_alerts(alert_book_t *self,
+                           tg_frame_t *const *alerts,
+                           const char *const *rule_ids,
+                           char *const *rule_jsons,
+                           size_t n)
 {
-    const tg_fr_alert_t *a = &alert->alert;
-    char *json = alert_book_json(a);
-    if (!json)
-        return TG_ERR;
-    size_t jlen = strlen(json);
-    uint8_t *val = tg_zalloc(jlen + 1);
-    val[0] = (uint8_t)a->severity[0];
-    memcpy(val + 1, json, jlen);
-    free(json);
-    size_t idlen = strlen(a->id);
-    uint8_t *key = tg_zalloc(8 + idlen);
-    tg_lmdb_be64_put(key, (uint64_t)a->ts);
-    memcpy(key + 8, a->id, idlen);
-    s_op_t ops[] = {
-        {DB_ALERTS, key, 8 + idlen, val, jlen + 1},
-        {DB_RULES, rule_id, strlen(rule_id), rule_json, strlen(rule_json)},
-    };
-    int rc = s_write(self, ops, 2);
-    free(key);
-    free(val);
+    s_op_t *ops = tg_zalloc(2 * n * sizeof *ops);
+    void **owned = tg_zalloc(2 * n * sizeof *owned);  //  keys and values to free
+    int rc = TG_OK;
+    for (size_t i = 0; i < n && rc == TG_OK; i++) {
+        const tg_fr_alert_t *a = &alerts[i]->alert;
+        char *json = alert_book_json(a);
+        if (!json) {
+            rc = TG_ERR;
+            break;
+        }
+        size_t jlen = strlen(json);
+        uint8_t *val = tg_zalloc(jlen + 1);
+        val[0] = (uint8_t)a->severity[0];
+        memcpy(val + 1, json, jlen);
+        free(json);
+        size_t idlen = strlen(a->id);
+        uint8_t *key = tg_zalloc(8 + idlen);
+        tg_lmdb_be64_put(key, (uint64_t)a->ts);
+        memcpy(key + 8, a->id, idlen);
+        owned[2 * i] = key;
+        owned[2 * i + 1] = val;
+        ops[2 * i] = (s_op_t){DB_ALERTS, key, 8 + idlen, val, jlen + 1};
+        ops[2 * i + 1] = (s_op_t){DB_RULES, rule_ids[i], strlen(rule_ids[i]), rule_jsons[i],
+                                  strlen(rule_jsons[i])};
+    }
+    if (rc == TG_OK)
+        rc = s_write(self, ops, 2 * n);
+    for (size_t i = 0; i < 2 * n; i++)
+        free(owned[i]);
+    free(owned);
+    free(ops);
     return rc == TG_OK ? TG_OK : TG_ERR;
 }
 

@@ -45,12 +45,14 @@ int alert_book_on_spend(alert_book_t *self,
 //  store failure (logged).
 char *alert_book_list(alert_book_t *self, int64_t since_us, size_t limit, const char *severity);
 
-//  Stores a fired rule alert (an ALERT frame, borrowed) and the rule's new JSON (its
-//  fired_us moved) in one txn, so a restart keeps the cool-down. TG_OK or TG_ERR.
-int alert_book_add_rule_alert(alert_book_t *self,
-                              const tg_frame_t *alert,
-                              const char *rule_id,
-                              const char *rule_json);
+//  Stores n fired rule alerts (ALERT frames, borrowed) and their rules' new JSON (fired_us
+//  moved) in one txn, so a restart keeps the cool-down and many rules firing on one event
+//  cost one commit. TG_OK or TG_ERR (nothing stored).
+int alert_book_add_rule_alerts(alert_book_t *self,
+                               tg_frame_t *const *alerts,
+                               const char *const *rule_ids,
+                               char *const *rule_jsons,
+                               size_t n);
 
 //  The alert as JSON text, as the history lists it and webhooks receive it. Caller frees.
 char *alert_book_json(const tg_fr_alert_t *alert);

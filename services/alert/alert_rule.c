@@ -140,18 +140,14 @@ s_channels(json_t *arr, alert_rule_t *r, char **msg_p)
 
 #define S_BAD(field, ...)                \
     do {                                 \
-        *param_p = field;                \
+        *param_p = tg_strdup(field);     \
         *msg_p = tg_strfmt(__VA_ARGS__); \
         goto bad;                        \
     } while (0)
 
 int
-alert_rule_parse(const char *json,
-                 size_t len,
-                 bool stored,
-                 alert_rule_t **rule_p,
-                 char **msg_p,
-                 const char **param_p)
+alert_rule_parse(
+    const char *json, size_t len, bool stored, alert_rule_t **rule_p, char **msg_p, char **param_p)
 {
     *rule_p = NULL;
     *msg_p = NULL;
@@ -171,8 +167,11 @@ alert_rule_parse(const char *json,
     json_t *v;
     json_object_foreach(doc, k, v)
     {
-        if (s_index(known, S_NB(known), k) < 0)
-            S_BAD(NULL, "unknown field '%.64s' in the rule", k);
+        if (s_index(known, S_NB(known), k) < 0) {
+            *param_p = tg_strndup(k, strnlen(k, 64));
+            *msg_p = tg_strfmt("unknown field '%.64s' in the rule", k);
+            goto bad;
+        }
     }
     if (!s_text(json_object_get(doc, "name"), false, &r->name))
         S_BAD("name", "name must be a string of 1 to %d characters", S_TEXT_MAX);
@@ -249,7 +248,7 @@ alert_rule_parse(const char *json,
         }
     }
     if (s_channels(json_object_get(doc, "channels"), r, msg_p) != TG_OK) {
-        *param_p = "channels";
+        *param_p = tg_strdup("channels");
         goto bad;
     }
     v = json_object_get(doc, "enabled");
@@ -274,7 +273,7 @@ bad:
 }
 
 char *
-alert_rule_json(const alert_rule_t *r)
+alert_rule_json(const alert_rule_t *r, bool secrets)
 {
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(r->id));
@@ -308,8 +307,10 @@ alert_rule_json(const alert_rule_t *r)
             json_object_set_new(co, "url", json_string(c->target));
         if (c->kind == ALERT_CHAN_EMAIL)
             json_object_set_new(co, "to", json_string(c->target));
-        if (c->secret)
+        if (c->secret && secrets)
             json_object_set_new(co, "secret", json_string(c->secret));
+        else if (c->secret)
+            json_object_set_new(co, "secret_set", json_true());
         json_array_append_new(chans, co);
     }
     json_object_set_new(o, "channels", chans);

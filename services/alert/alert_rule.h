@@ -62,19 +62,16 @@ typedef struct {
 } alert_rule_t;
 
 //  Parses and validates a rule object. TG_OK and *rule_p (caller destroys); TG_INVALID with
-//  *msg_p (caller frees) and *param_p (static field name) naming the first bad field.
+//  *msg_p and *param_p (the first bad field's name, or NULL; caller frees both).
 //  `id` (may be NULL: a "rule_..." id is drawn) and created_us are set by the caller's
 //  store, never from the body; fired_us is read back from stored rules only when `stored`.
-int alert_rule_parse(const char *json,
-                     size_t len,
-                     bool stored,
-                     alert_rule_t **rule_p,
-                     char **msg_p,
-                     const char **param_p);
+int alert_rule_parse(
+    const char *json, size_t len, bool stored, alert_rule_t **rule_p, char **msg_p, char **param_p);
 //  Frees the rule; *self_p = NULL. NULL-safe.
 void alert_rule_destroy(alert_rule_t **self_p);
-//  The rule as a JSON object (as the API shows it and the store keeps it). Caller frees.
-char *alert_rule_json(const alert_rule_t *self);
+//  The rule as a JSON object. With secrets, as the store keeps it; without, as the API shows
+//  it (a channel's secret becomes "secret_set": true). Caller frees.
+char *alert_rule_json(const alert_rule_t *self, bool secrets);
 //  True if the usage event counts for the rule (event type and filters).
 bool alert_rule_match(const alert_rule_t *self, const tg_fr_usage_t *u);
 //  The rule's metric of the event (1 for count and rate).

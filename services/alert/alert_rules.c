@@ -29,11 +29,11 @@ s_on_stored(const char *json, void *arg)
 {
     alert_rules_t *self = arg;
     alert_rule_t *r;
-    char *msg;
-    const char *param;
+    char *msg, *param;
     if (alert_rule_parse(json, strlen(json), true, &r, &msg, &param) != TG_OK || !r->id[0]) {
         tg_log_warn("stored alert rule unreadable (%s): skipped", msg ? msg : "no id");
         free(msg);
+        free(param);
         alert_rule_destroy(&r);
         return;
     }
@@ -92,7 +92,7 @@ s_find(alert_rules_t *self, const char *id)
 static tg_frame_t *
 s_rule_reply(const char *qid, int status, const alert_rule_t *r)
 {
-    char *json = alert_rule_json(r);
+    char *json = alert_rule_json(r, false);
     return tg_reply_new(qid, status, &json);
 }
 
@@ -101,7 +101,7 @@ s_list(alert_rules_t *self, const char *qid)
 {
     json_t *data = json_array();
     for (size_t i = 0; i < self->n; i++) {
-        char *text = alert_rule_json(self->e[i].rule);
+        char *text = alert_rule_json(self->e[i].rule, false);
         json_array_append_new(data, json_loads(text, 0, NULL));
         free(text);
     }
@@ -115,7 +115,7 @@ s_list(alert_rules_t *self, const char *qid)
 static int
 s_store(alert_rules_t *self, const alert_rule_t *r)
 {
-    char *json = alert_rule_json(r);
+    char *json = alert_rule_json(r, true);
     int rc = alert_book_put(self->book, ALERT_BOOK_RULES, r->id, json);
     free(json);
     return rc;
@@ -125,11 +125,11 @@ static tg_frame_t *
 s_create(alert_rules_t *self, const char *qid, const char *body, size_t len, int64_t now)
 {
     alert_rule_t *r;
-    char *msg;
-    const char *param;
+    char *msg, *param;
     if (alert_rule_parse(body ? body : "", len, false, &r, &msg, &param) != TG_OK) {
         tg_frame_t *f = tg_reply_error(qid, 400, msg, param);
         free(msg);
+        free(param);
         return f;
     }
     if (self->n == ALERT_RULES_MAX) {
@@ -163,7 +163,7 @@ s_update(
     json_object_del(patch, "id");
     json_object_del(patch, "created");
     json_object_del(patch, "fired_us");
-    char *cur = alert_rule_json(e->rule);
+    char *cur = alert_rule_json(e->rule, true);
     json_t *merged = json_loads(cur, 0, NULL);
     free(cur);
     json_object_update(merged, patch);
@@ -171,13 +171,13 @@ s_update(
     char *text = json_dumps(merged, JSON_COMPACT);
     json_decref(merged);
     alert_rule_t *r;
-    char *msg;
-    const char *param;
+    char *msg, *param;
     int rc = alert_rule_parse(text, strlen(text), true, &r, &msg, &param);
     free(text);
     if (rc != TG_OK) {
         tg_frame_t *f = tg_reply_error(qid, 400, msg, param);
         free(msg);
+        free(param);
         return f;
     }
     if (s_store(self, r) != TG_OK) {
@@ -301,26 +301,48 @@ s_alert(const alert_rule_t *r, double value, int64_t now)
 size_t
 alert_rules_eval(alert_rules_t *self, int64_t now, alert_rules_fire_fn *fn, void *arg)
 {
-    size_t fired = 0;
+    //  Every rule that fires now is stored in one txn, then delivered.
+    size_t n = 0;
+    tg_frame_t **frames = NULL;
+    alert_rule_t **rules = NULL;
+    const char **ids = NULL;
+    char **jsons = NULL;
+    int64_t *before = NULL;
     for (size_t i = 0; i < self->n; i++) {
         alert_rule_t *r = self->e[i].rule;
         double value;
         if (!alert_rule_eval(r, self->e[i].w, now, &value))
             continue;
-        tg_frame_t *f = s_alert(r, value, now);
-        int64_t before = r->fired_us;
-        r->fired_us = now;
-        char *json = alert_rule_json(r);
-        int rc = alert_book_add_rule_alert(self->book, f, r->id, json);
-        free(json);
-        if (rc != TG_OK) {
-            r->fired_us = before;  //  not stored: the next evaluation tries again
-            tg_frame_destroy(&f);
-            continue;
+        if (!frames) {
+            frames = tg_zalloc(self->n * sizeof *frames);
+            rules = tg_zalloc(self->n * sizeof *rules);
+            ids = tg_zalloc(self->n * sizeof *ids);
+            jsons = tg_zalloc(self->n * sizeof *jsons);
+            before = tg_zalloc(self->n * sizeof *before);
         }
-        fired++;
-        fn(r, &f, arg);
-        tg_frame_destroy(&f);
+        frames[n] = s_alert(r, value, now);
+        rules[n] = r;
+        ids[n] = r->id;
+        before[n] = r->fired_us;
+        r->fired_us = now;
+        jsons[n] = alert_rule_json(r, true);
+        n++;
     }
-    return fired;
+    if (n == 0)
+        return 0;
+    int rc = alert_book_add_rule_alerts(self->book, frames, ids, jsons, n);
+    for (size_t i = 0; i < n; i++) {
+        if (rc == TG_OK)
+            fn(rules[i], &frames[i], arg);
+        else
+            rules[i]->fired_us = before[i];  //  not stored: the next evaluation tries again
+        tg_frame_destroy(&frames[i]);
+        free(jsons[i]);
+    }
+    free(frames);
+    free(rules);
+    free(ids);
+    free(jsons);
+    free(before);
+    return rc == TG_OK ? n : 0;
 }

@@ -20,12 +20,12 @@ static alert_rule_t *
 s_rule(const char *json)
 {
     alert_rule_t *r = NULL;
-    char *msg = NULL;
-    const char *param = NULL;
+    char *msg = NULL, *param = NULL;
     int rc = alert_rule_parse(json, strlen(json), false, &r, &msg, &param);
     if (rc != TG_OK)
         fprintf(stderr, "parse failed: %s (%s)\n", msg, param ? param : "-");
     free(msg);
+    free(param);
     CU_ASSERT_EQUAL(rc, TG_OK);
     return r;
 }
@@ -38,6 +38,9 @@ test_bad_fields(void)
         const char *param;  //  field named in the 400 (NULL: none)
     } cases[] = {
         {"[]", NULL},
+        {"{\"condition\":\"count\",\"comparator\":\">\",\"threshold\":1,\"window_s\":60,"
+         "\"severity\":\"info\",\"colour\":\"red\"}",
+         "colour"},
         {"{\"condition\":\"median\",\"comparator\":\">\",\"threshold\":1,\"window_s\":60,"
          "\"severity\":\"info\"}",
          "condition"},
@@ -89,8 +92,7 @@ test_bad_fields(void)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         alert_rule_t *r = NULL;
-        char *msg = NULL;
-        const char *param = NULL;
+        char *msg = NULL, *param = NULL;
         int rc = alert_rule_parse(cases[i].json, strlen(cases[i].json), false, &r, &msg, &param);
         CU_ASSERT_EQUAL(rc, TG_INVALID);
         CU_ASSERT_PTR_NULL(r);
@@ -102,6 +104,7 @@ test_bad_fields(void)
             CU_ASSERT(param && strcmp(param, cases[i].param) == 0);
         }
         free(msg);
+        free(param);
     }
 }
 
@@ -117,10 +120,13 @@ test_roundtrip(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     snprintf(r->id, sizeof r->id, "rule_x");
     r->fired_us = 42;
-    char *json = alert_rule_json(r);
+    char *shown = alert_rule_json(r, false);
+    CU_ASSERT_PTR_NULL(strstr(shown, "\"secret\":"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(shown, "\"secret_set\":true"));
+    free(shown);
+    char *json = alert_rule_json(r, true);
     alert_rule_t *back = NULL;
-    char *msg = NULL;
-    const char *param;
+    char *msg = NULL, *param = NULL;
     CU_ASSERT_EQUAL(alert_rule_parse(json, strlen(json), true, &back, &msg, &param), TG_OK);
     CU_ASSERT_PTR_NOT_NULL_FATAL(back);
     CU_ASSERT_STRING_EQUAL(back->id, "rule_x");
@@ -138,7 +144,7 @@ test_roundtrip(void)
     CU_ASSERT_STRING_EQUAL(back->chan[0].secret, "s");
     CU_ASSERT_EQUAL(back->chan[1].kind, ALERT_CHAN_EMAIL);
     CU_ASSERT_TRUE(back->enabled);
-    char *again = alert_rule_json(back);
+    char *again = alert_rule_json(back, true);
     CU_ASSERT_STRING_EQUAL(json, again);
     free(again);
     free(json);
