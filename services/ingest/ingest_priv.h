@@ -89,7 +89,8 @@ typedef struct ingest_sse_client ingest_sse_client_t;
 typedef struct {
     zsock_t *sub;                  //  SUB on endpoints.alert_stream, "alert."
     tg_evzmq_t *reader;            //  sub on the loop
-    struct event *ping;            //  keep-alive comment to every client
+    struct event *ping;            //  1 s check: slow clients dropped, a ping every 15 s
+    uint64_t ticks;                //  checks made
     ingest_sse_client_t *clients;  //  open streams
     size_t n;                      //  entries in clients
     size_t cap;                    //  ingest.sse_buffer_bytes: unsent bytes a client may owe

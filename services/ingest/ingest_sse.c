@@ -1,9 +1,13 @@
 //  ingest_sse.c - GET /v1/alerts/stream: the alert PUB stream relayed to HTTP clients as SSE.
 //
 //  Each alert is written to every client's connection buffer without waiting for any of
-//  them; a client whose unsent bytes pass ingest.sse_buffer_bytes is too slow and is cut
-//  off (it may reconnect and read the history at /v1/costs/alerts), so no client holds
-//  up another and memory stays bounded.
+//  them. Once a second, a client that still owes more than ingest.sse_buffer_bytes of what
+//  was written to it before the previous check (over a second ago) is too slow and is cut
+//  off (it may reconnect and read the history at /v1/costs/alerts). So no client holds up
+//  another, and memory stays bounded: per client, the cap plus about two seconds of alerts
+//  (each rule fires at most once a second). Neither the bytes owed at write time nor at
+//  the check alone would do: a burst of alerts (many rules firing on one event) sits in
+//  every client's buffer, fast or slow, until the loop gets to write it.
 #include "ingest_priv.h"
 #include "tg_log.h"
 #include "tg_peers.h"
@@ -17,7 +21,8 @@
 #include <jansson.h>
 #include <string.h>
 
-#define S_PING_S 15      //  ": ping" comment period, keeps proxies from closing idle streams
+#define S_PING_TICKS \
+    15  //  a ": ping" comment every 15 checks keeps proxies from closing idle streams
 #define S_FILTER_MAX 64  //  longest severity or org filter
 
 struct ingest_sse_client {
@@ -26,6 +31,8 @@ struct ingest_sse_client {
     struct evhttp_connection *evcon;  //  its connection
     char severity[S_FILTER_MAX + 1];  //  only this severity ("" = all)
     char org[S_FILTER_MAX + 1];       //  only this org ("" = all)
+    uint64_t written;                 //  bytes handed to the connection since it opened
+    uint64_t mark;                    //  `written` at the previous check
     ingest_sse_client_t *next;        //  list
 };
 
@@ -89,12 +96,9 @@ s_write_all(ingest_t *self, const char *text, size_t len, const char *severity, 
         if ((severity && c->severity[0] && strcmp(c->severity, severity) != 0)
             || (org && c->org[0] && strcmp(c->org, org) != 0))
             continue;
-        if (s_owed(c) + len > self->sse.cap) {
-            s_drop(self, c);
-            continue;
-        }
         evbuffer_add(self->chunk, text, len);
         evhttp_send_reply_chunk(c->req, self->chunk);
+        c->written += len;
     }
 }
 
@@ -123,13 +127,27 @@ s_on_alert(tg_frame_t **frame_p, void *arg)
     free(text);
 }
 
+//  Every second: slow clients go; every S_PING_TICKS seconds a ping to the others.
 static void
-s_on_ping(evutil_socket_t fd, short what, void *arg)
+s_on_check(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    static const char ping[] = ": ping\n\n";
-    s_write_all(arg, ping, sizeof ping - 1, NULL, NULL);
+    ingest_t *self = arg;
+    ingest_sse_client_t *next;
+    for (ingest_sse_client_t *c = self->sse.clients; c; c = next) {
+        next = c->next;
+        uint64_t owed = s_owed(c);  //  the answer's head counts too, never written here
+        uint64_t sent = c->written > owed ? c->written - owed : 0;
+        if (c->mark > sent + self->sse.cap)
+            s_drop(self, c);  //  over `cap` bytes written a second ago are still unsent
+        else
+            c->mark = c->written;
+    }
+    if (++self->sse.ticks % S_PING_TICKS == 0) {
+        static const char ping[] = ": ping\n\n";
+        s_write_all(self, ping, sizeof ping - 1, NULL, NULL);
+    }
 }
 
 int
@@ -143,8 +161,8 @@ ingest_sse_init(ingest_t *self)
         return TG_ERR;
     zsock_set_subscribe(s->sub, "alert.");
     s->reader = tg_evzmq_new(self->base, s->sub, s_on_alert, self);
-    s->ping = event_new(self->base, -1, EV_PERSIST, s_on_ping, self);
-    struct timeval tv = {S_PING_S, 0};
+    s->ping = event_new(self->base, -1, EV_PERSIST, s_on_check, self);
+    struct timeval tv = {1, 0};
     event_add(s->ping, &tv);
     return TG_OK;
 }
@@ -222,6 +240,7 @@ ingest_sse_open(ingest_t *self, struct evhttp_request *req, const char *rid)
     static const char hello[] = ": tollgate alert stream\n\n";
     evbuffer_add(self->chunk, hello, sizeof hello - 1);
     evhttp_send_reply_chunk(req, self->chunk);
+    c->written = sizeof hello - 1;
     tg_log_debug("alert stream client opened clients=%zu", self->sse.n);
 }
 

@@ -10,7 +10,18 @@ import crypto from 'node:crypto';
 import http_ from 'node:http';
 import { spawn } from 'node:child_process';
 import OpenAI from 'openai';
-import { MASTER_KEY, binary, delay, http, startMock, startTollgate, waitFor } from './harness.mjs';
+import fs from 'node:fs';
+import net from 'node:net';
+import {
+  MASTER_KEY,
+  binary,
+  delay,
+  http,
+  pool,
+  startMock,
+  startTollgate,
+  waitFor,
+} from './harness.mjs';
 
 const SECRET = 'whsec_integration_0123';
 const TIMEOUT_MS = 700; // alert.webhook_timeout_ms
@@ -73,7 +84,8 @@ before(async () => {
     mock,
     config:
       `alert:\n  webhook_secret: "${SECRET}"\n  webhook_timeout_ms: ${TIMEOUT_MS}\n` +
-      `  webhook_max_tries: ${TRIES}\n  webhook_backoff_ms: 100\n`,
+      `  webhook_max_tries: ${TRIES}\n  webhook_backoff_ms: 100\n` +
+      `ingest:\n  sse_buffer_bytes: 4096\n`,
   });
   client = new OpenAI({ baseURL: tg.baseURL, apiKey: MASTER_KEY, maxRetries: 0, timeout: 30000 });
 });
@@ -113,6 +125,7 @@ test('rule CRUD: bad fields get a 400 naming the field; create, read, update, di
     [{ ...good, channels: [{ type: 'webhook', url: 'ftp://x' }] }, 'channels'],
     [{ ...good, enabled: 'yes' }, 'enabled'],
     [{ ...good, filter: { colour: 'red' } }, 'filter'],
+    [{ ...good, colour: 'red' }, 'colour'],
   ];
   for (const [body, param] of bad) {
     const res = await api('POST', '/alerts/rules', body);
@@ -128,11 +141,17 @@ test('rule CRUD: bad fields get a 400 naming the field; create, read, update, di
   const anon = await http(`${tg.baseURL}/alerts/rules`, { headers: { authorization: 'Bearer nope' } });
   assert.equal(anon.status, 401);
 
-  const made = await api('POST', '/alerts/rules', { ...good, name: 'crud' });
+  const made = await api('POST', '/alerts/rules', {
+    ...good,
+    name: 'crud',
+    channels: [{ type: 'webhook', url: 'https://example.invalid/h', secret: 'per-channel' }],
+  });
   assert.equal(made.status, 201, made.text);
   const id = made.json.id;
   assert.match(id, /^rule_/);
   assert.equal(made.json.enabled, true);
+  assert.ok(!made.text.includes('per-channel'), 'a channel secret is never shown');
+  assert.equal(made.json.channels[0].secret_set, true);
   assert.equal((await api('GET', `/alerts/rules/${id}`)).json.name, 'crud');
   const upd = await api('PUT', `/alerts/rules/${id}`, { threshold: 7, severity: 'critical' });
   assert.equal(upd.status, 200, upd.text);
@@ -310,4 +329,61 @@ test('a rule fires once per window on real traffic, signed, to every channel; th
     { what: 'the dead letter to go' },
   );
   assert.equal((await api('POST', '/alerts/dead_letters/dlv_nope/resend')).status, 404);
+});
+
+test('a client that stops reading the SSE stream is cut off; a reading one gets every alert', async () => {
+  // Many rules firing on each call make bursts of alerts big enough to fill the kernel's
+  // socket buffers of a client that does not read.
+  const N = 900;
+  const name = 'n'.repeat(250);
+  const ids = await pool(N, 16, async () => {
+    const res = await api('POST', '/alerts/rules', {
+      name,
+      condition: 'count',
+      comparator: '>=',
+      threshold: 1,
+      window_s: 1,
+      severity: 'info',
+      org: 'bulk',
+    });
+    assert.equal(res.status, 201, res.text);
+    return res.json.id;
+  });
+  assert.equal(ids.length, N);
+  const fast = await openSse('?org=bulk');
+  const slow = { got: 0, ended: false };
+  const sock = net.connect(tg.port, '127.0.0.1', () =>
+    sock.write(
+      `GET /v1/alerts/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${MASTER_KEY}\r\n\r\n`,
+    ),
+  );
+  sock.once('data', () => sock.pause()); // reads the head, then never again
+  sock.on('data', (d) => {
+    slow.got += d.length;
+  });
+  sock.on('end', () => {
+    slow.ended = true;
+  });
+  sock.on('error', () => {
+    slow.ended = true;
+  });
+  const dropped = () => /alert stream client too slow: dropped/.test(fs.readFileSync(tg.log, 'utf8'));
+  let bursts = 0;
+  while (!dropped() && bursts < 40) {
+    await call(`burst ${bursts}`);
+    bursts++;
+    await delay(1100); // the rules' 1 s window: each fires again on the next call
+  }
+  assert.ok(dropped(), `the silent client was cut off (after ${bursts} bursts)`);
+  // The reader kept up and keeps getting alerts after the drop.
+  const before = fast.events.length;
+  await call('after the drop');
+  await waitFor(() => fast.events.length >= before + N, {
+    timeout: 20000,
+    what: 'a full burst on the reading client after the drop',
+  });
+  assert.ok(fast.events.length >= (bursts - 1) * N, `reader got ${fast.events.length}`);
+  sock.resume(); // what the gateway had sent, then the end
+  await waitFor(() => slow.ended, { what: 'the slow client to see its connection end' });
+  fast.abort.abort();
 });
