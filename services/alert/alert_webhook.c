@@ -1,9 +1,10 @@
 //  alert_webhook.c - signed webhook POSTs on a curl multi handle pumped by a zloop timer.
 //
-//  Why a timer and not curl's socket callbacks: a handful of webhooks in flight at most,
-//  and the timer only runs while a delivery is queued, so a 10 ms pump of
-//  curl_multi_perform (which never blocks: DNS is curl's threaded resolver) costs nothing
-//  measurable and keeps zloop's poller set untouched.
+//  Why a timer and not curl's socket callbacks: a handful of webhooks in flight at most, so
+//  a 10 ms pump of curl_multi_perform (which never blocks: DNS is curl's threaded resolver)
+//  while a transfer runs costs nothing measurable and keeps zloop's poller set untouched.
+//  One one-shot timer at a time: 10 ms while a transfer runs, else at the next retry's due
+//  time, none when nothing is queued; so an idle or backing-off engine does not wake up.
 #include "alert_webhook.h"
 #include "tg_log.h"
 #include "tg_util.h"
@@ -41,7 +42,8 @@ struct alert_webhook {
     tg_metrics_t *metrics;      //  counters (borrowed)
     CURLM *multi;               //  the transfers
     zloop_t *loop;              //  driving loop (borrowed)
-    int timer;                  //  pump timer id, 0 = none
+    int timer;                  //  one-shot pump timer id, 0 = none
+    int64_t timer_due_us;       //  monotonic µs it fires at
     s_delivery_t *queue;        //  every delivery not yet done
     size_t n;                   //  deliveries in queue
     int in_flight;              //  transfers running
@@ -252,12 +254,37 @@ s_finish(alert_webhook_t *self, s_delivery_t *d, CURLcode res, int64_t now)
     s_free(d);
 }
 
+static int s_on_pump(zloop_t *loop, int timer_id, void *arg);
+
+//  Sets the one-shot timer for the next thing to do: a pump soon while transfers run, else
+//  the earliest retry; an armed timer that fires later than that is replaced.
+static void
+s_arm(alert_webhook_t *self, int64_t now)
+{
+    if (!self->loop || !self->queue)
+        return;
+    int64_t due = INT64_MAX;
+    for (s_delivery_t *d = self->queue; d; d = d->next)
+        if (!d->easy && d->due_us < due)
+            due = d->due_us;
+    if (self->in_flight && now + S_PUMP_MS * 1000 < due)
+        due = now + S_PUMP_MS * 1000;
+    if (self->timer && self->timer_due_us <= due)
+        return;
+    if (self->timer)
+        zloop_timer_end(self->loop, self->timer);
+    int64_t ms = (due - now + 999) / 1000;
+    self->timer = zloop_timer(self->loop, (size_t)(ms > 0 ? ms : 1), 1, s_on_pump, self);
+    self->timer_due_us = now + (ms > 0 ? ms : 1) * 1000;
+}
+
 static int
 s_on_pump(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop;
     (void)timer_id;
     alert_webhook_t *self = arg;
+    self->timer = 0;  //  one-shot: gone once fired
     int64_t now = tg_mono_us();
     for (s_delivery_t *d = self->queue; d && self->in_flight < self->opts.max_in_flight;
          d = d->next)
@@ -273,10 +300,7 @@ s_on_pump(zloop_t *loop, int timer_id, void *arg)
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&d);
             s_finish(self, d, m->data.result, now);
         }
-    if (!self->queue && self->timer) {
-        zloop_timer_end(self->loop, self->timer);
-        self->timer = 0;
-    }
+    s_arm(self, tg_mono_us());
     return 0;
 }
 
@@ -289,8 +313,7 @@ s_queue(alert_webhook_t *self, s_delivery_t *d)
         p = &(*p)->next;
     *p = d;
     self->n++;
-    if (!self->timer && self->loop)
-        self->timer = zloop_timer(self->loop, S_PUMP_MS, 0, s_on_pump, self);
+    s_arm(self, d->due_us);
 }
 
 void

@@ -80,11 +80,13 @@ const api = (method, p, body) =>
 before(async () => {
   mock = await startMock();
   for (const mode of ['ok', 'fail', 'hang']) receivers[mode] = await receiver(mode);
+  receivers.mail = await receiver('ok'); // the email relay
   tg = await startTollgate({
     mock,
     config:
       `alert:\n  webhook_secret: "${SECRET}"\n  webhook_timeout_ms: ${TIMEOUT_MS}\n` +
       `  webhook_max_tries: ${TRIES}\n  webhook_backoff_ms: 100\n` +
+      `  email_relay_url: "${receivers.mail.url}"\n` +
       `ingest:\n  sse_buffer_bytes: 4096\n`,
   });
   client = new OpenAI({ baseURL: tg.baseURL, apiKey: MASTER_KEY, maxRetries: 0, timeout: 30000 });
@@ -242,6 +244,7 @@ test('a rule fires once per window on real traffic, signed, to every channel; th
       { type: 'webhook', url: receivers.ok.url },
       { type: 'webhook', url: receivers.fail.url },
       { type: 'webhook', url: receivers.hang.url },
+      { type: 'email', to: 'ops@example.com' },
       { type: 'stream' },
     ],
   });
@@ -267,6 +270,15 @@ test('a rule fires once per window on real traffic, signed, to every channel; th
   assert.ok(Number(alert.value) >= 3);
   assert.equal(d.headers['content-type'], 'application/json');
   assert.match(d.headers['x-tollgate-delivery'], /^dlv_/);
+
+  // Email: one signed POST to the relay with the address, a subject and the alert.
+  await waitFor(() => receivers.mail.got.length >= 1, { what: 'the email relay' });
+  verify(receivers.mail.got[0]);
+  const mail = JSON.parse(receivers.mail.got[0].body);
+  assert.equal(mail.to, 'ops@example.com');
+  assert.equal(mail.subject, '[tollgate warning] rule alert');
+  assert.equal(mail.text, alert.message);
+  assert.equal(mail.alert.id, alert.id);
 
   // SSE (org filter acme) and the follower got it; the other org's stream did not.
   await waitFor(() => sse.events.some((e) => e.rule === id), { what: 'the SSE alert' });
