@@ -20,12 +20,17 @@ static const char *const s_chans[] = {"stream", "webhook", "email"};
 #define S_TEXT_MAX 256  //  longest name, filter or channel target accepted
 
 struct alert_window {
-    int64_t *ts;       //  sample times, epoch µs (ring)
-    double *val;       //  sample values (ring)
-    size_t cap;        //  slots allocated
+    int64_t width_us;  //  bucket width
+    size_t nb;         //  buckets
+    int64_t *bk;       //  bucket number (ts / width) each slot holds, -1 = empty
+    uint64_t *bcount;  //  samples per bucket
+    double *bsum;      //  sum of the values per bucket
+    int64_t *ts;       //  percentile samples: times (ring), NULL when not kept
+    double *val;       //  percentile samples: values (ring)
     size_t head;       //  index of the oldest sample
     size_t n;          //  samples held
     int64_t since_us;  //  watched since
+    uint64_t count;    //  samples in the window at the last evaluation
 };
 
 const char *
@@ -395,9 +400,21 @@ alert_rule_compare(alert_cmp_t cmp, double v, double t)
 }
 
 alert_window_t *
-alert_window_new(int64_t since_us)
+alert_window_new(int64_t window_s, bool samples, int64_t since_us)
 {
     alert_window_t *w = tg_zalloc(sizeof *w);
+    int64_t nb = window_s * 10;  //  100 ms buckets for short windows
+    w->nb = (size_t)(nb < 10 ? 10 : nb > 1024 ? 1024 : nb);
+    w->width_us = (window_s * 1000000 + (int64_t)w->nb - 1) / (int64_t)w->nb;
+    w->bk = tg_zalloc(w->nb * sizeof *w->bk);
+    w->bcount = tg_zalloc(w->nb * sizeof *w->bcount);
+    w->bsum = tg_zalloc(w->nb * sizeof *w->bsum);
+    for (size_t i = 0; i < w->nb; i++)
+        w->bk[i] = -1;
+    if (samples) {
+        w->ts = tg_zalloc(ALERT_WINDOW_SAMPLES_MAX * sizeof *w->ts);
+        w->val = tg_zalloc(ALERT_WINDOW_SAMPLES_MAX * sizeof *w->val);
+    }
     w->since_us = since_us;
     return w;
 }
@@ -409,6 +426,9 @@ alert_window_destroy(alert_window_t **self_p)
     alert_window_t *w = *self_p;
     if (!w)
         return;
+    free(w->bk);
+    free(w->bcount);
+    free(w->bsum);
     free(w->ts);
     free(w->val);
     free(w);
@@ -418,37 +438,35 @@ alert_window_destroy(alert_window_t **self_p)
 void
 alert_window_add(alert_window_t *w, int64_t ts_us, double value)
 {
-    if (w->n == w->cap) {
-        if (w->cap == ALERT_WINDOW_SAMPLES_MAX) {
-            w->head = (w->head + 1) % w->cap;  //  full: the oldest goes
-            w->n--;
-        } else {
-            //  Grow and unroll the ring so that the oldest sample sits at 0.
-            size_t cap = w->cap ? 2 * w->cap : 16;
-            int64_t *ts = tg_zalloc(cap * sizeof *ts);
-            double *val = tg_zalloc(cap * sizeof *val);
-            for (size_t i = 0; i < w->n; i++) {
-                ts[i] = w->ts[(w->head + i) % w->cap];
-                val[i] = w->val[(w->head + i) % w->cap];
-            }
-            free(w->ts);
-            free(w->val);
-            w->ts = ts;
-            w->val = val;
-            w->cap = cap;
-            w->head = 0;
-        }
+    if (ts_us < 0)
+        return;
+    int64_t k = ts_us / w->width_us;
+    size_t i = (size_t)(k % (int64_t)w->nb);
+    if (w->bk[i] > k)
+        return;  //  older than every bucket kept
+    if (w->bk[i] < k) {
+        w->bk[i] = k;
+        w->bcount[i] = 0;
+        w->bsum[i] = 0;
     }
-    size_t at = (w->head + w->n) % w->cap;
+    w->bcount[i]++;
+    w->bsum[i] += value;
+    if (!w->ts)
+        return;
+    if (w->n == ALERT_WINDOW_SAMPLES_MAX) {
+        w->head = (w->head + 1) % ALERT_WINDOW_SAMPLES_MAX;  //  full: the oldest goes
+        w->n--;
+    }
+    size_t at = (w->head + w->n) % ALERT_WINDOW_SAMPLES_MAX;
     w->ts[at] = ts_us;
     w->val[at] = value;
     w->n++;
 }
 
-size_t
+uint64_t
 alert_window_size(const alert_window_t *w)
 {
-    return w->n;
+    return w->count;
 }
 
 static int
@@ -462,32 +480,39 @@ bool
 alert_rule_eval(const alert_rule_t *r, alert_window_t *w, int64_t now_us, double *value_p)
 {
     int64_t from = now_us - r->window_s * 1000000;
+    //  Buckets that start after `from` and not after now are in the window.
+    int64_t kmin = from >= 0 ? from / w->width_us : -1, kmax = now_us / w->width_us;
+    uint64_t count = 0;
+    double sum = 0;
+    for (size_t i = 0; i < w->nb; i++)
+        if (w->bk[i] > kmin && w->bk[i] <= kmax) {
+            count += w->bcount[i];
+            sum += w->bsum[i];
+        }
+    w->count = count;
     while (w->n && w->ts[w->head] <= from) {
-        w->head = (w->head + 1) % w->cap;
+        w->head = (w->head + 1) % ALERT_WINDOW_SAMPLES_MAX;
         w->n--;
     }
     double value = NAN;
-    double sum = 0;
-    for (size_t i = 0; i < w->n; i++)
-        sum += w->val[(w->head + i) % w->cap];
     switch (r->cond) {
     case ALERT_COND_COUNT:
-        value = (double)w->n;
+        value = (double)count;
         break;
     case ALERT_COND_SUM:
         value = sum;
         break;
     case ALERT_COND_AVG:
-        value = w->n ? sum / (double)w->n : NAN;
+        value = count ? sum / (double)count : NAN;
         break;
     case ALERT_COND_RATE:
-        value = (double)w->n / (double)r->window_s;
+        value = (double)count / (double)r->window_s;
         break;
     case ALERT_COND_PERCENTILE:
         if (w->n) {
             double *v = tg_zalloc(w->n * sizeof *v);
             for (size_t i = 0; i < w->n; i++)
-                v[i] = w->val[(w->head + i) % w->cap];
+                v[i] = w->val[(w->head + i) % ALERT_WINDOW_SAMPLES_MAX];
             qsort(v, w->n, sizeof *v, s_cmp_double);
             //  Nearest rank: the smallest value with at least p % of the samples at or below.
             size_t rank = (size_t)ceil(r->percentile / 100.0 * (double)w->n);

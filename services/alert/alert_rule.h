@@ -9,10 +9,10 @@
 
 #include "tg_frame.h"
 
-#define ALERT_RULE_ID_MAX 40            //  "rule_" + 12 characters, or a client id up to 39
-#define ALERT_RULE_CHANNELS_MAX 8       //  channels per rule
-#define ALERT_RULE_WINDOW_MAX 2592000   //  window_s: 30 days at most
-#define ALERT_WINDOW_SAMPLES_MAX 65536  //  samples kept per rule; older ones are dropped
+#define ALERT_RULE_ID_MAX 40           //  "rule_" + 24 hex digits, NUL included, with room
+#define ALERT_RULE_CHANNELS_MAX 8      //  channels per rule
+#define ALERT_RULE_WINDOW_MAX 2592000  //  window_s: 30 days at most
+#define ALERT_WINDOW_SAMPLES_MAX 4096  //  percentile samples kept per rule: the most recent
 
 typedef enum {
     ALERT_COND_COUNT,       //  matching events in the window
@@ -83,18 +83,21 @@ const char *alert_cmp_name(alert_cmp_t cmp);
 //  Condition as written in rules ("count", ...).
 const char *alert_cond_name(alert_cond_t cond);
 
-//  The samples of one rule's window: (ts, value) in time order, capped.
+//  One rule's window: count and sum per time bucket (window_s / 10 .. 1024 buckets of at
+//  least 100 ms), exact at any rate in bounded memory; for percentile rules also the most
+//  recent ALERT_WINDOW_SAMPLES_MAX values. A sample leaves the window when its bucket does
+//  (up to one bucket width early).
 typedef struct alert_window alert_window_t;
 
-//  An empty window, watched since `since_us` (a "<" rule on count cannot fire before one
-//  full window was watched). Caller destroys.
-alert_window_t *alert_window_new(int64_t since_us);
+//  An empty window of window_s seconds (with samples kept when `samples`), watched since
+//  `since_us` (a "<" rule on count cannot fire before one full window was watched).
+alert_window_t *alert_window_new(int64_t window_s, bool samples, int64_t since_us);
 //  Frees the window; *self_p = NULL. NULL-safe.
 void alert_window_destroy(alert_window_t **self_p);
-//  Adds a sample; past ALERT_WINDOW_SAMPLES_MAX the oldest is dropped.
+//  Adds a sample at ts_us (one older than the window's buckets is dropped).
 void alert_window_add(alert_window_t *self, int64_t ts_us, double value);
-//  Samples held (after the last prune).
-size_t alert_window_size(const alert_window_t *self);
+//  Samples in the window at the last evaluation.
+uint64_t alert_window_size(const alert_window_t *self);
 
 //  Evaluates the rule over its window at now_us (samples older than window_s are pruned
 //  first). True when the condition holds, the rule is enabled and out of its cool-down;

@@ -24,6 +24,12 @@ struct alert_rules {
     size_t n;                      //  entries used
 };
 
+static alert_window_t *
+s_window(const alert_rule_t *r, int64_t now)
+{
+    return alert_window_new(r->window_s, r->cond == ALERT_COND_PERCENTILE, now);
+}
+
 static void
 s_on_stored(const char *json, void *arg)
 {
@@ -54,7 +60,7 @@ alert_rules_new(alert_book_t *book, int64_t now_us)
     if (alert_book_each(book, ALERT_BOOK_RULES, s_on_stored, self) != TG_OK)
         tg_log_error("alert rules could not be read: starting with none loaded");
     for (size_t i = 0; i < self->n; i++)
-        self->e[i].w = alert_window_new(now_us);
+        self->e[i].w = s_window(self->e[i].rule, now_us);
     tg_log_info("alert rules loaded n=%zu", self->n);
     return self;
 }
@@ -143,7 +149,7 @@ s_create(alert_rules_t *self, const char *qid, const char *body, size_t len, int
         return tg_reply_error(qid, 500, "the rule could not be stored", NULL);
     }
     self->e[self->n].rule = r;
-    self->e[self->n].w = alert_window_new(now);
+    self->e[self->n].w = s_window(r, now);
     self->n++;
     tg_log_info("alert rule created id=%s", r->id);
     return s_rule_reply(qid, 201, r);
@@ -187,7 +193,7 @@ s_update(
     alert_rule_destroy(&e->rule);
     e->rule = r;
     alert_window_destroy(&e->w);  //  a changed rule watches anew
-    e->w = alert_window_new(now);
+    e->w = s_window(r, now);
     tg_log_info("alert rule updated id=%s enabled=%d", r->id, r->enabled);
     return s_rule_reply(qid, 200, r);
 }

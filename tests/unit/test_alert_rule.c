@@ -193,7 +193,7 @@ test_conditions(void)
     } cases[] = {{"count", 10}, {"sum", 55}, {"avg", 5.5}, {"rate", 1.0}, {"percentile", 9}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         alert_rule_t *r = s_cond_rule(cases[i].cond, cases[i].want);
-        alert_window_t *w = alert_window_new(T0);
+        alert_window_t *w = alert_window_new(10, r->cond == ALERT_COND_PERCENTILE, T0);
         for (int k = 1; k <= 10; k++)
             alert_window_add(w, T0 + (k - 1) * S_SEC, k);
         double v;
@@ -206,7 +206,7 @@ test_conditions(void)
     }
     //  No samples: avg and percentile have no value and never fire.
     alert_rule_t *r = s_cond_rule("avg", -1);
-    alert_window_t *w = alert_window_new(T0);
+    alert_window_t *w = alert_window_new(10, false, T0);
     double v;
     CU_ASSERT_FALSE(alert_rule_eval(r, w, T0, &v));
     CU_ASSERT_TRUE(isnan(v));
@@ -218,7 +218,7 @@ static void
 test_window_prunes(void)
 {
     alert_rule_t *r = s_cond_rule("count", 3);
-    alert_window_t *w = alert_window_new(T0);
+    alert_window_t *w = alert_window_new(10, false, T0);
     for (int k = 0; k < 3; k++)
         alert_window_add(w, T0 + k * S_SEC, 1);
     double v;
@@ -230,10 +230,27 @@ test_window_prunes(void)
     CU_ASSERT_EQUAL(alert_window_size(w), 2);
     CU_ASSERT_FALSE(alert_rule_eval(r, w, T0 + 30 * S_SEC, &v));
     CU_ASSERT_EQUAL(alert_window_size(w), 0);
-    //  The cap: the oldest samples go first.
-    for (int k = 0; k < ALERT_WINDOW_SAMPLES_MAX + 5; k++)
-        alert_window_add(w, T0 + 40 * S_SEC, 1);
-    CU_ASSERT_EQUAL(alert_window_size(w), ALERT_WINDOW_SAMPLES_MAX);
+    //  Counts and sums are exact at any rate (buckets, no sample cap).
+    for (int k = 0; k < 100000; k++)
+        alert_window_add(w, T0 + 40 * S_SEC + k, 1);
+    r->threshold = 100000;
+    CU_ASSERT_TRUE(alert_rule_eval(r, w, T0 + 41 * S_SEC, &v));
+    CU_ASSERT_EQUAL(alert_window_size(w), 100000);
+    //  A sample older than the buckets kept is dropped, not counted in a newer bucket.
+    alert_window_add(w, T0, 1);
+    r->fired_us = 0;
+    CU_ASSERT_TRUE(alert_rule_eval(r, w, T0 + 41 * S_SEC, &v));
+    CU_ASSERT_DOUBLE_EQUAL(v, 100000, 1e-9);
+    alert_window_destroy(&w);
+    alert_rule_destroy(&r);
+    //  Percentile keeps the most recent samples: 1..5000 added, p0+ is over 905..5000.
+    r = s_cond_rule("percentile", 0);
+    r->percentile = 0.001;
+    w = alert_window_new(10, true, T0);
+    for (int k = 1; k <= 5000; k++)
+        alert_window_add(w, T0, k);
+    CU_ASSERT_TRUE(alert_rule_eval(r, w, T0 + S_SEC, &v));
+    CU_ASSERT_DOUBLE_EQUAL(v, 5000 - ALERT_WINDOW_SAMPLES_MAX + 1, 1e-9);
     alert_window_destroy(&w);
     alert_rule_destroy(&r);
 }
@@ -243,7 +260,7 @@ test_cooldown(void)
 {
     alert_rule_t *r = s_cond_rule("count", 1);
     r->cooldown_s = 25;  //  longer than the 10 s window
-    alert_window_t *w = alert_window_new(T0);
+    alert_window_t *w = alert_window_new(10, false, T0);
     double v;
     alert_window_add(w, T0, 1);
     CU_ASSERT_TRUE(alert_rule_eval(r, w, T0, &v));
@@ -272,7 +289,7 @@ test_low_needs_full_window(void)
 {
     alert_rule_t *r = s_rule("{\"condition\":\"count\",\"comparator\":\"<\",\"threshold\":1,"
                              "\"window_s\":10,\"severity\":\"critical\"}");
-    alert_window_t *w = alert_window_new(T0);
+    alert_window_t *w = alert_window_new(10, false, T0);
     double v;
     CU_ASSERT_FALSE(alert_rule_eval(r, w, T0 + 5 * S_SEC, &v));  //  watched 5 s of 10
     CU_ASSERT_TRUE(alert_rule_eval(r, w, T0 + 10 * S_SEC, &v));
