@@ -347,11 +347,13 @@ s_on_bus(zloop_t *loop, zsock_t *sock, void *arg)
     //  SPEND comes every second and after each commit: only the newest one matters.
     s_drain_t d = {self, NULL, 0};
     int rc = tg_inbox_drain(sock, S_RECV_BURST, s_on_bus_frame, &d);
-    if (rc == TG_OK && d.last)
+    if (rc == TG_OK && d.last) {
         s_on_spend(self, &d.last->spend);
-    tg_frame_destroy(&d.last);
-    if (d.events)
+        alert_rules_on_spend(self->rules, &d.last->spend, tg_now_us());
+    }
+    if (d.events || d.last)
         alert_rules_eval(self->rules, tg_now_us(), s_on_fire, self);
+    tg_frame_destroy(&d.last);
     return rc == TG_ERR && zsys_interrupted ? -1 : 0;
 }
 

@@ -10,7 +10,8 @@
 
 static const char *const s_conds[] = {"count", "sum", "avg", "rate", "percentile"};
 static const char *const s_cmps[] = {">", ">=", "<", "<=", "==", "!="};
-static const char *const s_events[] = {"request", "error", "cache_hit", "cache_miss"};
+static const char *const s_events[] = {"request", "error", "cache_hit", "cache_miss", "spend"};
+static const char *const s_spend_metrics[] = {"day_usd", "month_usd"};
 static const char *const s_metrics[] = {"latency_ms", "ttft_ms", "tokens_in",
                                         "tokens_out", "tokens",  "cost_usd"};
 static const char *const s_severities[] = {"info", "warning", "critical"};
@@ -182,8 +183,9 @@ alert_rule_parse(
         S_BAD("name", "name must be a string of 1 to %d characters", S_TEXT_MAX);
     v = json_object_get(doc, "event");
     if (v && s_index(s_events, S_NB(s_events), json_string_value(v)) < 0)
-        S_BAD("event", "event must be request, error, cache_hit or cache_miss");
+        S_BAD("event", "event must be request, error, cache_hit, cache_miss or spend");
     r->event = tg_strdup(v ? json_string_value(v) : "request");
+    bool spend = strcmp(r->event, "spend") == 0;
     int cond =
         s_index(s_conds, S_NB(s_conds), json_string_value(json_object_get(doc, "condition")));
     if (cond < 0)
@@ -192,7 +194,15 @@ alert_rule_parse(
     v = json_object_get(doc, "metric");
     bool needs_metric =
         cond == ALERT_COND_SUM || cond == ALERT_COND_AVG || cond == ALERT_COND_PERCENTILE;
-    if (v && !json_is_null(v)) {
+    if (spend) {
+        //  Spend is a running total sampled from SPEND: only its level over the window means
+        //  something.
+        if (cond != ALERT_COND_AVG && cond != ALERT_COND_PERCENTILE)
+            S_BAD("condition", "a spend rule takes condition avg or percentile (100 = max)");
+        if (s_index(s_spend_metrics, S_NB(s_spend_metrics), json_string_value(v)) < 0)
+            S_BAD("metric", "a spend rule takes metric day_usd or month_usd");
+        r->metric = tg_strdup(json_string_value(v));
+    } else if (v && !json_is_null(v)) {
         if (s_index(s_metrics, S_NB(s_metrics), json_string_value(v)) < 0)
             S_BAD("metric", "metric must be latency_ms, ttft_ms, tokens_in, tokens_out, tokens "
                             "or cost_usd");
@@ -334,8 +344,19 @@ s_eq(const char *want, const char *have)
 }
 
 bool
+alert_rule_spend_value(const alert_rule_t *r, const tg_fr_spend_t *sp, double *value_p)
+{
+    if (strcmp(r->event, "spend") != 0 || !isfinite(sp->day_usd) || !isfinite(sp->month_usd))
+        return false;
+    *value_p = strcmp(r->metric, "day_usd") == 0 ? sp->day_usd : sp->month_usd;
+    return true;
+}
+
+bool
 alert_rule_match(const alert_rule_t *r, const tg_fr_usage_t *u)
 {
+    if (strcmp(r->event, "spend") == 0)
+        return false;
     if (!s_eq(r->model, u->model) || !s_eq(r->provider, u->provider) || !s_eq(r->agent, u->agent)
         || !s_eq(r->key, u->key))
         return false;

@@ -42,9 +42,10 @@ typedef struct {
 typedef struct {
     char id[ALERT_RULE_ID_MAX];  //  rule id
     char *name;                  //  label (owned)
-    char *event;                 //  "request" | "error" | "cache_hit" | "cache_miss" (owned)
+    char *event;                 //  "request" | "error" | "cache_hit" | "cache_miss" | "spend"
     char *metric;                //  "latency_ms" | "ttft_ms" | "tokens_in" | "tokens_out" |
-                                 //  "tokens" | "cost_usd"; NULL for count and rate (owned)
+                                 //  "tokens" | "cost_usd"; spend: "day_usd" | "month_usd";
+                                 //  NULL for count and rate (owned)
     alert_cond_t cond;           //  condition
     double percentile;           //  0 < p <= 100, for ALERT_COND_PERCENTILE
     alert_cmp_t cmp;             //  comparator
@@ -74,6 +75,9 @@ void alert_rule_destroy(alert_rule_t **self_p);
 char *alert_rule_json(const alert_rule_t *self, bool secrets);
 //  True if the usage event counts for the rule (event type and filters).
 bool alert_rule_match(const alert_rule_t *self, const tg_fr_usage_t *u);
+//  A spend rule (event "spend"): true with its metric (day_usd or month_usd) of the SPEND
+//  in *value_p. False for other rules or a SPEND with a non-finite total.
+bool alert_rule_spend_value(const alert_rule_t *self, const tg_fr_spend_t *sp, double *value_p);
 //  The rule's metric of the event (1 for count and rate).
 double alert_rule_value(const alert_rule_t *self, const tg_fr_usage_t *u);
 //  True if `value` passes the comparator against the threshold.

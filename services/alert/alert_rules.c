@@ -273,6 +273,17 @@ alert_rules_on_event(alert_rules_t *self, const tg_fr_usage_t *u, int64_t now)
     }
 }
 
+void
+alert_rules_on_spend(alert_rules_t *self, const tg_fr_spend_t *sp, int64_t now)
+{
+    for (size_t i = 0; i < self->n; i++) {
+        const alert_rule_t *r = self->e[i].rule;
+        double v;
+        if (r->enabled && alert_rule_spend_value(r, sp, &v))
+            alert_window_add(self->e[i].w, now, v);
+    }
+}
+
 static tg_frame_t *
 s_alert(const alert_rule_t *r, double value, int64_t now)
 {

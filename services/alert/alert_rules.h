@@ -28,6 +28,8 @@ tg_frame_t *alert_rules_query(
     alert_rules_t *self, const tg_fr_query_t *q, const char *body, size_t len, int64_t now_us);
 //  Adds a usage event to the window of every rule it matches, at now_us.
 void alert_rules_on_event(alert_rules_t *self, const tg_fr_usage_t *u, int64_t now_us);
+//  Adds the spend totals of a SPEND to the window of every spend rule, at now_us.
+void alert_rules_on_spend(alert_rules_t *self, const tg_fr_spend_t *sp, int64_t now_us);
 //  Evaluates every enabled rule at now_us; each one that fires is stored and handed to fn.
 //  Returns how many fired.
 size_t alert_rules_eval(alert_rules_t *self, int64_t now_us, alert_rules_fire_fn *fn, void *arg);

@@ -250,6 +250,19 @@ test('a rule fires once per window on real traffic, signed, to every channel; th
   });
   assert.equal(made.status, 201, made.text);
   const id = made.json.id;
+  // A rule over analytics state: today's spend (from SPEND), max over the window.
+  const spendRule = await api('POST', '/alerts/rules', {
+    event: 'spend',
+    metric: 'day_usd',
+    condition: 'percentile',
+    percentile: 100,
+    comparator: '>',
+    threshold: 0,
+    window_s: 3600,
+    severity: 'info',
+    org: 'finance',
+  });
+  assert.equal(spendRule.status, 201, spendRule.text);
   const before = await usageCount();
 
   for (let i = 0; i < 3; i++) await call(`first ${i}`);
@@ -294,6 +307,10 @@ test('a rule fires once per window on real traffic, signed, to every channel; th
   const hist = await http(`${tg.baseURL}/costs/alerts`, { headers: admin });
   const fired = hist.json.data.filter((a) => a.rule === id);
   assert.equal(fired.length, 1, 'once per window');
+  const spent = hist.json.data.filter((a) => a.rule === spendRule.json.id);
+  assert.equal(spent.length, 1, 'the spend rule fired once');
+  assert.ok(Number(spent[0].value) > 0);
+  assert.equal(spent[0].scope, 'finance');
   assert.equal(receivers.ok.got.length, 1);
   assert.equal(sse.events.filter((e) => e.rule === id).length, 1);
   assert.equal(other.events.length, 0, 'org filter');

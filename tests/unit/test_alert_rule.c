@@ -89,6 +89,15 @@ test_bad_fields(void)
         {"{\"condition\":\"count\",\"comparator\":\">\",\"threshold\":1,\"window_s\":60,"
          "\"severity\":\"info\",\"cooldown_s\":-1}",
          "cooldown_s"},
+        {"{\"event\":\"spend\",\"condition\":\"count\",\"comparator\":\">\",\"threshold\":1,"
+         "\"window_s\":60,\"severity\":\"info\"}",
+         "condition"},
+        {"{\"event\":\"spend\",\"condition\":\"avg\",\"metric\":\"cost_usd\",\"comparator\":"
+         "\">\",\"threshold\":1,\"window_s\":60,\"severity\":\"info\"}",
+         "metric"},
+        {"{\"condition\":\"avg\",\"metric\":\"day_usd\",\"comparator\":\">\",\"threshold\":1,"
+         "\"window_s\":60,\"severity\":\"info\"}",
+         "metric"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         alert_rule_t *r = NULL;
@@ -465,6 +474,38 @@ test_crud(void)
     free(cmd);
 }
 
+static void
+test_spend(void)
+{
+    alert_rule_t *r = s_rule("{\"event\":\"spend\",\"condition\":\"percentile\","
+                             "\"percentile\":100,\"metric\":\"day_usd\",\"comparator\":\">\","
+                             "\"threshold\":5,\"window_s\":60,\"severity\":\"warning\"}");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    tg_fr_spend_t sp = {.day_usd = 6, .month_usd = 40};
+    tg_fr_usage_t u = {.status = 200};
+    double v = 0;
+    CU_ASSERT_FALSE(alert_rule_match(r, &u));  //  usage events never feed a spend rule
+    CU_ASSERT_TRUE(alert_rule_spend_value(r, &sp, &v));
+    CU_ASSERT_DOUBLE_EQUAL(v, 6, 1e-12);
+    free(r->metric);
+    r->metric = tg_strdup("month_usd");
+    CU_ASSERT_TRUE(alert_rule_spend_value(r, &sp, &v));
+    CU_ASSERT_DOUBLE_EQUAL(v, 40, 1e-12);
+    free(r->metric);
+    r->metric = tg_strdup("day_usd");
+    alert_window_t *w = alert_window_new(60, true, T0);
+    alert_window_add(w, T0, 4);
+    CU_ASSERT_FALSE(alert_rule_eval(r, w, T0, &v));
+    alert_window_add(w, T0 + S_SEC, 6);
+    CU_ASSERT_TRUE(alert_rule_eval(r, w, T0 + S_SEC, &v));  //  the max over the window
+    CU_ASSERT_DOUBLE_EQUAL(v, 6, 1e-12);
+    alert_window_destroy(&w);
+    alert_rule_t *usage = s_cond_rule("avg", 1);
+    CU_ASSERT_FALSE(alert_rule_spend_value(usage, &sp, &v));
+    alert_rule_destroy(&usage);
+    alert_rule_destroy(&r);
+}
+
 void
 test_alert_rule_register(void)
 {
@@ -477,6 +518,7 @@ test_alert_rule_register(void)
     CU_add_test(s, "cooldown", test_cooldown);
     CU_add_test(s, "low_needs_full_window", test_low_needs_full_window);
     CU_add_test(s, "match", test_match);
+    CU_add_test(s, "spend", test_spend);
     CU_add_test(s, "sign", test_sign);
     CU_add_test(s, "crud", test_crud);
 }
