@@ -31,7 +31,8 @@ struct alert {
     alert_book_t *book;      //  alerts and dedupe records in LMDB
     zsock_t *inbox;          //  PULL bound at endpoints.alert (QUERY)
     zsock_t *stream;         //  PUB bound at endpoints.alert_stream (ALERT)
-    zsock_t *bus;            //  SUB on endpoints.bus_out, "spd" and "evs"
+    zsock_t *bus;            //  SUB on endpoints.bus_out, "spd", and "evs" while rules read it
+    bool events;             //  subscribed to "evs"
     alert_rules_t *rules;    //  alert rules and their windows
     alert_webhook_t *hooks;  //  webhook and email deliveries
     const char *hook_url;    //  alert.webhook_url: every alert goes there ("" = none)
@@ -42,6 +43,8 @@ struct alert {
     double daily_usd;        //  budget.daily_usd (0 = none)
     double monthly_usd;      //  budget.monthly_usd (0 = none)
 };
+
+static void s_sync_events(alert_t *self);
 
 alert_t *
 alert_new(const tg_config_t *cfg)
@@ -62,7 +65,6 @@ alert_new(const tg_config_t *cfg)
     if (!self->inbox || !self->stream || !self->bus)
         goto fail;
     zsock_set_subscribe(self->bus, "spd");
-    zsock_set_subscribe(self->bus, "evs");
     if (!(self->stats = tg_stats_new(cfg, "alert")))
         goto fail;
     self->peers = tg_peers_new();
@@ -71,6 +73,7 @@ alert_new(const tg_config_t *cfg)
                        "Alerts fired, by severity and kind (budget, budget_forecast, rule).", NULL,
                        0);
     self->rules = alert_rules_new(self->book, tg_now_us());
+    s_sync_events(self);
     alert_webhook_opts_t wo = {
         .timeout_ms = tg_config_int(cfg, "alert.webhook_timeout_ms"),
         .backoff_ms = tg_config_int(cfg, "alert.webhook_backoff_ms"),
@@ -89,6 +92,22 @@ alert_new(const tg_config_t *cfg)
 fail:
     alert_destroy(&self);
     return NULL;
+}
+
+//  Subscribes to EVENTS while an enabled rule reads usage events, and only then: with no
+//  subscriber the bus proxy stops forwarding them, and alert decodes nothing.
+static void
+s_sync_events(alert_t *self)
+{
+    bool want = alert_rules_count_usage(self->rules) > 0;
+    if (want == self->events)
+        return;
+    if (want)
+        zsock_set_subscribe(self->bus, "evs");
+    else
+        zsock_set_unsubscribe(self->bus, "evs");
+    self->events = want;
+    tg_log_info("usage events %s", want ? "subscribed: a rule reads them" : "unsubscribed");
 }
 
 //  An email channel: a POST to the relay with the address, a subject and the alert.
@@ -271,9 +290,10 @@ s_on_query(alert_t *self, const tg_frame_t *frame)
         return;
     }
     tg_frame_t *reply;
-    if (s_under(q->path, "/v1/alerts/rules"))
+    if (s_under(q->path, "/v1/alerts/rules")) {
         reply = alert_rules_query(self->rules, q, frame->body, frame->body_len, tg_now_us());
-    else if (s_under(q->path, "/v1/alerts/dead_letters"))
+        s_sync_events(self);
+    } else if (s_under(q->path, "/v1/alerts/dead_letters"))
         reply = s_dead_letters(self, q);
     else if (strcmp(q->path, "/v1/costs/alerts") != 0) {
         char *msg = tg_strfmt("unknown alert route %.200s", q->path);

@@ -86,6 +86,15 @@ alert_rules_count(const alert_rules_t *self)
     return self->n;
 }
 
+size_t
+alert_rules_count_usage(const alert_rules_t *self)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->n; i++)
+        n += self->e[i].rule->enabled && strcmp(self->e[i].rule->event, "spend") != 0;
+    return n;
+}
+
 static s_entry_t *
 s_find(alert_rules_t *self, const char *id)
 {

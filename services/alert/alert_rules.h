@@ -35,5 +35,7 @@ void alert_rules_on_spend(alert_rules_t *self, const tg_fr_spend_t *sp, int64_t 
 size_t alert_rules_eval(alert_rules_t *self, int64_t now_us, alert_rules_fire_fn *fn, void *arg);
 //  Rules held.
 size_t alert_rules_count(const alert_rules_t *self);
+//  Enabled rules that read usage events (not spend rules): when 0, EVENTS need not come.
+size_t alert_rules_count_usage(const alert_rules_t *self);
 
 #endif
