@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { DB_ALERTS, DB_FIRED, DB_RULES, DB_DEAD };
-static const char *const s_dbs[] = {"alerts", "fired", "rules", "dead"};
+enum { DB_ALERTS, DB_FIRED, DB_RULES, DB_DEAD, DB_OUTBOX };
+static const char *const s_dbs[] = {"alerts", "fired", "rules", "dead", "outbox"};
 
 #define S_MAX_CANDIDATES 8       //  3 daily + 4 monthly levels + the forecast
 #define S_LIST_LIMIT (8u << 20)  //  largest list answer in bytes
@@ -423,7 +423,7 @@ alert_book_add_rule_alerts(alert_book_t *self,
 static int
 s_db(alert_book_kind_t kind)
 {
-    return kind == ALERT_BOOK_RULES ? DB_RULES : DB_DEAD;
+    return kind == ALERT_BOOK_RULES ? DB_RULES : kind == ALERT_BOOK_DEAD ? DB_DEAD : DB_OUTBOX;
 }
 
 int

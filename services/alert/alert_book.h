@@ -6,7 +6,9 @@
 //    fired   "<scope>/<daily|monthly>/<period>/<threshold %|forecast>@<budget>" -> alert id
 //    rules   rule id -> the rule as JSON (alert_rule_json), its last firing included
 //    dead    delivery id -> a dead-lettered webhook delivery as JSON (alert_webhook.c)
-//  rules and dead came after version 1 without a migration: opening creates them empty.
+//    outbox  delivery id -> a delivery not yet done (same JSON), re-queued after a restart
+//  rules, dead and outbox came after version 1 without a migration: opening creates them
+//  empty.
 //  An alert and its `fired` record are written in one txn, so a restart never fires a
 //  threshold twice in a period and never loses one that was published. The budget is part
 //  of the key: after the operator changes a budget, its thresholds fire anew.
@@ -57,8 +59,8 @@ int alert_book_add_rule_alerts(alert_book_t *self,
 //  The alert as JSON text, as the history lists it and webhooks receive it. Caller frees.
 char *alert_book_json(const tg_fr_alert_t *alert);
 
-//  Record stores of the rules and dead dbs: key -> JSON text.
-typedef enum { ALERT_BOOK_RULES, ALERT_BOOK_DEAD } alert_book_kind_t;
+//  Record stores of the rules, dead and outbox dbs: key -> JSON text.
+typedef enum { ALERT_BOOK_RULES, ALERT_BOOK_DEAD, ALERT_BOOK_OUTBOX } alert_book_kind_t;
 //  Stores (overwrites) key -> json. TG_OK or TG_ERR.
 int alert_book_put(alert_book_t *self, alert_book_kind_t kind, const char *key, const char *json);
 //  Deletes key; with json_p, the deleted record is returned (caller frees). TG_OK,

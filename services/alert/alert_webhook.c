@@ -128,12 +128,6 @@ alert_webhook_destroy(alert_webhook_t **self_p)
     *self_p = NULL;
 }
 
-void
-alert_webhook_attach(alert_webhook_t *self, zloop_t *loop)
-{
-    self->loop = loop;
-}
-
 size_t
 alert_webhook_pending(const alert_webhook_t *self)
 {
@@ -223,6 +217,7 @@ s_finish(alert_webhook_t *self, s_delivery_t *d, CURLcode res, int64_t now)
                     d->alert_id, d->tries, status);
         tg_metrics_add(self->metrics, "tollgate_alert_deliveries_total", "outcome=\"delivered\"",
                        1);
+        alert_book_take(self->book, ALERT_BOOK_OUTBOX, d->id, NULL);
         s_unlink(self, d);
         s_free(d);
         return;
@@ -246,6 +241,8 @@ s_finish(alert_webhook_t *self, s_delivery_t *d, CURLcode res, int64_t now)
     char *json = s_dead_json(self, d);
     int rc = json ? alert_book_put(self->book, ALERT_BOOK_DEAD, d->id, json) : TG_ERR;
     free(json);
+    if (rc == TG_OK)
+        alert_book_take(self->book, ALERT_BOOK_OUTBOX, d->id, NULL);
     tg_log_warn("alert delivery dead-lettered id=%s kind=%s alert=%s tries=%d error=\"%s\"%s",
                 d->id, d->kind, d->alert_id, d->tries, d->err, rc == TG_OK ? "" : " (not stored)");
     tg_metrics_add(self->metrics, "tollgate_alert_deliveries_total", "outcome=\"dead_lettered\"",
@@ -316,6 +313,16 @@ s_queue(alert_webhook_t *self, s_delivery_t *d)
     s_arm(self, d->due_us);
 }
 
+//  Keeps the delivery in the outbox db until it is done, so a restart re-queues it.
+static void
+s_keep(alert_webhook_t *self, const s_delivery_t *d)
+{
+    char *json = s_dead_json(self, d);
+    if (!json || alert_book_put(self->book, ALERT_BOOK_OUTBOX, d->id, json) != TG_OK)
+        tg_log_warn("delivery id=%s not kept: a restart before it is done loses it", d->id);
+    free(json);
+}
+
 void
 alert_webhook_send(alert_webhook_t *self,
                    const char *kind,
@@ -332,24 +339,21 @@ alert_webhook_send(alert_webhook_t *self,
     const char *key = secret ? secret : self->opts.secret;
     d->secret = key && *key ? tg_strdup(key) : NULL;
     d->body = tg_strdup(body);
+    s_keep(self, d);
     s_queue(self, d);
 }
 
-int
-alert_webhook_resend(alert_webhook_t *self, const char *id)
+//  A delivery from its stored JSON (dead letter or outbox record); NULL if unreadable.
+static s_delivery_t *
+s_from_json(alert_webhook_t *self, const char *id, const char *json)
 {
-    char *json = NULL;
-    int rc = alert_book_get(self->book, ALERT_BOOK_DEAD, id, &json);
-    if (rc != TG_OK)
-        return rc;
     json_t *o = json_loads(json, 0, NULL);
-    free(json);
     const char *url = json_string_value(json_object_get(o, "url"));
     json_t *body = json_object_get(o, "body");
     if (!url || !body) {
         json_decref(o);
-        tg_log_warn("dead letter id=%s unreadable: left in place", id);
-        return TG_ERR;
+        tg_log_warn("stored delivery id=%s unreadable: left in place", id);
+        return NULL;
     }
     s_delivery_t *d = tg_zalloc(sizeof *d);
     snprintf(d->id, sizeof d->id, "%s", id);
@@ -364,11 +368,50 @@ alert_webhook_resend(alert_webhook_t *self, const char *id)
     d->body =
         json_is_string(body) ? tg_strdup(json_string_value(body)) : json_dumps(body, JSON_COMPACT);
     json_decref(o);
+    return d;
+}
+
+int
+alert_webhook_resend(alert_webhook_t *self, const char *id)
+{
+    char *json = NULL;
+    int rc = alert_book_get(self->book, ALERT_BOOK_DEAD, id, &json);
+    if (rc != TG_OK)
+        return rc;
+    s_delivery_t *d = s_from_json(self, id, json);
+    free(json);
+    if (!d)
+        return TG_ERR;
+    s_keep(self, d);
     if (alert_book_take(self->book, ALERT_BOOK_DEAD, id, NULL) != TG_OK) {
+        alert_book_take(self->book, ALERT_BOOK_OUTBOX, id, NULL);
         s_free(d);
         return TG_ERR;
     }
     tg_log_info("dead letter re-sent id=%s", id);
     s_queue(self, d);
     return TG_OK;
+}
+
+static void
+s_on_kept(const char *json, void *arg)
+{
+    alert_webhook_t *self = arg;
+    json_t *o = json_loads(json, 0, NULL);
+    const char *id = json_string_value(json_object_get(o, "id"));
+    s_delivery_t *d = id ? s_from_json(self, id, json) : NULL;
+    json_decref(o);
+    if (d)
+        s_queue(self, d);
+}
+
+void
+alert_webhook_attach(alert_webhook_t *self, zloop_t *loop)
+{
+    self->loop = loop;
+    //  Deliveries a previous run had not finished go out again (their tries start anew).
+    alert_book_each(self->book, ALERT_BOOK_OUTBOX, s_on_kept, self);
+    if (self->n)
+        tg_log_info("deliveries re-queued from the last run n=%zu", self->n);
+    s_arm(self, tg_mono_us());
 }

@@ -11,7 +11,10 @@
 #include "alert_rule.h"
 #include "alert_rules.h"
 #include "alert_webhook.h"
+#include "tg_metrics.h"
 #include "tg_util.h"
+
+#include <czmq.h>
 
 #define S_SEC 1000000LL
 #define T0 (1764000000LL * S_SEC)
@@ -506,6 +509,90 @@ test_spend(void)
     alert_rule_destroy(&r);
 }
 
+static void
+s_count_record(const char *json, void *arg)
+{
+    json_t *o = json_loads(json, 0, NULL);
+    snprintf(arg, 40, "%s", json_string_value(json_object_get(o, "id")));
+    json_decref(o);
+}
+
+static size_t
+s_records(alert_book_t *book, alert_book_kind_t kind, char *id)
+{
+    id[0] = 0;
+    alert_book_each(book, kind, s_count_record, id);
+    return id[0] ? 1 : 0;  //  these tests keep at most one
+}
+
+static int
+s_until_idle(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    return alert_webhook_pending(arg) == 0 ? -1 : 0;
+}
+
+static int
+s_give_up(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    (void)arg;
+    return -1;
+}
+
+//  A delivery survives a restart (outbox db), is dead-lettered after its tries (a refused
+//  connection), and a re-send moves it back to the outbox.
+static void
+test_outbox_dead_resend(void)
+{
+    char tmpl[] = "/tmp/tg-test-hooks-XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
+    alert_book_t *book = alert_book_new(dir, 16 << 20);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(book);
+    tg_metrics_t *m = tg_metrics_new();
+    alert_webhook_opts_t o = {
+        .timeout_ms = 500, .backoff_ms = 10, .max_tries = 2, .max_in_flight = 4, .secret = "k"};
+    alert_webhook_t *h = alert_webhook_new(&o, book, m);
+    alert_webhook_send(h, "webhook", "http://127.0.0.1:1/x", NULL, "alrt_1", "{\"id\":\"alrt_1\"}");
+    CU_ASSERT_EQUAL(alert_webhook_pending(h), 1);
+    char id[40];
+    CU_ASSERT_EQUAL(s_records(book, ALERT_BOOK_OUTBOX, id), 1);
+    alert_webhook_destroy(&h);  //  "restart" before any try
+
+    h = alert_webhook_new(&o, book, m);
+    zloop_t *loop = zloop_new();
+    alert_webhook_attach(h, loop);
+    CU_ASSERT_EQUAL(alert_webhook_pending(h), 1);  //  re-queued from the outbox
+    zloop_timer(loop, 10, 0, s_until_idle, h);
+    zloop_timer(loop, 10000, 1, s_give_up, NULL);
+    zloop_start(loop);
+    CU_ASSERT_EQUAL(alert_webhook_pending(h), 0);
+    CU_ASSERT_EQUAL(s_records(book, ALERT_BOOK_OUTBOX, id), 0);
+    CU_ASSERT_EQUAL(s_records(book, ALERT_BOOK_DEAD, id), 1);
+    char *dead = NULL;
+    CU_ASSERT_EQUAL(alert_book_get(book, ALERT_BOOK_DEAD, id, &dead), TG_OK);
+    CU_ASSERT_PTR_NOT_NULL(dead && strstr(dead, "\"tries\":2"));
+    CU_ASSERT_PTR_NULL(dead ? strstr(dead, "\"secret\"") : NULL);  //  the default key stays out
+    free(dead);
+
+    CU_ASSERT_EQUAL(alert_webhook_resend(h, "dlv_nope"), TG_NOTFOUND);
+    CU_ASSERT_EQUAL(alert_webhook_resend(h, id), TG_OK);
+    CU_ASSERT_EQUAL(alert_webhook_pending(h), 1);
+    CU_ASSERT_EQUAL(s_records(book, ALERT_BOOK_DEAD, id), 0);
+    CU_ASSERT_EQUAL(s_records(book, ALERT_BOOK_OUTBOX, id), 1);
+    alert_webhook_destroy(&h);
+    CU_ASSERT_PTR_NULL(h);
+    zloop_destroy(&loop);
+    tg_metrics_destroy(&m);
+    alert_book_destroy(&book);
+    char *cmd = tg_strfmt("rm -rf '%s'", dir);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    free(cmd);
+}
+
 void
 test_alert_rule_register(void)
 {
@@ -520,5 +607,6 @@ test_alert_rule_register(void)
     CU_add_test(s, "match", test_match);
     CU_add_test(s, "spend", test_spend);
     CU_add_test(s, "sign", test_sign);
+    CU_add_test(s, "outbox_dead_resend", test_outbox_dead_resend);
     CU_add_test(s, "crud", test_crud);
 }
