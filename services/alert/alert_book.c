@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { DB_ALERTS, DB_FIRED };
-static const char *const s_dbs[] = {"alerts", "fired"};
+enum { DB_ALERTS, DB_FIRED, DB_RULES, DB_DEAD, DB_OUTBOX };
+static const char *const s_dbs[] = {"alerts", "fired", "rules", "dead", "outbox"};
 
 #define S_MAX_CANDIDATES 8       //  3 daily + 4 monthly levels + the forecast
 #define S_LIST_LIMIT (8u << 20)  //  largest list answer in bytes
@@ -315,4 +315,188 @@ alert_book_list(alert_book_t *self, int64_t since_us, size_t limit, const char *
     char *body = rc == TG_OK ? tg_jsonw_take(w, NULL) : NULL;
     tg_jsonw_destroy(&w);
     return body;
+}
+
+char *
+alert_book_json(const tg_fr_alert_t *a)
+{
+    tg_jsonw_t *w = tg_jsonw_new(16384);
+    char when[40];
+    tg_time_rfc3339(a->ts, when, sizeof when);
+    tg_jsonw_object(w, NULL);
+    tg_jsonw_str(w, "id", a->id);
+    tg_jsonw_str(w, "object", "alert");
+    tg_jsonw_str(w, "ts", when);
+    tg_jsonw_int(w, "created", a->ts / 1000000);
+    tg_jsonw_str(w, "severity", a->severity);
+    tg_jsonw_str(w, "kind", a->kind);
+    tg_jsonw_str(w, "scope", a->scope ? a->scope : S_SCOPE);
+    if (a->rule)
+        tg_jsonw_str(w, "rule", a->rule);
+    if (a->period)
+        tg_jsonw_str(w, "period", a->period);
+    tg_jsonw_fixed(w, "threshold", a->threshold, 6);
+    tg_jsonw_fixed(w, "value", a->value, 6);
+    tg_jsonw_fixed(w, "limit", a->limit, 6);
+    tg_jsonw_str(w, "message", a->message);
+    tg_jsonw_end(w);
+    char *text = tg_jsonw_take(w, NULL);
+    tg_jsonw_destroy(&w);
+    return text;
+}
+
+//  Runs one write txn doing `nput` puts (db, key, value), growing the map when full.
+typedef struct {
+    int db;           //  db index
+    const void *key;  //  key bytes
+    size_t klen;      //  key length
+    const void *val;  //  value bytes (NULL = delete)
+    size_t vlen;      //  value length
+} s_op_t;
+
+static int
+s_write(alert_book_t *self, const s_op_t *ops, size_t nops)
+{
+    for (;;) {
+        tg_lmdb_txn_t *txn;
+        if (tg_lmdb_begin(self->db, true, &txn) != TG_OK)
+            return TG_ERR;
+        int rc = TG_OK;
+        for (size_t i = 0; i < nops && rc == TG_OK; i++)
+            rc = ops[i].val
+                     ? tg_lmdb_put(txn, ops[i].db, ops[i].key, ops[i].klen, ops[i].val, ops[i].vlen)
+                     : tg_lmdb_del(txn, ops[i].db, ops[i].key, ops[i].klen);
+        if (rc == TG_OK)
+            rc = tg_lmdb_commit(&txn);
+        else
+            tg_lmdb_abort(&txn);
+        if (rc != TG_AGAIN)
+            return rc;
+        if (tg_lmdb_grow_double(self->db, TG_LMDB_MAX_MAP) != TG_OK) {
+            tg_log_error("alert map full and cannot grow bytes=%zu", tg_lmdb_map_size(self->db));
+            return TG_ERR;
+        }
+    }
+}
+
+int
+alert_book_add_rule_alerts(alert_book_t *self,
+                           tg_frame_t *const *alerts,
+                           const char *const *rule_ids,
+                           char *const *rule_jsons,
+                           size_t n)
+{
+    s_op_t *ops = tg_zalloc(2 * n * sizeof *ops);
+    void **owned = tg_zalloc(2 * n * sizeof *owned);  //  keys and values to free
+    int rc = TG_OK;
+    for (size_t i = 0; i < n && rc == TG_OK; i++) {
+        const tg_fr_alert_t *a = &alerts[i]->alert;
+        char *json = alert_book_json(a);
+        if (!json) {
+            rc = TG_ERR;
+            break;
+        }
+        size_t jlen = strlen(json);
+        uint8_t *val = tg_zalloc(jlen + 1);
+        val[0] = (uint8_t)a->severity[0];
+        memcpy(val + 1, json, jlen);
+        free(json);
+        size_t idlen = strlen(a->id);
+        uint8_t *key = tg_zalloc(8 + idlen);
+        tg_lmdb_be64_put(key, (uint64_t)a->ts);
+        memcpy(key + 8, a->id, idlen);
+        owned[2 * i] = key;
+        owned[2 * i + 1] = val;
+        ops[2 * i] = (s_op_t){DB_ALERTS, key, 8 + idlen, val, jlen + 1};
+        ops[2 * i + 1] = (s_op_t){DB_RULES, rule_ids[i], strlen(rule_ids[i]), rule_jsons[i],
+                                  strlen(rule_jsons[i])};
+    }
+    if (rc == TG_OK)
+        rc = s_write(self, ops, 2 * n);
+    for (size_t i = 0; i < 2 * n; i++)
+        free(owned[i]);
+    free(owned);
+    free(ops);
+    return rc == TG_OK ? TG_OK : TG_ERR;
+}
+
+static int
+s_db(alert_book_kind_t kind)
+{
+    return kind == ALERT_BOOK_RULES ? DB_RULES : kind == ALERT_BOOK_DEAD ? DB_DEAD : DB_OUTBOX;
+}
+
+int
+alert_book_put(alert_book_t *self, alert_book_kind_t kind, const char *key, const char *json)
+{
+    s_op_t op = {s_db(kind), key, strlen(key), json, strlen(json)};
+    return s_write(self, &op, 1) == TG_OK ? TG_OK : TG_ERR;
+}
+
+int
+alert_book_get(alert_book_t *self, alert_book_kind_t kind, const char *key, char **json_p)
+{
+    *json_p = NULL;
+    if (!*key)
+        return TG_NOTFOUND;
+    tg_lmdb_txn_t *txn;
+    if (tg_lmdb_begin(self->db, false, &txn) != TG_OK)
+        return TG_ERR;
+    void *v = NULL;
+    size_t vlen = 0;
+    int rc = tg_lmdb_get(txn, s_db(kind), key, strlen(key), &v, &vlen);
+    tg_lmdb_abort(&txn);
+    if (rc == TG_OK) {
+        *json_p = tg_strndup(v, vlen);
+        free(v);
+    }
+    return rc;
+}
+
+int
+alert_book_take(alert_book_t *self, alert_book_kind_t kind, const char *key, char **json_p)
+{
+    char *json = NULL;
+    int rc = alert_book_get(self, kind, key, &json);
+    if (rc == TG_OK) {
+        s_op_t op = {s_db(kind), key, strlen(key), NULL, 0};
+        rc = s_write(self, &op, 1);
+    }
+    if (rc == TG_OK && json_p)
+        *json_p = json;
+    else
+        free(json);
+    return rc;
+}
+
+typedef struct {
+    void (*fn)(const char *json, void *arg);  //  the caller's visitor
+    void *arg;                                //  its argument
+} s_each_t;
+
+static int
+s_on_record(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    (void)key;
+    (void)klen;
+    s_each_t *e = arg;
+    char *json = tg_strndup(val, vlen);
+    e->fn(json, e->arg);
+    free(json);
+    return 0;
+}
+
+int
+alert_book_each(alert_book_t *self,
+                alert_book_kind_t kind,
+                void (*fn)(const char *json, void *arg),
+                void *arg)
+{
+    tg_lmdb_txn_t *txn;
+    if (tg_lmdb_begin(self->db, false, &txn) != TG_OK)
+        return TG_ERR;
+    s_each_t e = {fn, arg};
+    int rc = tg_lmdb_each(txn, s_db(kind), NULL, 0, NULL, 0, false, s_on_record, &e);
+    tg_lmdb_abort(&txn);
+    return rc;
 }

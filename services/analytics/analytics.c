@@ -171,6 +171,38 @@ s_ack_batch(analytics_t *self)
     free(done);
 }
 
+//  EVENTS on the bus: the events of the batch stored now (not duplicates), priced, for the
+//  alert rules. One PUB message per commit; without a subscriber ZeroMQ drops it at once.
+static void
+s_publish_events(analytics_t *self)
+{
+    tg_buf_t body;
+    tg_buf_init(&body, SIZE_MAX);
+    uint64_t n = 0;
+    for (size_t i = 0; i < self->nbatch; i++) {
+        if (self->outcome[i].duplicate)
+            continue;
+        tg_frame_t *u = self->batch[i];
+        u->usage.cost_usd = (double)self->outcome[i].cost_micro / 1e6;
+        size_t len;
+        char *map = tg_frame_encode_map(u, &len);
+        if (map)
+            tg_buf_append(&body, map, len);
+        free(map);
+        n += map != NULL;
+    }
+    if (n == 0) {
+        tg_buf_fini(&body);
+        return;
+    }
+    tg_frame_t *f = tg_frame_new(TG_FRAME_EVENTS);
+    f->events.n = n;
+    size_t len;
+    char *bytes = tg_buf_take(&body, &len);
+    tg_frame_give_body(f, &bytes, len);
+    tg_frame_send(&f, tg_stats_socket(self->stats));  //  PUB: never blocks
+}
+
 //  Commits the pending batch in one txn, then ACKs every event of it (duplicates too).
 static void
 s_flush(analytics_t *self)
@@ -196,6 +228,7 @@ s_flush(analytics_t *self)
         for (size_t i = 0; i < self->nbatch; i++)
             s_count(self, &self->batch[i]->usage, &self->outcome[i]);
         s_ack_batch(self);
+        s_publish_events(self);
     } else
         tg_log_error("analytics could not store a batch of %zu usage events (%s): not "
                      "acknowledged, senders will resend",

@@ -11,6 +11,7 @@ typedef struct {
     int workers;              //  --workers N: provider-worker processes (>= 1)
     int ingest;               //  --ingest N: ingest processes sharing the port (>= 1)
     bool verbose;             //  -v: service logs on the terminal instead of run/tollgate.log
+    const char *endpoint;     //  alerts --endpoint: alert stream to follow (NULL = the config's)
 } cli_opts_t;
 
 //  How long `up` waits for /readyz to answer 200 before it gives up.

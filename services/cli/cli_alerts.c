@@ -15,10 +15,10 @@ s_print(const tg_frame_t *f)
     char when[40];
     tg_time_rfc3339(a->ts, when, sizeof when);
     json_t *o =
-        json_pack("{ss ss ss ss ss ss*, ss*, sf sf sf ss}", "topic", f->topic ? f->topic : "", "id",
-                  a->id, "ts", when, "severity", a->severity, "kind", a->kind, "scope", a->scope,
-                  "period", a->period, "threshold", a->threshold, "value", a->value, "limit",
-                  a->limit, "message", a->message);
+        json_pack("{ss ss ss ss ss ss*, ss*, ss*, sf sf sf ss}", "topic", f->topic ? f->topic : "",
+                  "id", a->id, "ts", when, "severity", a->severity, "kind", a->kind, "scope",
+                  a->scope, "period", a->period, "rule", a->rule, "threshold", a->threshold,
+                  "value", a->value, "limit", a->limit, "message", a->message);
     char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
     if (line) {
         puts(line);
@@ -34,7 +34,7 @@ cli_alerts(const cli_opts_t *opts, const char *severity)
     tg_config_t *cfg = tg_config_load(opts->config_path);
     if (!cfg)
         return 2;
-    const char *ep = tg_config_str(cfg, "endpoints.alert_stream");
+    const char *ep = opts->endpoint ? opts->endpoint : tg_config_str(cfg, "endpoints.alert_stream");
     zsock_t *sub = zsock_new(ZMQ_SUB);
     if (!sub || zsock_connect(sub, "%s", ep) != 0) {
         fprintf(stderr, "tollgate: cannot connect to the alert stream %s\n", ep);

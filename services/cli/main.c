@@ -25,9 +25,10 @@ s_usage(FILE *out)
             "  down [-c FILE] stop the `tollgate up` running for this run dir\n"
             "  status [-c FILE]\n"
             "                 print /readyz (exit 0 ready, 1 not ready, 3 not reachable)\n"
-            "  alerts [-c FILE] [--severity info|warning|critical]\n"
+            "  alerts [-c FILE] [--severity info|warning|critical] [--endpoint URL]\n"
             "                 subscribe to the alert stream and print each alert as a JSON\n"
-            "                 line until Ctrl-C\n"
+            "                 line until Ctrl-C; --endpoint follows another gateway's stream\n"
+            "                 (tcp://host:port, its endpoints.alert_stream)\n"
             "  breakers [-c FILE]\n"
             "                 print each circuit breaker transition as a JSON line until Ctrl-C\n"
             "  version        print the version\n"
@@ -78,6 +79,13 @@ s_parse(int argc, char **argv, cli_opts_t *opts, bool counts_allowed, const char
             i++;
         } else if ((!strcmp(arg, "-v") || !strcmp(arg, "--verbose")) && counts_allowed) {
             opts->verbose = true;
+        } else if (!strcmp(arg, "--endpoint") && severity_p) {
+            if (!val || !strstr(val, "://")) {
+                fprintf(stderr, "tollgate: --endpoint takes a ZeroMQ endpoint (tcp://host:port)\n");
+                return -1;
+            }
+            opts->endpoint = val;
+            i++;
         } else if (is_count && counts_allowed) {
             int n = s_count(val);
             if (n < 0) {

@@ -164,6 +164,8 @@ ingest_new(const tg_config_t *cfg, struct event_base *base)
         goto fail;
     self->dashboard_dir = ingest_dashboard_dir();
     self->chunk = evbuffer_new();
+    if (ingest_sse_init(self) != TG_OK)
+        goto fail;
     if (ingest_http_start(self) != TG_OK)
         goto fail;
     self->inbox_reader = tg_evzmq_new(base, self->inbox, ingest_call_on_frame, self);
@@ -192,6 +194,7 @@ ingest_destroy(ingest_t **self_p)
     if (self->calls)
         ingest_call_forget_all(self);
     ingest_call_reap(self);
+    ingest_sse_fini(self);
     free(self->dead);
     tg_evzmq_destroy(&self->inbox_reader);
     tg_evzmq_destroy(&self->bus_reader);
@@ -254,6 +257,7 @@ ingest_drain(ingest_t *self, int64_t grace_ms, void (*done)(void *arg), void *ar
     self->drain_done = done;
     self->drain_arg = arg;
     ingest_http_stop_accepting(self);
+    ingest_sse_close_all(self);
     s_on_stats(-1, 0, self);  //  tell the bus at once that this ingest is not ready
     self->drain_timer = evtimer_new(self->base, s_on_drain_timeout, self);
     struct timeval tv = {(time_t)(grace_ms / 1000), (suseconds_t)((grace_ms % 1000) * 1000)};

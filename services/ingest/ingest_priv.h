@@ -85,6 +85,18 @@ typedef struct {
     bool usage;         //  stream_options.include_usage
 } ingest_cache_hit_t;
 
+//  Clients of GET /v1/alerts/stream (ingest_sse.c), fed from the alert PUB stream.
+typedef struct ingest_sse_client ingest_sse_client_t;
+typedef struct {
+    zsock_t *sub;                  //  SUB on endpoints.alert_stream, "alert."
+    tg_evzmq_t *reader;            //  sub on the loop
+    struct event *ping;            //  1 s check: slow clients dropped, a ping every 15 s
+    uint64_t ticks;                //  checks made
+    ingest_sse_client_t *clients;  //  open streams
+    size_t n;                      //  entries in clients
+    size_t cap;                    //  ingest.sse_buffer_bytes: unsent bytes a client may owe
+} ingest_sse_t;
+
 //  One client call waiting for its answer.
 typedef struct ingest_call {
     ingest_t *owner;                   //  the ingest it belongs to
@@ -144,6 +156,7 @@ struct ingest {
     struct event *drain_timer;          //  grace period end
     void (*drain_done)(void *);         //  called once drained
     void *drain_arg;                    //  its argument
+    ingest_sse_t sse;                   //  alert stream clients (ingest_sse.c)
 };
 
 //  ingest_http.c
@@ -266,6 +279,15 @@ void ingest_dashboard_serve(ingest_t *self,
                             struct evhttp_request *req,
                             const char *rid,
                             const char *path);
+//  ingest_sse.c
+//  Subscribes to the alert stream. TG_OK or TG_ERR.
+int ingest_sse_init(ingest_t *self);
+//  Frees the SSE state (connections belong to evhttp). Safe after a failed init.
+void ingest_sse_fini(ingest_t *self);
+//  GET /v1/alerts/stream: starts an SSE answer and adds the client.
+void ingest_sse_open(ingest_t *self, struct evhttp_request *req, const char *rid);
+//  Ends every stream (drain).
+void ingest_sse_close_all(ingest_t *self);
 
 //  Called when no call is in flight: finishes a drain if one is under way.
 void ingest_drain_check(ingest_t *self);

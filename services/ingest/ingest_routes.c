@@ -35,7 +35,8 @@ struct s_route {
     s_target_t target;   //  for query routes
 };
 
-static s_handler_fn s_on_llm, s_on_query, s_on_metrics, s_on_healthz, s_on_readyz, s_on_dashboard;
+static s_handler_fn s_on_llm, s_on_query, s_on_metrics, s_on_healthz, s_on_readyz, s_on_dashboard,
+    s_on_sse;
 
 #define S_GET (EVHTTP_REQ_GET | EVHTTP_REQ_HEAD)
 
@@ -54,6 +55,14 @@ static const s_route_t s_routes[] = {
      T_ROUTER},
     {"/v1/usage", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ANALYTICS},
     {"/v1/costs/alerts", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ALERT},
+    {"/v1/alerts/stream", false, EVHTTP_REQ_GET, "GET", true, s_on_sse, INGEST_QUERY, T_NONE},
+    {"/v1/alerts/rules", false, S_GET | EVHTTP_REQ_POST, "GET, HEAD, POST", true, s_on_query,
+     INGEST_QUERY, T_ALERT},
+    {"/v1/alerts/rules/", true, S_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE,
+     "GET, HEAD, POST, PUT, DELETE", true, s_on_query, INGEST_QUERY, T_ALERT},
+    {"/v1/alerts/dead_letters", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ALERT},
+    {"/v1/alerts/dead_letters/", true, EVHTTP_REQ_POST, "POST", true, s_on_query, INGEST_QUERY,
+     T_ALERT},
     {"/metrics", false, S_GET, "GET, HEAD", false, s_on_metrics, INGEST_QUERY, T_NONE},
     {"/healthz", false, S_GET, "GET, HEAD", false, s_on_healthz, INGEST_QUERY, T_NONE},
     {"/readyz", false, S_GET, "GET, HEAD", false, s_on_readyz, INGEST_QUERY, T_NONE},
@@ -341,9 +350,10 @@ s_on_query(ingest_t *self,
     tg_frame_t *f = tg_frame_new(TG_FRAME_QUERY);
     f->query.id = tg_strdup(id);
     f->query.reply_to = tg_strdup(self->inbox_ep);
-    //  HEAD is a GET whose body libevent leaves out; a POST carries its JSON body on.
-    bool post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
-    f->query.method = tg_strdup(post ? "POST" : "GET");
+    //  HEAD is a GET whose body libevent leaves out; POST and PUT carry their JSON body on.
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    bool post = cmd == EVHTTP_REQ_POST || cmd == EVHTTP_REQ_PUT;
+    f->query.method = tg_strdup(cmd == EVHTTP_REQ_HEAD ? "GET" : s_method_name(cmd));
     if (post) {
         struct evbuffer *in = evhttp_request_get_input_buffer(req);
         size_t len = evbuffer_get_length(in);
@@ -361,6 +371,18 @@ s_on_query(ingest_t *self,
         return;
     }
     ingest_call_add(self, req, INGEST_QUERY, id, rid, "none", tg_mono_us(), seq);
+}
+
+static void
+s_on_sse(ingest_t *self,
+         struct evhttp_request *req,
+         const char *id,
+         const char *rid,
+         const s_route_t *route)
+{
+    (void)id;
+    (void)route;
+    ingest_sse_open(self, req, rid);
 }
 
 static void

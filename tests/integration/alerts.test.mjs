@@ -6,6 +6,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import http_ from 'node:http';
 import OpenAI from 'openai';
 import { MASTER_KEY, binary, delay, http, startMock, startTollgate, waitFor } from './harness.mjs';
 
@@ -16,12 +18,29 @@ let mock;
 let tg;
 let client;
 let sub; // `tollgate alerts`: { child, lines }
+let hook; // alert.webhook_url receiver: { server, got: [{ headers, body }] }
+const SECRET = 'whsec_budget';
 
 before(async () => {
   mock = await startMock();
+  hook = { got: [] };
+  hook.server = http_.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => {
+      body += d;
+    });
+    req.on('end', () => {
+      hook.got.push({ headers: req.headers, body });
+      res.end('ok');
+    });
+  });
+  await new Promise((resolve) => hook.server.listen(0, '127.0.0.1', resolve));
   tg = await startTollgate({
     mock,
-    config: `budget:\n  daily_usd: ${DAILY}\n  monthly_usd: ${MONTHLY}\n`,
+    config:
+      `budget:\n  daily_usd: ${DAILY}\n  monthly_usd: ${MONTHLY}\n` +
+      `alert:\n  webhook_url: "http://127.0.0.1:${hook.server.address().port}/budget"\n` +
+      `  webhook_secret: "${SECRET}"\n`,
   });
   client = new OpenAI({ baseURL: tg.baseURL, apiKey: MASTER_KEY, maxRetries: 0, timeout: 30000 });
   const child = spawn(binary('tollgate'), ['alerts'], { cwd: tg.dir, env: tg.env });
@@ -54,6 +73,7 @@ after(async () => {
     assert.deepEqual([res.code, res.signal], [0, null], 'tollgate up exits 0 after SIGTERM');
   }
   if (mock) await mock.stop();
+  if (hook) hook.server.close();
 });
 
 async function alerts() {
@@ -118,7 +138,7 @@ test('budget thresholds fire once each, with the severities of spec L1', async (
   const keys = (await alerts()).map(key).sort();
   assert.deepEqual(keys, [...want, 'monthly 0.9', 'monthly 1'].sort());
 
-  // The outside subscriber got the same alerts from the stream, topic = alert.<severity>.
+  // The outside subscriber got the same alerts from the stream, topic = alert.<severity>.<org>.
   const streamed = await waitFor(
     () => {
       const got = sub.lines.filter((a) => a.kind === 'budget');
@@ -127,5 +147,21 @@ test('budget thresholds fire once each, with the severities of spec L1', async (
     { timeout: 10000, what: 'the alert stream to deliver every alert' },
   );
   assert.deepEqual(streamed.map(key).sort(), keys);
-  assert.ok(streamed.every((a) => a.topic === a.severity && a.message.length > 0));
+  assert.ok(streamed.every((a) => a.topic === `${a.severity}.global` && a.message.length > 0));
+
+  // alert.webhook_url got each budget alert once, signed with alert.webhook_secret.
+  const hooked = await waitFor(
+    () => {
+      const got = hook.got.map((g) => ({ ...g, alert: JSON.parse(g.body) }));
+      const budget = got.filter((g) => g.alert.kind === 'budget');
+      return budget.length >= keys.length ? budget : null;
+    },
+    { timeout: 10000, what: 'the budget alerts at alert.webhook_url' },
+  );
+  assert.deepEqual(hooked.map((g) => key(g.alert)).sort(), keys);
+  for (const g of hooked) {
+    const [, t, v1] = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(g.headers['x-tollgate-signature']);
+    const want = crypto.createHmac('sha256', SECRET).update(`${t}.${g.body}`).digest('hex');
+    assert.equal(v1, want);
+  }
 });
