@@ -2,6 +2,8 @@
 //  /v1/router/metrics; the XSUB/XPUB bus proxy runs in a czmq zproxy actor.
 #include "router.h"
 #include "router_cache.h"
+#include "router_keys.h"
+#include "router_limits.h"
 #include "router_pool.h"
 #include "router_resolve.h"
 #include "tg_complexity.h"
@@ -60,6 +62,8 @@ struct router {
     tg_metrics_t *metrics;   //  our counters
     router_pool_t *pool;     //  workers and the calls they hold
     router_cache_t *cache;   //  the response cache's writer
+    router_keys_t *keys;     //  the key store's writer, /v1/keys
+    router_limits_t *lim;    //  rate limits and monthly quotas per key
     tg_outbox_t *outbox;     //  usage events of the hits answered here
     unsigned ticks;          //  ticks so far
     zhashx_t *ingests;       //  inbox endpoint -> s_ingest_t (owned)
@@ -140,7 +144,9 @@ router_new(const tg_config_t *cfg)
                        "Calls waiting for a worker with room.", s_no_buckets, 0);
     self->cache = router_cache_new(cfg, self->pricing, self->metrics);
     self->outbox = tg_outbox_new(cfg, tg_config_str(cfg, "endpoints.router"));
-    if (!self->cache || !self->outbox)
+    self->keys = router_keys_new(cfg);
+    self->lim = router_limits_new();
+    if (!self->cache || !self->outbox || !self->keys)
         goto fail;
     return self;
 fail:
@@ -163,6 +169,8 @@ router_destroy(router_t **self_p)
     zactor_destroy(&self->proxy);
     tg_outbox_destroy(&self->outbox);
     router_cache_destroy(&self->cache);
+    router_keys_destroy(&self->keys);
+    router_limits_destroy(&self->lim);
     zlistx_destroy(&self->queue);
     zhashx_destroy(&self->ingests);
     router_pool_destroy(&self->pool);
@@ -399,6 +407,20 @@ s_on_request(router_t *self, tg_frame_t **frame_p)
         router_route_fini(&route);
         return;
     }
+    char *rl = NULL, *over = NULL;
+    uint64_t retry_s = 0;
+    if (router_limits_admit(self->lim, rq, tg_now_us(), &rl, &over, &retry_s) != TG_OK) {
+        self->rejected++;
+        s_count(self, rq->route, "rate_limited");
+        char *body = tg_error_body(429, over, "requests", NULL, "rate_limit_exceeded");
+        tg_frame_t *r = tg_reply_new(rq->id, 429, &body);
+        r->reply.retry_after = retry_s;
+        r->reply.rl = rl;
+        tg_peers_send(self->peers, rq->reply_to, &r);
+        free(over);
+        router_route_fini(&route);
+        return;
+    }
     const char *leader = NULL;
     if (rq->ckey) {
         tg_cache_entry_t e;
@@ -410,6 +432,7 @@ s_on_request(router_t *self, tg_frame_t **frame_p)
             tg_cache_entry_fini(&e);
         if (answered) {
             router_route_fini(&route);
+            free(rl);
             return;
         }
     }
@@ -433,6 +456,7 @@ s_on_request(router_t *self, tg_frame_t **frame_p)
     j->t0 = rq->t0;
     j->deadline_ms = rq->deadline_ms;
     //  The class scored by ingest (route.cls differs only when that class had no candidate).
+    j->rl = rl;  //  moved: the worker echoes it in REPLY/HEAD for the x-ratelimit headers
     j->cls = route.cls ? tg_strdup(tg_complexity_parse(rq->cls) >= 0 ? rq->cls : route.cls) : NULL;
     job->body = (*frame_p)->body;
     job->body_len = (*frame_p)->body_len;
@@ -547,7 +571,10 @@ s_on_query(router_t *self, tg_frame_t **frame_p)
     s_ingest_seen(self, q->reply_to, q->seq);
     char *body = NULL;
     int status = 0;
-    if (strcmp(q->method, "GET") != 0 && strncmp(q->path, "/v1/cache/", 10) != 0)
+    if (router_keys_query(self->keys, q, (*frame_p)->body, (*frame_p)->body_len, tg_now_us(),
+                          &status, &body))
+        s_reply(self, q->id, q->reply_to, status, &body);
+    else if (strcmp(q->method, "GET") != 0 && strncmp(q->path, "/v1/cache/", 10) != 0)
         s_reply_error(self, q->id, q->reply_to, 405, "method not allowed", NULL, NULL);
     else if (strcmp(q->path, "/v1/models") == 0) {
         body = s_models_json(self);
@@ -619,6 +646,7 @@ s_on_jobs(evutil_socket_t fd, short what, void *arg)
         if (rc != TG_OK)
             continue;
         if (f->type == TG_FRAME_LOAD && strlen(rid) == rid_len) {
+            router_limits_settle(self->lim, f->body, f->body_len, tg_now_us());
             router_pool_load(self->pool, rid, &f->load, f->body, f->body_len, tg_mono_us());
             room = true;
         } else if (f->type == TG_FRAME_FILL)
@@ -715,8 +743,10 @@ s_on_tick(evutil_socket_t fd, short what, void *arg)
     s_expire_queue(self, now);
     s_marks(self, now);
     tg_outbox_tick(self->outbox, now);
-    if (++self->ticks % S_EVICT_TICKS == 0)
+    if (++self->ticks % S_EVICT_TICKS == 0) {
         router_cache_tick(self->cache, now);
+        router_limits_tick(self->lim, tg_now_us());
+    }
     if (now - self->stats_mono >= tg_config_int(self->cfg, "stats.interval_ms") * 1000) {
         self->stats_mono = now;
         tg_metrics_set(self->metrics, "tollgate_router_workers", NULL,

@@ -1,0 +1,219 @@
+//  tg_limits.c - tier limits, token buckets and monthly quotas (spec K3, K4).
+#include "tg_limits.h"
+#include "tg_utc.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const s_names[TG_LIM_N] = {"requests_per_minute", "tokens_per_minute",
+                                              "requests_per_month", "tokens_per_month"};
+static const char *const s_tiers[] = {"free", "pro", "enterprise"};
+
+const char *
+tg_limit_name(tg_limit_t which)
+{
+    assert(which < TG_LIM_N);
+    return s_names[which];
+}
+
+bool
+tg_limits_tier_valid(const char *tier)
+{
+    for (size_t i = 0; tier && i < sizeof s_tiers / sizeof s_tiers[0]; i++)
+        if (strcmp(tier, s_tiers[i]) == 0)
+            return true;
+    return false;
+}
+
+void
+tg_limits_resolve(const tg_config_t *cfg,
+                  const char *tier,
+                  const int64_t override[TG_LIM_N],
+                  uint64_t out[TG_LIM_N])
+{
+    if (!tg_limits_tier_valid(tier))
+        tier = tg_config_str(cfg, "keys.default_tier");
+    if (!tg_limits_tier_valid(tier))
+        tier = "free";
+    for (int i = 0; i < TG_LIM_N; i++) {
+        if (override && override[i] >= 0) {
+            out[i] = (uint64_t) override[i];
+            continue;
+        }
+        char key[64];
+        snprintf(key, sizeof key, "tiers.%s.%s", tier, s_names[i]);
+        int64_t v = tg_config_int(cfg, key);
+        out[i] = v > 0 ? (uint64_t)v : 0;
+    }
+}
+
+void
+tg_bucket_refill(tg_bucket_t *self, uint64_t limit, int64_t now_us)
+{
+    assert(limit > 0);
+    int64_t full = (int64_t)limit * TG_LIMITS_WINDOW_US;
+    if (self->last_us == 0) {
+        self->level = full;
+        self->last_us = now_us;
+        return;
+    }
+    int64_t elapsed = now_us - self->last_us;
+    if (elapsed <= 0)
+        return;
+    self->last_us = now_us;
+    //  A debt deeper than a full minute's refill still refills at the same rate.
+    if (elapsed >= TG_LIMITS_WINDOW_US && self->level >= 0) {
+        self->level = full;
+        return;
+    }
+    int64_t room = full - self->level;  //  > 0 unless already full
+    if (room <= 0)
+        return;
+    //  elapsed × limit cannot overflow: limit ≤ 1e9 and elapsed is capped by room / limit.
+    if (elapsed >= room / (int64_t)limit + 1)
+        self->level = full;
+    else
+        self->level += elapsed * (int64_t)limit;
+    if (self->level > full)
+        self->level = full;
+}
+
+uint64_t
+tg_bucket_remaining(tg_bucket_t *self, uint64_t limit, int64_t now_us)
+{
+    tg_bucket_refill(self, limit, now_us);
+    return self->level > 0 ? (uint64_t)(self->level / TG_LIMITS_WINDOW_US) : 0;
+}
+
+bool
+tg_bucket_take(tg_bucket_t *self, uint64_t limit, uint64_t n, int64_t now_us, int64_t *wait_us_p)
+{
+    tg_bucket_refill(self, limit, now_us);
+    if (n > limit) {
+        if (wait_us_p)
+            *wait_us_p = INT64_MAX;
+        return false;
+    }
+    int64_t need = (int64_t)n * TG_LIMITS_WINDOW_US;
+    if (self->level >= need) {
+        self->level -= need;
+        return true;
+    }
+    if (wait_us_p) {
+        int64_t missing = need - self->level;
+        *wait_us_p = (missing + (int64_t)limit - 1) / (int64_t)limit;
+    }
+    return false;
+}
+
+void
+tg_bucket_charge(tg_bucket_t *self, uint64_t limit, uint64_t n, int64_t now_us)
+{
+    tg_bucket_refill(self, limit, now_us);
+    if (n > (uint64_t)(INT64_MAX / TG_LIMITS_WINDOW_US / 4))
+        n = (uint64_t)(INT64_MAX / TG_LIMITS_WINDOW_US / 4);
+    if (self->level > INT64_MIN / 2)
+        self->level -= (int64_t)n * TG_LIMITS_WINDOW_US;
+}
+
+int64_t
+tg_bucket_reset_us(tg_bucket_t *self, uint64_t limit, int64_t now_us)
+{
+    tg_bucket_refill(self, limit, now_us);
+    int64_t missing = (int64_t)limit * TG_LIMITS_WINDOW_US - self->level;
+    return missing > 0 ? (missing + (int64_t)limit - 1) / (int64_t)limit : 0;
+}
+
+static void
+s_quota_roll(tg_quota_t *self, int64_t now_us)
+{
+    char month[8];
+    tg_utc_month(now_us, month);
+    if (strcmp(month, self->month) != 0) {
+        memcpy(self->month, month, sizeof month);
+        self->used = 0;
+    }
+}
+
+uint64_t
+tg_quota_used(tg_quota_t *self, int64_t now_us)
+{
+    s_quota_roll(self, now_us);
+    return self->used;
+}
+
+bool
+tg_quota_take(tg_quota_t *self, uint64_t limit, uint64_t n, int64_t now_us)
+{
+    s_quota_roll(self, now_us);
+    if (limit && (self->used >= limit || n > limit - self->used))
+        return false;
+    self->used += n;
+    return true;
+}
+
+void
+tg_quota_charge(tg_quota_t *self, uint64_t n, int64_t now_us)
+{
+    s_quota_roll(self, now_us);
+    self->used += n;
+}
+
+int64_t
+tg_quota_reset_us(int64_t now_us)
+{
+    int64_t start = tg_utc_month_start(now_us);
+    int64_t next = start + (int64_t)tg_utc_days_in_month(now_us) * 86400LL * 1000000LL;
+    return next - now_us;
+}
+
+static size_t
+s_text_chars(const json_t *content)
+{
+    if (json_is_string(content))
+        return json_string_length(content);
+    size_t n = 0, i;
+    const json_t *part;
+    if (json_is_array(content))
+        json_array_foreach(content, i, part)
+        {
+            const json_t *t = json_is_string(part) ? part : json_object_get(part, "text");
+            if (json_is_string(t))
+                n += json_string_length(t);
+        }
+    return n;
+}
+
+uint64_t
+tg_limits_estimate_tokens(const json_t *doc)
+{
+    size_t chars = 0, i;
+    const json_t *msgs = json_object_get(doc, "messages"), *m;
+    if (json_is_array(msgs))
+        json_array_foreach(msgs, i, m) chars += s_text_chars(json_object_get(m, "content"));
+    else
+        chars = s_text_chars(json_object_get(doc, "input"));
+    uint64_t t = (chars + 3) / 4;
+    return t ? t : 1;
+}
+
+void
+tg_limits_duration(int64_t us, char *out, size_t size)
+{
+    if (us < 0)
+        us = 0;
+    int64_t ms = (us + 999) / 1000;
+    if (ms < 1000) {
+        snprintf(out, size, "%lldms", (long long)ms);
+        return;
+    }
+    int64_t s = (ms + 999) / 1000;
+    if (s < 60)
+        snprintf(out, size, "%llds", (long long)s);
+    else if (s < 3600)
+        snprintf(out, size, "%lldm%llds", (long long)(s / 60), (long long)(s % 60));
+    else
+        snprintf(out, size, "%lldh%lldm%llds", (long long)(s / 3600), (long long)(s % 3600 / 60),
+                 (long long)(s % 60));
+}

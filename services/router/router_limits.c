@@ -1,0 +1,218 @@
+//  router_limits.c - per-key token buckets (per minute) and monthly quotas.
+//
+//  Requests: one per call, taken at admission. Tokens: the prompt estimate ingest sends
+//  (characters / 4) is taken at admission; the completion tokens are charged when the
+//  worker's LOAD reports the call finished ("<id> <tokens>"), which may leave the bucket in
+//  debt: the next call then waits until it has refilled. A call is admitted only if every
+//  limit has room; nothing is counted for a refused call.
+#include "router_limits.h"
+#include "tg_limits.h"
+#include "tg_log.h"
+#include "tg_util.h"
+
+#include <czmq.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_PENDING_MAX_US (15LL * 60 * 1000000)  //  a call's tokens are awaited this long
+
+typedef struct {
+    tg_bucket_t req;  //  requests per minute
+    tg_bucket_t tok;  //  tokens per minute
+    tg_quota_t mreq;  //  requests this month
+    tg_quota_t mtok;  //  tokens this month
+    uint64_t tpm;     //  tokens per minute last seen (to charge completions)
+    int64_t seen_us;  //  last call
+} s_key_t;
+
+typedef struct {
+    char key[64];   //  key id
+    int64_t at_us;  //  admitted
+} s_pending_t;
+
+struct router_limits {
+    zhashx_t *keys;     //  key id -> s_key_t (owned)
+    zhashx_t *pending;  //  call id -> s_pending_t (owned): tokens to settle
+};
+
+router_limits_t *
+router_limits_new(void)
+{
+    router_limits_t *self = tg_zalloc(sizeof *self);
+    self->keys = zhashx_new();
+    zhashx_set_destructor(self->keys, tg_free_item);
+    self->pending = zhashx_new();
+    zhashx_set_destructor(self->pending, tg_free_item);
+    return self;
+}
+
+void
+router_limits_destroy(router_limits_t **self_p)
+{
+    assert(self_p);
+    router_limits_t *self = *self_p;
+    if (!self)
+        return;
+    zhashx_destroy(&self->pending);
+    zhashx_destroy(&self->keys);
+    free(self);
+    *self_p = NULL;
+}
+
+size_t
+router_limits_pending(const router_limits_t *self)
+{
+    return zhashx_size(self->pending);
+}
+
+//  "<limit> <remaining> <reset µs>" for requests, then for tokens (0 0 0 = no limit).
+static char *
+s_rl(s_key_t *k, const tg_fr_request_t *rq, int64_t now)
+{
+    if (!rq->rpm && !rq->tpm)
+        return NULL;
+    uint64_t rr = rq->rpm ? tg_bucket_remaining(&k->req, rq->rpm, now) : 0;
+    int64_t rs = rq->rpm ? tg_bucket_reset_us(&k->req, rq->rpm, now) : 0;
+    uint64_t tr = rq->tpm ? tg_bucket_remaining(&k->tok, rq->tpm, now) : 0;
+    int64_t ts = rq->tpm ? tg_bucket_reset_us(&k->tok, rq->tpm, now) : 0;
+    return tg_strfmt("%" PRIu64 " %" PRIu64 " %" PRId64 " %" PRIu64 " %" PRIu64 " %" PRId64,
+                     rq->rpm, rr, rs, rq->tpm, tr, ts);
+}
+
+static uint64_t
+s_secs(int64_t us)
+{
+    uint64_t s = us > 0 ? (uint64_t)((us + 999999) / 1000000) : 1;
+    return s ? s : 1;
+}
+
+int
+router_limits_admit(router_limits_t *self,
+                    const tg_fr_request_t *rq,
+                    int64_t now,
+                    char **rl_p,
+                    char **msg_p,
+                    uint64_t *retry_s_p)
+{
+    *rl_p = NULL;
+    *msg_p = NULL;
+    *retry_s_p = 0;
+    if (!rq->key || (!rq->rpm && !rq->tpm && !rq->rpmo && !rq->tpmo))
+        return TG_OK;
+    s_key_t *k = zhashx_lookup(self->keys, rq->key);
+    if (!k) {
+        k = tg_zalloc(sizeof *k);
+        zhashx_insert(self->keys, rq->key, k);
+    }
+    k->seen_us = now;
+    k->tpm = rq->tpm;
+    uint64_t ptok = rq->ptok ? rq->ptok : 1;
+    //  Check every limit before taking from any: a refused call counts nowhere.
+    int64_t wait = 0;
+    if (rq->rpm) {
+        tg_bucket_refill(&k->req, rq->rpm, now);
+        if (k->req.level < TG_LIMITS_WINDOW_US) {
+            tg_bucket_t probe = k->req;
+            tg_bucket_take(&probe, rq->rpm, 1, now, &wait);
+            *msg_p = tg_strfmt("Rate limit reached for key %s on requests per minute (RPM): "
+                               "Limit %" PRIu64 ", Used %" PRIu64 ", Requested 1. Please try "
+                               "again in %" PRIu64 "s.",
+                               rq->key, rq->rpm,
+                               rq->rpm - tg_bucket_remaining(&k->req, rq->rpm, now), s_secs(wait));
+        }
+    }
+    if (!*msg_p && rq->tpm) {
+        tg_bucket_t probe = k->tok;
+        if (!tg_bucket_take(&probe, rq->tpm, ptok, now, &wait)) {
+            uint64_t left = tg_bucket_remaining(&k->tok, rq->tpm, now);
+            if (wait == INT64_MAX) {
+                *msg_p =
+                    tg_strfmt("Request too large for key %s on tokens per minute (TPM): "
+                              "Limit %" PRIu64 ", Requested %" PRIu64 ". Send a smaller prompt.",
+                              rq->key, rq->tpm, ptok);
+                wait = TG_LIMITS_WINDOW_US;
+            } else
+                *msg_p = tg_strfmt("Rate limit reached for key %s on tokens per minute (TPM): "
+                                   "Limit %" PRIu64 ", Used %" PRIu64 ", Requested %" PRIu64
+                                   ". Please try again in %" PRIu64 "s.",
+                                   rq->key, rq->tpm, rq->tpm - left, ptok, s_secs(wait));
+        }
+    }
+    if (!*msg_p && rq->rpmo && tg_quota_used(&k->mreq, now) >= rq->rpmo) {
+        wait = tg_quota_reset_us(now);
+        *msg_p = tg_strfmt("Monthly limit reached for key %s on requests per month: Limit "
+                           "%" PRIu64 ", Used %" PRIu64 ". It resets at the start of the next "
+                           "month (UTC).",
+                           rq->key, rq->rpmo, k->mreq.used);
+    }
+    if (!*msg_p && rq->tpmo && tg_quota_used(&k->mtok, now) + ptok > rq->tpmo) {
+        wait = tg_quota_reset_us(now);
+        *msg_p = tg_strfmt("Monthly limit reached for key %s on tokens per month: Limit "
+                           "%" PRIu64 ", Used %" PRIu64 ", Requested %" PRIu64 ". It resets "
+                           "at the start of the next month (UTC).",
+                           rq->key, rq->tpmo, k->mtok.used, ptok);
+    }
+    if (*msg_p) {
+        *retry_s_p = s_secs(wait);
+        *rl_p = s_rl(k, rq, now);
+        return TG_AGAIN;
+    }
+    if (rq->rpm)
+        tg_bucket_take(&k->req, rq->rpm, 1, now, NULL);
+    if (rq->tpm)
+        tg_bucket_take(&k->tok, rq->tpm, ptok, now, NULL);
+    tg_quota_charge(&k->mreq, 1, now);
+    tg_quota_charge(&k->mtok, ptok, now);
+    if ((rq->tpm || rq->tpmo) && rq->id) {
+        s_pending_t *p = tg_zalloc(sizeof *p);
+        snprintf(p->key, sizeof p->key, "%s", rq->key);
+        p->at_us = now;
+        zhashx_update(self->pending, rq->id, p);
+    }
+    *rl_p = s_rl(k, rq, now);
+    return TG_OK;
+}
+
+void
+router_limits_settle(router_limits_t *self, const char *body, size_t len, int64_t now)
+{
+    if (!zhashx_size(self->pending))
+        return;
+    const char *p = body, *end = body + len;
+    while (p && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        const char *sp = memchr(p, ' ', n);
+        char id[128];
+        if (sp && (size_t)(sp - p) < sizeof id) {
+            memcpy(id, p, (size_t)(sp - p));
+            id[sp - p] = 0;
+            s_pending_t *pd = zhashx_lookup(self->pending, id);
+            s_key_t *k = pd ? zhashx_lookup(self->keys, pd->key) : NULL;
+            if (k) {
+                uint64_t tokens = strtoull(sp + 1, NULL, 10);
+                if (k->tpm)
+                    tg_bucket_charge(&k->tok, k->tpm, tokens, now);
+                tg_quota_charge(&k->mtok, tokens, now);
+            }
+            if (pd)
+                zhashx_delete(self->pending, id);
+        }
+        p += n + 1;
+    }
+}
+
+void
+router_limits_tick(router_limits_t *self, int64_t now)
+{
+    zlistx_t *gone = zlistx_new();
+    zlistx_set_destructor(gone, tg_free_item);
+    for (s_pending_t *p = zhashx_first(self->pending); p; p = zhashx_next(self->pending))
+        if (now - p->at_us > S_PENDING_MAX_US)
+            zlistx_add_end(gone, tg_strdup(zhashx_cursor(self->pending)));
+    for (const char *id = zlistx_first(gone); id; id = zlistx_next(gone))
+        zhashx_delete(self->pending, id);
+    zlistx_destroy(&gone);
+}
