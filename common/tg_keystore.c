@@ -15,8 +15,8 @@
 #define S_FIELD_MAX 128         //  longest string field
 #define S_MODELS_MAX 100        //  allowed models per key
 
-enum { S_DB_KEYS, S_DB_HASHES, S_NDBS };
-static const char *const s_dbs[S_NDBS] = {"keys", "hashes"};
+enum { S_DB_KEYS, S_DB_HASHES, S_DB_BUDGETS, S_DB_SPEND, S_NDBS };
+static const char *const s_dbs[S_NDBS] = {"keys", "hashes", "budgets", "spend"};
 
 struct tg_keystore {
     tg_lmdb_t *db;  //  the environment
@@ -144,6 +144,12 @@ tg_keyrec_json(const tg_keyrec_t *rec)
     json_object_set_new(o, "tier", s_str_or_null(rec->tier));
     json_object_set_new(o, "models", models);
     json_object_set_new(o, "limits", limits);
+    json_t *budgets = json_object();
+    json_object_set_new(budgets, "daily_usd",
+                        rec->daily_usd > 0 ? json_real(rec->daily_usd) : json_null());
+    json_object_set_new(budgets, "monthly_usd",
+                        rec->monthly_usd > 0 ? json_real(rec->monthly_usd) : json_null());
+    json_object_set_new(o, "budgets", budgets);
     json_object_set_new(o, "created_at", json_integer(rec->created));
     json_object_set_new(o, "expires_at", s_time_or_null(rec->expires));
     json_object_set_new(o, "rotated_at", s_time_or_null(rec->rotated));
@@ -216,6 +222,9 @@ s_decode(const void *data, size_t len, tg_keyrec_t *rec)
         const json_t *v = json_object_get(limits, tg_limit_name(l));
         rec->limits[l] = json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
     }
+    const json_t *budgets = json_object_get(o, "budgets");
+    rec->daily_usd = json_number_value(json_object_get(budgets, "daily_usd"));
+    rec->monthly_usd = json_number_value(json_object_get(budgets, "monthly_usd"));
     json_decref(o);
     return TG_OK;
 }
@@ -316,6 +325,56 @@ tg_keystore_list(tg_keystore_t *self)
     return list;
 }
 
+int
+tg_keystore_kv_put(tg_keystore_t *self, tg_keystore_kv_t db, const char *name, const char *text)
+{
+    assert(!self->readonly && name);
+    int dbi = db == TG_KEYSTORE_BUDGETS ? S_DB_BUDGETS : S_DB_SPEND;
+    tg_lmdb_txn_t *txn;
+    if (tg_lmdb_begin(self->db, true, &txn) != TG_OK)
+        return TG_ERR;
+    int rc = text ? tg_lmdb_put(txn, dbi, name, strlen(name), text, strlen(text))
+                  : tg_lmdb_del(txn, dbi, name, strlen(name));
+    if (rc == TG_NOTFOUND)
+        rc = TG_OK;
+    if (rc != TG_OK) {
+        tg_lmdb_abort(&txn);
+        return TG_ERR;
+    }
+    return tg_lmdb_commit(&txn) == TG_OK ? TG_OK : TG_ERR;
+}
+
+typedef struct {
+    tg_keystore_kv_fn *fn;  //  the caller's visitor
+    void *arg;              //  its argument
+} s_kv_walk_t;
+
+static int
+s_kv_one(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    s_kv_walk_t *w = arg;
+    char name[256];
+    if (klen < sizeof name) {
+        memcpy(name, key, klen);
+        name[klen] = 0;
+        w->fn(name, val, vlen, w->arg);
+    }
+    return 0;
+}
+
+int
+tg_keystore_kv_each(tg_keystore_t *self, tg_keystore_kv_t db, tg_keystore_kv_fn *fn, void *arg)
+{
+    tg_lmdb_txn_t *txn;
+    if (tg_lmdb_begin(self->db, false, &txn) != TG_OK)
+        return TG_ERR;
+    s_kv_walk_t w = {fn, arg};
+    int rc = tg_lmdb_each(txn, db == TG_KEYSTORE_BUDGETS ? S_DB_BUDGETS : S_DB_SPEND, NULL, 0, NULL,
+                          0, false, s_kv_one, &w);
+    tg_lmdb_abort(&txn);
+    return rc;
+}
+
 //  ---------------------------------------------------------------------------------------
 //  Admin API fields
 
@@ -413,6 +472,42 @@ s_apply_limits(tg_keyrec_t *rec, const json_t *v, const char **param_p, char **m
 }
 
 int
+tg_budget_fields_apply(
+    const json_t *v, double *daily, double *monthly, const char **param_p, char **msg_p)
+{
+    static char param[64];
+    if (!json_is_object(v)) {
+        *param_p = "budgets";
+        *msg_p = tg_strdup("'budgets' must be an object of daily_usd and monthly_usd.");
+        return TG_INVALID;
+    }
+    const char *k;
+    const json_t *x;
+    json_object_foreach((json_t *)v, k, x)
+    {
+        double *dst = strcmp(k, "daily_usd") == 0     ? daily
+                      : strcmp(k, "monthly_usd") == 0 ? monthly
+                                                      : NULL;
+        double n = json_is_number(x) ? json_number_value(x) : -1;
+        if (dst && json_is_null(x)) {
+            *dst = 0;
+            continue;
+        }
+        if (!dst || !(n > 0 && n <= 1e9)) {
+            snprintf(param, sizeof param, "budgets.%.40s", k);
+            *param_p = param;
+            *msg_p = !dst ? tg_strfmt("Unknown budget '%s' (daily_usd, monthly_usd).", param)
+                          : tg_strfmt("'%s' must be a number of USD above 0 (at most 1e9), or "
+                                      "null for none.",
+                                      param);
+            return TG_INVALID;
+        }
+        *dst = n;
+    }
+    return TG_OK;
+}
+
+int
 tg_keyrec_apply(tg_keyrec_t *rec, const json_t *body, const char **param_p, char **msg_p)
 {
     static char unknown[64];
@@ -447,6 +542,8 @@ tg_keyrec_apply(tg_keyrec_t *rec, const json_t *body, const char **param_p, char
             rc = s_apply_models(rec, v, param_p, msg_p);
         else if (strcmp(k, "limits") == 0)
             rc = s_apply_limits(rec, v, param_p, msg_p);
+        else if (strcmp(k, "budgets") == 0)
+            rc = tg_budget_fields_apply(v, &rec->daily_usd, &rec->monthly_usd, param_p, msg_p);
         else if (strcmp(k, "expires_at") == 0) {
             if (json_is_null(v))
                 rec->expires = 0;

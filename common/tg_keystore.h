@@ -36,6 +36,8 @@ typedef struct {
     char **models;                    //  allowed models (none = every model)
     size_t nmodels;                   //  entries in models
     int64_t limits[TG_LIM_N];         //  overrides of the tier's limits; -1 = inherit
+    double daily_usd;                 //  the key's budget per UTC day; 0 = none
+    double monthly_usd;               //  the key's budget per UTC month; 0 = none
     int64_t created;                  //  epoch s
     int64_t expires;                  //  epoch s; 0 = never
     int64_t revoked;                  //  epoch s; 0 = live
@@ -71,6 +73,20 @@ int tg_keystore_put(tg_keystore_t *self, const tg_keyrec_t *rec, const uint8_t *
 //  Every record, as a JSON array of tg_keyrec_json objects, oldest id first. Caller decrefs.
 json_t *tg_keystore_list(tg_keystore_t *self);
 
+//  Other records the router keeps beside the keys: JSON text by name.
+typedef enum {
+    TG_KEYSTORE_BUDGETS,  //  "org:<name>" | "project:<name>" -> {"daily_usd","monthly_usd"}
+    TG_KEYSTORE_SPEND,    //  scope -> spend of the current day and month (router_budget.c)
+} tg_keystore_kv_t;
+
+//  Stores name -> text (text NULL: deletes it). TG_OK or TG_ERR.
+int
+tg_keystore_kv_put(tg_keystore_t *self, tg_keystore_kv_t db, const char *name, const char *text);
+//  Calls fn(name, text, len, arg) for each record of db in name order (views valid during the
+//  call; text not NUL-terminated). TG_OK or TG_ERR.
+typedef void(tg_keystore_kv_fn)(const char *name, const char *text, size_t len, void *arg);
+int tg_keystore_kv_each(tg_keystore_t *self, tg_keystore_kv_t db, tg_keystore_kv_fn *fn, void *arg);
+
 //  Sets every field of rec to empty (limits -1). Call before filling it.
 void tg_keyrec_init(tg_keyrec_t *rec);
 //  Frees what rec holds; it can be reused after tg_keyrec_init.
@@ -81,6 +97,10 @@ json_t *tg_keyrec_json(const tg_keyrec_t *rec);
 //  or TG_INVALID with *param_p naming the field (static) and *msg_p (caller frees); rec may
 //  then be half-changed and must be dropped. Unknown fields are refused.
 int tg_keyrec_apply(tg_keyrec_t *rec, const json_t *body, const char **param_p, char **msg_p);
+//  Applies {"daily_usd","monthly_usd"} (number > 0, or null = none) to *daily / *monthly.
+//  TG_OK, or TG_INVALID with *param_p ("budgets.<field>") and *msg_p (caller frees).
+int tg_budget_fields_apply(
+    const json_t *v, double *daily, double *monthly, const char **param_p, char **msg_p);
 //  True if `model` (as asked) or `target` (its alias target, may be NULL) is allowed.
 bool tg_keyrec_allows(const tg_keyrec_t *rec, const char *model, const char *target);
 

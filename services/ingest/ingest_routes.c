@@ -57,6 +57,10 @@ static const s_route_t s_routes[] = {
      T_ROUTER},
     {"/v1/keys/", true, S_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE,
      "GET, HEAD, POST, PATCH, DELETE", true, s_on_query, INGEST_QUERY, T_ROUTER},
+    {"/v1/budgets", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ROUTER},
+    {"/v1/budgets/", true,
+     S_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE,
+     "GET, HEAD, PUT, POST, PATCH, DELETE", true, s_on_query, INGEST_QUERY, T_ROUTER},
     {"/metrics", false, S_GET, "GET, HEAD", false, s_on_metrics, INGEST_QUERY, T_NONE},
     {"/healthz", false, S_GET, "GET, HEAD", false, s_on_healthz, INGEST_QUERY, T_NONE},
     {"/readyz", false, S_GET, "GET, HEAD", false, s_on_readyz, INGEST_QUERY, T_NONE},
@@ -290,8 +294,19 @@ s_on_llm(ingest_t *self,
     rq->tpm = who->limits[TG_LIM_TPM];
     rq->rpmo = who->limits[TG_LIM_RPMO];
     rq->tpmo = who->limits[TG_LIM_TPMO];
-    if (rq->tpm || rq->tpmo)
+    if (!who->master) {
         rq->ptok = tg_limits_estimate_tokens(doc);
+        rq->org = tg_strdup(who->rec.org);
+        rq->project = tg_strdup(who->rec.project);
+        rq->kbd = who->rec.daily_usd;
+        rq->kbm = who->rec.monthly_usd;
+        json_t *mt = json_object_get(doc, "max_completion_tokens");
+        if (!json_is_integer(mt))
+            mt = json_object_get(doc, "max_tokens");
+        rq->mtok = json_is_integer(mt) && json_integer_value(mt) > 0
+                       ? (uint64_t)json_integer_value(mt)
+                       : 0;
+    }
     rq->stream = stream;
     rq->usage = usage;
     rq->t0 = tg_now_us();
@@ -340,8 +355,13 @@ s_on_query(ingest_t *self,
     bool post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     bool patch = cmd == EVHTTP_REQ_PATCH, del = cmd == EVHTTP_REQ_DELETE;
-    f->query.method = tg_strdup(post ? "POST" : patch ? "PATCH" : del ? "DELETE" : "GET");
-    if (post || patch) {
+    bool put = cmd == EVHTTP_REQ_PUT;
+    f->query.method = tg_strdup(post    ? "POST"
+                                : patch ? "PATCH"
+                                : put   ? "PUT"
+                                : del   ? "DELETE"
+                                        : "GET");
+    if (post || patch || put) {
         struct evbuffer *in = evhttp_request_get_input_buffer(req);
         size_t len = evbuffer_get_length(in);
         char *body = tg_zalloc(len + 1);
@@ -464,8 +484,9 @@ ingest_routes_dispatch(struct evhttp_request *req, void *arg)
         route->fn(self, req, id, rid, route);
         return;
     }
-    //  The admin routes (master key only): /v1/keys and below.
-    bool admin = strncmp(route->path, "/v1/keys", 8) == 0;
+    //  The admin routes (master key only): /v1/keys, /v1/budgets and below.
+    bool admin =
+        strncmp(route->path, "/v1/keys", 8) == 0 || strncmp(route->path, "/v1/budgets", 11) == 0;
     if (!ingest_auth_check(self, req, rid, admin, &who))
         return;
     self->who = &who;

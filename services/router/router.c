@@ -1,6 +1,7 @@
 //  router.c - REQUEST -> resolve -> JOB (or an error REPLY); QUERY for /v1/models and
 //  /v1/router/metrics; the XSUB/XPUB bus proxy runs in a czmq zproxy actor.
 #include "router.h"
+#include "router_budget.h"
 #include "router_cache.h"
 #include "router_keys.h"
 #include "router_limits.h"
@@ -52,30 +53,31 @@ typedef struct {
 } s_queued_t;
 
 struct router {
-    const tg_config_t *cfg;  //  borrowed
-    tg_pricing_t *pricing;   //  catalogue for resolution and /v1/models
-    zsock_t *inbox;          //  PULL: REQUEST, QUERY, CANCEL from ingests
-    zsock_t *jobs;           //  ROUTER: JOB, CANCEL to a worker; LOAD from workers
-    zactor_t *proxy;         //  bus XSUB -> XPUB
-    tg_peers_t *peers;       //  replies and MARKs to ingest inboxes
-    tg_stats_t *stats;       //  heartbeat + metrics
-    tg_metrics_t *metrics;   //  our counters
-    router_pool_t *pool;     //  workers and the calls they hold
-    router_cache_t *cache;   //  the response cache's writer
-    router_keys_t *keys;     //  the key store's writer, /v1/keys
-    router_limits_t *lim;    //  rate limits and monthly quotas per key
-    tg_outbox_t *outbox;     //  usage events of the hits answered here
-    unsigned ticks;          //  ticks so far
-    zhashx_t *ingests;       //  inbox endpoint -> s_ingest_t (owned)
-    zlistx_t *queue;         //  s_queued_t, oldest first (owned)
-    int64_t queue_us;        //  router.queue_timeout_ms in µs
-    tg_evzmq_t *reader;      //  inbox on the loop
-    struct event *jobs_ev;   //  jobs socket on the loop
-    struct event *tick;      //  S_TICK_MS timer
-    int64_t stats_mono;      //  monotonic µs of the last STATS
-    uint64_t cloud_calls;    //  dispatched to a worker (O2)
-    uint64_t rejected;       //  refused before dispatch (bad model, no worker)
-    uint64_t lost;           //  answered 502 because their worker was lost
+    const tg_config_t *cfg;   //  borrowed
+    tg_pricing_t *pricing;    //  catalogue for resolution and /v1/models
+    zsock_t *inbox;           //  PULL: REQUEST, QUERY, CANCEL from ingests
+    zsock_t *jobs;            //  ROUTER: JOB, CANCEL to a worker; LOAD from workers
+    zactor_t *proxy;          //  bus XSUB -> XPUB
+    tg_peers_t *peers;        //  replies and MARKs to ingest inboxes
+    tg_stats_t *stats;        //  heartbeat + metrics
+    tg_metrics_t *metrics;    //  our counters
+    router_pool_t *pool;      //  workers and the calls they hold
+    router_cache_t *cache;    //  the response cache's writer
+    router_keys_t *keys;      //  the key store's writer, /v1/keys
+    router_limits_t *lim;     //  rate limits and monthly quotas per key
+    router_budget_t *budget;  //  USD budgets: reservations and spend
+    tg_outbox_t *outbox;      //  usage events of the hits answered here
+    unsigned ticks;           //  ticks so far
+    zhashx_t *ingests;        //  inbox endpoint -> s_ingest_t (owned)
+    zlistx_t *queue;          //  s_queued_t, oldest first (owned)
+    int64_t queue_us;         //  router.queue_timeout_ms in µs
+    tg_evzmq_t *reader;       //  inbox on the loop
+    struct event *jobs_ev;    //  jobs socket on the loop
+    struct event *tick;       //  S_TICK_MS timer
+    int64_t stats_mono;       //  monotonic µs of the last STATS
+    uint64_t cloud_calls;     //  dispatched to a worker (O2)
+    uint64_t rejected;        //  refused before dispatch (bad model, no worker)
+    uint64_t lost;            //  answered 502 because their worker was lost
 };
 
 static const double s_no_buckets[] = {0};
@@ -148,6 +150,8 @@ router_new(const tg_config_t *cfg)
     self->lim = router_limits_new();
     if (!self->cache || !self->outbox || !self->keys)
         goto fail;
+    self->budget = router_budget_new(router_keys_store(self->keys),
+                                     (uint64_t)tg_config_int(cfg, "budgets.default_max_tokens"));
     return self;
 fail:
     router_destroy(&self);
@@ -169,6 +173,7 @@ router_destroy(router_t **self_p)
     zactor_destroy(&self->proxy);
     tg_outbox_destroy(&self->outbox);
     router_cache_destroy(&self->cache);
+    router_budget_destroy(&self->budget);  //  writes the spend to the key store first
     router_keys_destroy(&self->keys);
     router_limits_destroy(&self->lim);
     zlistx_destroy(&self->queue);
@@ -409,10 +414,20 @@ s_on_request(router_t *self, tg_frame_t **frame_p)
     }
     char *rl = NULL, *over = NULL;
     uint64_t retry_s = 0;
-    if (router_limits_admit(self->lim, rq, tg_now_us(), &rl, &over, &retry_s) != TG_OK) {
+    int64_t now = tg_now_us();
+    const tg_price_t *price = tg_pricing_find(self->pricing, route.model);
+    bool budget_ok =
+        router_budget_admit(self->budget, rq, price ? price : tg_pricing_default(self->pricing),
+                            now, &over, &retry_s)
+        == TG_OK;
+    if (budget_ok && router_limits_admit(self->lim, rq, now, &rl, &over, &retry_s) != TG_OK)
+        router_budget_release(self->budget, rq->id, now);  //  refused: nothing held
+    if (over) {
         self->rejected++;
-        s_count(self, rq->route, "rate_limited");
-        char *body = tg_error_body(429, over, "requests", NULL, "rate_limit_exceeded");
+        s_count(self, rq->route, budget_ok ? "rate_limited" : "over_budget");
+        char *body = budget_ok
+                         ? tg_error_body(429, over, "requests", NULL, "rate_limit_exceeded")
+                         : tg_error_body(429, over, "insufficient_quota", NULL, "budget_exceeded");
         tg_frame_t *r = tg_reply_new(rq->id, 429, &body);
         r->reply.retry_after = retry_s;
         r->reply.rl = rl;
@@ -432,6 +447,7 @@ s_on_request(router_t *self, tg_frame_t **frame_p)
             tg_cache_entry_fini(&e);
         if (answered) {
             router_route_fini(&route);
+            router_budget_release(self->budget, rq->id, now);
             free(rl);
             return;
         }
@@ -486,6 +502,7 @@ s_on_cancel(router_t *self, tg_frame_t **frame_p)
     for (s_queued_t *q = zlistx_first(self->queue); q; q = zlistx_next(self->queue))
         if (strcmp(q->job->job.id, id) == 0) {
             q->ingest->queued--;
+            router_budget_release(self->budget, id, tg_now_us());  //  never went out
             zlistx_delete(self->queue, zlistx_cursor(self->queue));
             s_count(self, q->job->job.route, "cancelled");
             return;
@@ -572,7 +589,9 @@ s_on_query(router_t *self, tg_frame_t **frame_p)
     char *body = NULL;
     int status = 0;
     if (router_keys_query(self->keys, q, (*frame_p)->body, (*frame_p)->body_len, tg_now_us(),
-                          &status, &body))
+                          &status, &body)
+        || router_budget_query(self->budget, q, (*frame_p)->body, (*frame_p)->body_len, tg_now_us(),
+                               &status, &body))
         s_reply(self, q->id, q->reply_to, status, &body);
     else if (strcmp(q->method, "GET") != 0 && strncmp(q->path, "/v1/cache/", 10) != 0)
         s_reply_error(self, q->id, q->reply_to, 405, "method not allowed", NULL, NULL);
@@ -647,6 +666,7 @@ s_on_jobs(evutil_socket_t fd, short what, void *arg)
             continue;
         if (f->type == TG_FRAME_LOAD && strlen(rid) == rid_len) {
             router_limits_settle(self->lim, f->body, f->body_len, tg_now_us());
+            router_budget_settle(self->budget, f->body, f->body_len, tg_now_us());
             router_pool_load(self->pool, rid, &f->load, f->body, f->body_len, tg_mono_us());
             room = true;
         } else if (f->type == TG_FRAME_FILL)
@@ -687,6 +707,7 @@ s_expire_queue(router_t *self, int64_t now)
                                                       : "no provider worker is available; try "
                                                         "again shortly",
                       NULL, "no_worker");
+        router_budget_release(self->budget, q->job->job.id, tg_now_us());  //  never went out
         q->ingest->queued--;
         zlistx_delete(self->queue, zlistx_cursor(self->queue));
     }
@@ -746,6 +767,7 @@ s_on_tick(evutil_socket_t fd, short what, void *arg)
     if (++self->ticks % S_EVICT_TICKS == 0) {
         router_cache_tick(self->cache, now);
         router_limits_tick(self->lim, tg_now_us());
+        router_budget_tick(self->budget, tg_now_us());
     }
     if (now - self->stats_mono >= tg_config_int(self->cfg, "stats.interval_ms") * 1000) {
         self->stats_mono = now;

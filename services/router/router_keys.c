@@ -48,6 +48,12 @@ router_keys_destroy(router_keys_t **self_p)
     *self_p = NULL;
 }
 
+tg_keystore_t *
+router_keys_store(router_keys_t *self)
+{
+    return self->store;
+}
+
 static void
 s_error(
     int status, const char *msg, const char *param, const char *code, int *status_p, char **body_p)

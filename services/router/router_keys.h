@@ -8,6 +8,7 @@
 
 #include "tg_config.h"
 #include "tg_frame.h"
+#include "tg_keystore.h"
 
 typedef struct router_keys router_keys_t;
 
@@ -15,6 +16,8 @@ typedef struct router_keys router_keys_t;
 router_keys_t *router_keys_new(const tg_config_t *cfg);
 //  Closes the store; *self_p = NULL. NULL-safe.
 void router_keys_destroy(router_keys_t **self_p);
+//  The key store (borrowed: valid until router_keys_destroy), for the budgets kept in it.
+tg_keystore_t *router_keys_store(router_keys_t *self);
 //  /v1/keys...: true when `q` is one (*status_p and *body_p, owned, set), else false.
 //  Only the master key reaches these routes (ingest answers 403 to a virtual key).
 bool router_keys_query(router_keys_t *self,

@@ -419,10 +419,13 @@ worker_call_finish(worker_call_t *c, int status, const char *error)
                  error ? error : "-");
     int64_t took = tg_mono_us() - c->arrived_mono;
     w->lat_us = w->lat_us ? (w->lat_us * 7 + (uint64_t)took) / 8 : (uint64_t)took;
-    //  "<id> <completion tokens>": the router charges them to the key's limits.
+    //  "<id> <completion tokens> <prompt tokens>": the router charges them to the key's
+    //  limits and budgets (prompt tokens 0 = not known).
     uint64_t tok_out = c->pc.usage.seen ? c->pc.usage.out : (c->content_chars + 3) / 4;
+    uint64_t tok_in = c->pc.usage.seen ? c->pc.usage.in : 0;
     char done[160];
-    snprintf(done, sizeof done, "%s %llu", c->job->job.id, (unsigned long long)tok_out);
+    snprintf(done, sizeof done, "%s %llu %llu", c->job->job.id, (unsigned long long)tok_out,
+             (unsigned long long)tok_in);
     worker_done_add(w, done);
     worker_curl_release(c);
     if (c->queued)

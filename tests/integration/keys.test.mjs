@@ -1,13 +1,14 @@
 // keys.test.mjs - virtual keys (spec K1), rate limits exact across ingest processes (K3) and
 // tiers (K4), end to end against the mock provider: the admin API, the key lifecycle, 401 /
 // 403, allowed models, the x-ratelimit headers, 429 with Retry-After, limits with 2 and 4
-// ingest processes, tier inheritance and the monthly quota.
+// ingest processes, tier inheritance and the monthly quota; budgets (K2) with 200 calls in
+// flight against a budget that fits 50.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { MASTER_KEY, http, startMock, startTollgate } from './harness.mjs';
+import { MASTER_KEY, http, startMock, startTollgate, waitFor } from './harness.mjs';
 
 // Tiers for the tests: the default tier has no limit, so only the limits a test sets apply.
 const CONFIG = `
@@ -306,6 +307,100 @@ describe('rate limits and tiers', () => {
   });
 });
 
+describe('budgets', () => {
+  // gpt-4o: $2.50 / $10 per 1M tokens. The worst cost of a call is reserved: prompt tokens
+  // estimated as characters / 4, plus max_tokens.
+  const price = { in: 2.5e-6, out: 10e-6 };
+  const reserve = (content, maxTokens) => Math.ceil(content.length / 4) * price.in + maxTokens * price.out;
+
+  function call(inst, key, content, maxTokens) {
+    return chat(inst, key, { model: 'gpt-4o', content, extra: { max_tokens: maxTokens } });
+  }
+
+  test('200 concurrent calls against a budget that fits 50: 50 pass, no overspend', async () => {
+    // The mock answers after 3 s, so every call is reserved before any is settled.
+    const content = '[[mock:latency_ms=3000]] a call against a budget';
+    const budget = 50.5 * reserve(content, 1000);
+    const made = await createKey(tg, { budgets: { monthly_usd: budget } });
+    const all = await Promise.all(
+      Array.from({ length: 200 }, () => call(tg, made.key, content, 1000)),
+    );
+    const by = {};
+    for (const r of all) by[r.status] = (by[r.status] || 0) + 1;
+    assert.deepEqual(by, { 200: 50, 429: 150 });
+    const refused = all.find((r) => r.status === 429);
+    assert.equal(refused.json.error.code, 'budget_exceeded');
+    assert.match(refused.json.error.message, /the monthly budget of key 'key_[0-9a-f]+' is \$/);
+    assert.ok(Number(refused.headers.get('retry-after')) >= 1);
+    // Every call settled: nothing reserved, and the spend is within the budget.
+    const view = await waitFor(
+      async () => {
+        const v = await http(`${tg.baseURL}/budgets/key/${made.id}`, { headers: admin });
+        return v.json?.month_reserved_usd === 0 ? v.json : null;
+      },
+      { timeout: 10000, what: 'every reservation settled' },
+    );
+    assert.ok(view.month_spent_usd > 0 && view.month_spent_usd <= budget, JSON.stringify(view));
+    // Analytics, which prices each usage event itself, agrees.
+    const usage = await waitFor(
+      async () => {
+        const u = await http(`${tg.baseURL}/usage?group_by=key`, { headers: admin });
+        const row = u.json?.data?.find((r) => r.key === made.id);
+        return row?.requests === 50 ? row : null;
+      },
+      { timeout: 10000, what: '50 usage events' },
+    );
+    assert.ok(usage.cost_usd <= budget, `${usage.cost_usd} <= ${budget}`);
+  });
+
+  test('project and organization budgets, set through /v1/budgets', async () => {
+    const put = await http(`${tg.baseURL}/budgets/project/atlas`, {
+      method: 'PUT',
+      headers: admin,
+      body: JSON.stringify({ daily_usd: 0.5 * reserve('Hello!', 1000) }),
+    });
+    assert.equal(put.status, 200, put.text);
+    const made = await createKey(tg, { project: 'atlas', organization: 'acme' });
+    assert.equal((await call(tg, made.key, 'Hello!', 10)).status, 200);
+    // 1000 tokens could cost twice the project's day.
+    const res = await call(tg, made.key, 'Hello!', 1000);
+    assert.equal(res.status, 429, res.text);
+    assert.match(res.json.error.message, /the daily budget of project 'atlas'/);
+    // A smaller call still fits what is left of the day.
+    assert.equal((await call(tg, made.key, 'Hello!', 10)).status, 200);
+    // The organization's budget applies to every key in it.
+    const org = await http(`${tg.baseURL}/budgets/org/acme`, {
+      method: 'PUT',
+      headers: admin,
+      body: JSON.stringify({ monthly_usd: 0.000001 }),
+    });
+    assert.equal(org.status, 200, org.text);
+    const other = await createKey(tg, { organization: 'acme' });
+    const refused = await call(tg, other.key, 'Hello!', 10);
+    assert.equal(refused.status, 429);
+    assert.match(refused.json.error.message, /the monthly budget of org 'acme'/);
+    const list = await http(`${tg.baseURL}/budgets`, { headers: admin });
+    assert.equal(list.status, 200);
+    assert.ok(list.json.data.some((b) => b.scope === 'project' && b.name === 'atlas'));
+    // Bad fields: 400 naming the field, nothing stored; a virtual key cannot see budgets.
+    const bad = await http(`${tg.baseURL}/budgets/org/acme`, {
+      method: 'PUT',
+      headers: admin,
+      body: JSON.stringify({ monthly_usd: 'lots' }),
+    });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json.error.param, 'monthly_usd');
+    const badKey = await keysApi(tg, 'POST', '', { budgets: { weekly_usd: 3 } });
+    assert.equal(badKey.status, 400);
+    assert.equal(badKey.json.error.param, 'budgets.weekly_usd');
+    const forbidden = await http(`${tg.baseURL}/budgets`, { headers: bearer(made.key) });
+    assert.equal(forbidden.status, 403);
+    const del = await http(`${tg.baseURL}/budgets/org/acme`, { method: 'DELETE', headers: admin });
+    assert.equal(del.status, 200);
+    assert.equal((await call(tg, other.key, 'Hello!', 10)).status, 200);
+  });
+});
+
 for (const n of [2, 4]) {
   describe(`limits are exact with ${n} ingest processes`, () => {
     let inst;
@@ -323,6 +418,20 @@ for (const n of [2, 4]) {
       for (const r of all.filter((x) => x.status === 429)) {
         assert.ok(Number(r.headers.get('retry-after')) >= 1);
       }
+    });
+
+    test('60 concurrent calls against a budget that fits 20: exactly 20 pass', async () => {
+      const content = '[[mock:latency_ms=2000]] budget across ingests';
+      const est = Math.ceil(content.length / 4) * 2.5e-6 + 500 * 10e-6;
+      const made = await createKey(inst, { budgets: { daily_usd: 20.5 * est } });
+      const all = await Promise.all(
+        Array.from({ length: 60 }, () =>
+          chat(inst, made.key, { model: 'gpt-4o', content, extra: { max_tokens: 500 } }),
+        ),
+      );
+      const by = {};
+      for (const r of all) by[r.status] = (by[r.status] || 0) + 1;
+      assert.deepEqual(by, { 200: 20, 429: 40 });
     });
   });
 }
