@@ -1,5 +1,6 @@
 //  router_budget.c - USD budgets per key / project / org, per day and month: reserve, settle.
 #include "router_budget.h"
+#include "router_limits.h"
 #include "tg_error.h"
 #include "tg_log.h"
 #include "tg_utc.h"
@@ -301,21 +302,18 @@ router_budget_settle(router_budget_t *self, const char *body, size_t len, int64_
     while (p && p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        const char *sp = memchr(p, ' ', n);
-        char id[128], nums[64];
-        if (sp && (size_t)(sp - p) < sizeof id && (size_t)(p + n - sp) < sizeof nums) {
-            memcpy(id, p, (size_t)(sp - p));
-            id[sp - p] = 0;
-            s_pending_t *pd = zhashx_lookup(self->pending, id);
-            if (pd) {
-                memcpy(nums, sp + 1, (size_t)(p + n - sp - 1));
-                nums[p + n - sp - 1] = 0;
-                unsigned long long out = 0, in = 0;
-                sscanf(nums, "%llu %llu", &out, &in);
-                if (!in)
-                    in = pd->ptok;
-                s_settle(self, id, pd, (int64_t)in * pd->in_p + (int64_t)out * pd->out_p, now);
-            }
+        char id[128];
+        uint64_t out, in;
+        bool any;
+        s_pending_t *pd = router_limits_done_line(p, n, id, sizeof id, &out, &in, &any)
+                              ? zhashx_lookup(self->pending, id)
+                              : NULL;
+        if (pd) {
+            //  A joined call (id only) made no upstream call; a worker that read no usage
+            //  (a cut stream) knows no prompt tokens: the estimate is charged.
+            if (any && !in)
+                in = pd->ptok;
+            s_settle(self, id, pd, (int64_t)in * pd->in_p + (int64_t)out * pd->out_p, now);
         }
         p += n + 1;
     }

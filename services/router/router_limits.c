@@ -175,6 +175,38 @@ router_limits_admit(router_limits_t *self,
     return TG_OK;
 }
 
+bool
+router_limits_done_line(const char *line,
+                        size_t n,
+                        char *id,
+                        size_t idsize,
+                        uint64_t *out_p,
+                        uint64_t *in_p,
+                        bool *tokens_p)
+{
+    const char *sp = memchr(line, ' ', n);
+    size_t idn = sp ? (size_t)(sp - line) : n;
+    *out_p = *in_p = 0;
+    *tokens_p = false;
+    if (idn == 0 || idn >= idsize)
+        return false;
+    memcpy(id, line, idn);
+    id[idn] = 0;
+    if (sp) {
+        char nums[64];
+        size_t m = n - idn - 1;
+        if (m >= sizeof nums)
+            m = sizeof nums - 1;
+        memcpy(nums, sp + 1, m);
+        nums[m] = 0;
+        unsigned long long out = 0, in = 0;
+        *tokens_p = sscanf(nums, "%llu %llu", &out, &in) >= 1;
+        *out_p = out;
+        *in_p = in;
+    }
+    return true;
+}
+
 void
 router_limits_settle(router_limits_t *self, const char *body, size_t len, int64_t now)
 {
@@ -184,15 +216,13 @@ router_limits_settle(router_limits_t *self, const char *body, size_t len, int64_
     while (p && p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        const char *sp = memchr(p, ' ', n);
         char id[128];
-        if (sp && (size_t)(sp - p) < sizeof id) {
-            memcpy(id, p, (size_t)(sp - p));
-            id[sp - p] = 0;
+        uint64_t tokens, in;
+        bool any;
+        if (router_limits_done_line(p, n, id, sizeof id, &tokens, &in, &any)) {
             s_pending_t *pd = zhashx_lookup(self->pending, id);
             s_key_t *k = pd ? zhashx_lookup(self->keys, pd->key) : NULL;
             if (k) {
-                uint64_t tokens = strtoull(sp + 1, NULL, 10);
                 if (k->tpm)
                     tg_bucket_charge(&k->tok, k->tpm, tokens, now);
                 tg_quota_charge(&k->mtok, tokens, now);

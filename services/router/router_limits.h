@@ -4,6 +4,7 @@
 #ifndef ROUTER_LIMITS_H
 #define ROUTER_LIMITS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,17 @@ int router_limits_admit(router_limits_t *self,
 //  The finished calls of a LOAD body ("<id> <completion tokens>" lines): their completion
 //  tokens are charged to their keys.
 void router_limits_settle(router_limits_t *self, const char *body, size_t len, int64_t now_us);
+//  One line of a LOAD body, "<id>[ <completion tokens>[ <prompt tokens>]]" (a joined call's
+//  line has the id only: it made no upstream call). False when the id does not fit idsize;
+//  else the id in id, the numbers in *out_p / *in_p (0 when absent), *tokens_p whether the
+//  line had any.
+bool router_limits_done_line(const char *line,
+                             size_t n,
+                             char *id,
+                             size_t idsize,
+                             uint64_t *out_p,
+                             uint64_t *in_p,
+                             bool *tokens_p);
 //  Forgets calls whose completion never came (their worker was lost) after 15 minutes.
 void router_limits_tick(router_limits_t *self, int64_t now_us);
 //  Keys with counters, and calls awaiting their completion tokens (for tests and metrics).

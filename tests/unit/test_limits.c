@@ -220,6 +220,27 @@ test_router_monthly(void)
     router_limits_destroy(&lim);
 }
 
+static void
+test_done_line(void)
+{
+    char id[16];
+    uint64_t out, in;
+    bool any;
+    CU_ASSERT_TRUE(router_limits_done_line("req_1 42 17", 11, id, sizeof id, &out, &in, &any));
+    CU_ASSERT_STRING_EQUAL(id, "req_1");
+    CU_ASSERT_EQUAL(out, 42);
+    CU_ASSERT_EQUAL(in, 17);
+    CU_ASSERT_TRUE(any);
+    CU_ASSERT_TRUE(router_limits_done_line("req_2 9", 7, id, sizeof id, &out, &in, &any));
+    CU_ASSERT_EQUAL(out, 9);
+    CU_ASSERT_EQUAL(in, 0);
+    CU_ASSERT_TRUE(router_limits_done_line("req_3", 5, id, sizeof id, &out, &in, &any));
+    CU_ASSERT_FALSE(any);  //  a joined call: the id only
+    CU_ASSERT_FALSE(
+        router_limits_done_line("a-very-long-request-id 1", 24, id, sizeof id, &out, &in, &any));
+    CU_ASSERT_FALSE(router_limits_done_line("", 0, id, sizeof id, &out, &in, &any));
+}
+
 void
 test_limits_register(void)
 {
@@ -231,4 +252,5 @@ test_limits_register(void)
     CU_add_test(s, "estimate and duration", test_estimate_and_duration);
     CU_add_test(s, "router admit and settle", test_router_admit_settle);
     CU_add_test(s, "router monthly", test_router_monthly);
+    CU_add_test(s, "LOAD done lines", test_done_line);
 }

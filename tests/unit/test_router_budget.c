@@ -82,6 +82,25 @@ test_reserve_settle(void)
 }
 
 static void
+test_joined(void)
+{
+    router_budget_t *b = router_budget_new(NULL, 4096);
+    int64_t t = 1796000000LL * 1000000;
+    tg_fr_request_t rq;
+    char *msg = NULL;
+    uint64_t retry = 0;
+    s_rq(&rq, "j1", 1000, 100, 0.005, 0);
+    CU_ASSERT_EQUAL(router_budget_admit(b, &rq, &s_gpt4o, t, &msg, &retry), TG_OK);
+    s_rq(&rq, "j2", 1000, 100, 0.005, 0);  //  0.0035 held by j1: j2 does not fit
+    CU_ASSERT_EQUAL(router_budget_admit(b, &rq, &s_gpt4o, t, &msg, &retry), TG_AGAIN);
+    free(msg);
+    //  j1 joined an identical call (its LOAD line has the id only): it cost nothing.
+    router_budget_settle(b, "j1", 2, t);
+    CU_ASSERT_EQUAL(router_budget_admit(b, &rq, &s_gpt4o, t, &msg, &retry), TG_OK);
+    router_budget_destroy(&b);
+}
+
+static void
 test_200_against_50(void)
 {
     router_budget_t *b = router_budget_new(NULL, 4096);
@@ -156,6 +175,7 @@ test_router_budget_register(void)
     CU_pSuite s = CU_add_suite("router_budget", NULL, NULL);
     CU_add_test(s, "estimate", test_estimate);
     CU_add_test(s, "reserve and settle", test_reserve_settle);
+    CU_add_test(s, "joined calls cost nothing", test_joined);
     CU_add_test(s, "200 calls against a budget for 50", test_200_against_50);
     CU_add_test(s, "org and project budgets", test_org_project);
 }
