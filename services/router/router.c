@@ -425,8 +425,10 @@ s_on_request(router_t *self, tg_frame_t **frame_p)
     if (over) {
         self->rejected++;
         s_count(self, rq->route, budget_ok ? "rate_limited" : "over_budget");
+        //  OpenAI names the kind of limit in `type`: "requests" or "tokens".
+        const char *kind = strstr(over, " tokens per ") ? "tokens" : "requests";
         char *body = budget_ok
-                         ? tg_error_body(429, over, "requests", NULL, "rate_limit_exceeded")
+                         ? tg_error_body(429, over, kind, NULL, "rate_limit_exceeded")
                          : tg_error_body(429, over, "insufficient_quota", NULL, "budget_exceeded");
         tg_frame_t *r = tg_reply_new(rq->id, 429, &body);
         r->reply.retry_after = retry_s;

@@ -259,6 +259,7 @@ describe('rate limits and tiers', () => {
     const res = await chat(tg, made.key);
     assert.equal(res.status, 429, res.text);
     assert.equal(res.json.error.code, 'rate_limit_exceeded');
+    assert.equal(res.json.error.type, 'requests');
     assert.match(res.json.error.message, /requests per minute \(RPM\): Limit 2, Used 2/);
     assert.ok(Number(res.headers.get('retry-after')) >= 1);
     assert.equal(res.headers.get('x-ratelimit-remaining-requests'), '0');
@@ -271,6 +272,7 @@ describe('rate limits and tiers', () => {
     const second = await chat(tg, made.key, { content: 'z'.repeat(160) });
     assert.equal(second.status, 429, second.text);
     assert.match(second.json.error.message, /tokens per minute \(TPM\)/);
+    assert.equal(second.json.error.type, 'tokens');
     assert.ok(Number(second.headers.get('retry-after')) >= 1);
     const huge = await chat(tg, made.key, { content: 'w'.repeat(400) });
     assert.equal(huge.status, 429);
