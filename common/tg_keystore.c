@@ -326,22 +326,40 @@ tg_keystore_list(tg_keystore_t *self)
 }
 
 int
-tg_keystore_kv_put(tg_keystore_t *self, tg_keystore_kv_t db, const char *name, const char *text)
+tg_keystore_kv_put_many(tg_keystore_t *self,
+                        tg_keystore_kv_t db,
+                        const char *const *names,
+                        const char *const *texts,
+                        size_t n)
 {
-    assert(!self->readonly && name);
+    assert(!self->readonly);
+    if (n == 0)
+        return TG_OK;
     int dbi = db == TG_KEYSTORE_BUDGETS ? S_DB_BUDGETS : S_DB_SPEND;
     tg_lmdb_txn_t *txn;
     if (tg_lmdb_begin(self->db, true, &txn) != TG_OK)
         return TG_ERR;
-    int rc = text ? tg_lmdb_put(txn, dbi, name, strlen(name), text, strlen(text))
-                  : tg_lmdb_del(txn, dbi, name, strlen(name));
-    if (rc == TG_NOTFOUND)
-        rc = TG_OK;
+    int rc = TG_OK;
+    for (size_t i = 0; rc == TG_OK && i < n; i++) {
+        rc = texts[i]
+                 ? tg_lmdb_put(txn, dbi, names[i], strlen(names[i]), texts[i], strlen(texts[i]))
+                 : tg_lmdb_del(txn, dbi, names[i], strlen(names[i]));
+        if (rc == TG_NOTFOUND)
+            rc = TG_OK;
+    }
     if (rc != TG_OK) {
         tg_lmdb_abort(&txn);
+        tg_log_error("key store write failed n=%zu rc=%s", n, tg_rc_str(rc));
         return TG_ERR;
     }
     return tg_lmdb_commit(&txn) == TG_OK ? TG_OK : TG_ERR;
+}
+
+int
+tg_keystore_kv_put(tg_keystore_t *self, tg_keystore_kv_t db, const char *name, const char *text)
+{
+    assert(name);
+    return tg_keystore_kv_put_many(self, db, &name, &text, 1);
 }
 
 typedef struct {

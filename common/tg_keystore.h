@@ -82,6 +82,12 @@ typedef enum {
 //  Stores name -> text (text NULL: deletes it). TG_OK or TG_ERR.
 int
 tg_keystore_kv_put(tg_keystore_t *self, tg_keystore_kv_t db, const char *name, const char *text);
+//  Stores n records name[i] -> text[i] in one write txn (one disk sync). TG_OK or TG_ERR.
+int tg_keystore_kv_put_many(tg_keystore_t *self,
+                            tg_keystore_kv_t db,
+                            const char *const *names,
+                            const char *const *texts,
+                            size_t n);
 //  Calls fn(name, text, len, arg) for each record of db in name order (views valid during the
 //  call; text not NUL-terminated). TG_OK or TG_ERR.
 typedef void(tg_keystore_kv_fn)(const char *name, const char *text, size_t len, void *arg);

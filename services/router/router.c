@@ -147,9 +147,9 @@ router_new(const tg_config_t *cfg)
     self->cache = router_cache_new(cfg, self->pricing, self->metrics);
     self->outbox = tg_outbox_new(cfg, tg_config_str(cfg, "endpoints.router"));
     self->keys = router_keys_new(cfg);
-    self->lim = router_limits_new();
     if (!self->cache || !self->outbox || !self->keys)
         goto fail;
+    self->lim = router_limits_new(router_keys_store(self->keys));
     self->budget = router_budget_new(router_keys_store(self->keys),
                                      (uint64_t)tg_config_int(cfg, "budgets.default_max_tokens"));
     return self;
@@ -173,9 +173,9 @@ router_destroy(router_t **self_p)
     zactor_destroy(&self->proxy);
     tg_outbox_destroy(&self->outbox);
     router_cache_destroy(&self->cache);
-    router_budget_destroy(&self->budget);  //  writes the spend to the key store first
-    router_keys_destroy(&self->keys);
+    router_budget_destroy(&self->budget);  //  both write to the key store: before it closes
     router_limits_destroy(&self->lim);
+    router_keys_destroy(&self->keys);
     zlistx_destroy(&self->queue);
     zhashx_destroy(&self->ingests);
     router_pool_destroy(&self->pool);
@@ -450,6 +450,7 @@ s_on_request(router_t *self, tg_frame_t **frame_p)
         if (answered) {
             router_route_fini(&route);
             router_budget_release(self->budget, rq->id, now);
+            router_limits_settle(self->lim, rq->id, strlen(rq->id), now);  //  no tokens to come
             free(rl);
             return;
         }

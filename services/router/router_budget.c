@@ -106,6 +106,8 @@ static void
 s_load_spend(const char *name, const char *text, size_t len, void *arg)
 {
     router_budget_t *self = arg;
+    if (strncmp(name, "quota:", 6) == 0)
+        return;  //  router_limits' monthly counts share the db
     json_t *o = json_loadb(text, len, 0, NULL);
     s_spend_t *s = s_spend(self, name);
     snprintf(s->day, sizeof s->day, "%s", json_string_value(json_object_get(o, "day")) ?: "");
@@ -134,22 +136,35 @@ router_budget_new(tg_keystore_t *store, uint64_t default_max_tokens)
     return self;
 }
 
+//  Writes the spend that changed, in one txn.
 static void
 s_flush(router_budget_t *self)
 {
     if (!self->store)
         return;
-    for (s_spend_t *s = zhashx_first(self->spend); s; s = zhashx_next(self->spend)) {
+    size_t n = 0, cap = zhashx_size(self->spend);
+    const char **names = tg_zalloc((cap + 1) * sizeof *names);
+    char **texts = tg_zalloc((cap + 1) * sizeof *texts);
+    s_spend_t **which = tg_zalloc((cap + 1) * sizeof *which);
+    for (s_spend_t *s = zhashx_first(self->spend); s && n < cap; s = zhashx_next(self->spend)) {
         if (!s->dirty)
             continue;
-        char *text = tg_strfmt("{\"day\":\"%s\",\"month\":\"%s\",\"day_pusd\":%" PRId64
-                               ",\"month_pusd\":%" PRId64 "}",
-                               s->day, s->month, s->day_spent, s->mon_spent);
-        if (tg_keystore_kv_put(self->store, TG_KEYSTORE_SPEND, zhashx_cursor(self->spend), text)
-            == TG_OK)
-            s->dirty = false;
-        free(text);
+        names[n] = zhashx_cursor(self->spend);
+        texts[n] = tg_strfmt("{\"day\":\"%s\",\"month\":\"%s\",\"day_pusd\":%" PRId64
+                             ",\"month_pusd\":%" PRId64 "}",
+                             s->day, s->month, s->day_spent, s->mon_spent);
+        which[n++] = s;
     }
+    if (tg_keystore_kv_put_many(self->store, TG_KEYSTORE_SPEND, names, (const char *const *)texts,
+                                n)
+        == TG_OK)
+        for (size_t i = 0; i < n; i++)
+            which[i]->dirty = false;
+    for (size_t i = 0; i < n; i++)
+        free(texts[i]);
+    free(which);
+    free(texts);
+    free(names);
 }
 
 void

@@ -25,6 +25,7 @@ typedef struct {
     tg_quota_t mtok;  //  tokens this month
     uint64_t tpm;     //  tokens per minute last seen (to charge completions)
     int64_t seen_us;  //  last call
+    bool dirty;       //  monthly counts changed since last written
 } s_key_t;
 
 typedef struct {
@@ -33,19 +34,84 @@ typedef struct {
 } s_pending_t;
 
 struct router_limits {
-    zhashx_t *keys;     //  key id -> s_key_t (owned)
-    zhashx_t *pending;  //  call id -> s_pending_t (owned): tokens to settle
+    tg_keystore_t *store;  //  borrowed; NULL: monthly counts in memory only
+    zhashx_t *keys;        //  key id -> s_key_t (owned)
+    zhashx_t *pending;     //  call id -> s_pending_t (owned): tokens to settle
 };
 
+static s_key_t *
+s_key(router_limits_t *self, const char *id)
+{
+    s_key_t *k = zhashx_lookup(self->keys, id);
+    if (!k) {
+        k = tg_zalloc(sizeof *k);
+        zhashx_insert(self->keys, id, k);
+    }
+    return k;
+}
+
+//  "quota:<key id>" -> {"month":"2026-12","requests":n,"tokens":n}
+static void
+s_load(const char *name, const char *text, size_t len, void *arg)
+{
+    if (strncmp(name, "quota:", 6) != 0)
+        return;
+    json_t *o = json_loadb(text, len, 0, NULL);
+    const char *month = json_string_value(json_object_get(o, "month"));
+    if (month && strlen(month) == 7) {
+        s_key_t *k = s_key(arg, name + 6);
+        memcpy(k->mreq.month, month, 8);
+        memcpy(k->mtok.month, month, 8);
+        k->mreq.used = (uint64_t)json_integer_value(json_object_get(o, "requests"));
+        k->mtok.used = (uint64_t)json_integer_value(json_object_get(o, "tokens"));
+    }
+    json_decref(o);
+}
+
 router_limits_t *
-router_limits_new(void)
+router_limits_new(tg_keystore_t *store)
 {
     router_limits_t *self = tg_zalloc(sizeof *self);
+    self->store = store;
     self->keys = zhashx_new();
     zhashx_set_destructor(self->keys, tg_free_item);
     self->pending = zhashx_new();
     zhashx_set_destructor(self->pending, tg_free_item);
+    if (store)
+        tg_keystore_kv_each(store, TG_KEYSTORE_SPEND, s_load, self);
     return self;
+}
+
+//  Writes the monthly counts that changed, in one txn.
+static void
+s_flush(router_limits_t *self)
+{
+    if (!self->store)
+        return;
+    size_t n = 0, cap = zhashx_size(self->keys);
+    char **names = tg_zalloc((cap + 1) * sizeof *names);
+    char **texts = tg_zalloc((cap + 1) * sizeof *texts);
+    s_key_t **which = tg_zalloc((cap + 1) * sizeof *which);
+    for (s_key_t *k = zhashx_first(self->keys); k && n < cap; k = zhashx_next(self->keys)) {
+        if (!k->dirty)
+            continue;
+        names[n] = tg_strfmt("quota:%s", (const char *)zhashx_cursor(self->keys));
+        texts[n] = tg_strfmt("{\"month\":\"%s\",\"requests\":%" PRIu64 ",\"tokens\":%" PRIu64 "}",
+                             k->mreq.month, k->mreq.used, k->mtok.used);
+        which[n++] = k;
+    }
+    if (tg_keystore_kv_put_many(self->store, TG_KEYSTORE_SPEND, (const char *const *)names,
+                                (const char *const *)texts, n)
+        == TG_OK)
+        for (size_t i = 0; i < n; i++)
+            which[i]->dirty = false;
+    for (size_t i = 0; i < n; i++) {
+        free(names[i]);
+        free(texts[i]);
+    }
+    free(which);
+    free(texts);
+    free(names);
 }
 
 void
@@ -55,6 +121,7 @@ router_limits_destroy(router_limits_t **self_p)
     router_limits_t *self = *self_p;
     if (!self)
         return;
+    s_flush(self);
     zhashx_destroy(&self->pending);
     zhashx_destroy(&self->keys);
     free(self);
@@ -101,11 +168,7 @@ router_limits_admit(router_limits_t *self,
     *retry_s_p = 0;
     if (!rq->key || (!rq->rpm && !rq->tpm && !rq->rpmo && !rq->tpmo))
         return TG_OK;
-    s_key_t *k = zhashx_lookup(self->keys, rq->key);
-    if (!k) {
-        k = tg_zalloc(sizeof *k);
-        zhashx_insert(self->keys, rq->key, k);
-    }
+    s_key_t *k = s_key(self, rq->key);
     k->seen_us = now;
     k->tpm = rq->tpm;
     uint64_t ptok = rq->ptok ? rq->ptok : 1;
@@ -165,6 +228,7 @@ router_limits_admit(router_limits_t *self,
         tg_bucket_take(&k->tok, rq->tpm, ptok, now, NULL);
     tg_quota_charge(&k->mreq, 1, now);
     tg_quota_charge(&k->mtok, ptok, now);
+    k->dirty = true;
     if ((rq->tpm || rq->tpmo) && rq->id) {
         s_pending_t *p = tg_zalloc(sizeof *p);
         snprintf(p->key, sizeof p->key, "%s", rq->key);
@@ -226,6 +290,7 @@ router_limits_settle(router_limits_t *self, const char *body, size_t len, int64_
                 if (k->tpm)
                     tg_bucket_charge(&k->tok, k->tpm, tokens, now);
                 tg_quota_charge(&k->mtok, tokens, now);
+                k->dirty = k->dirty || tokens > 0;
             }
             if (pd)
                 zhashx_delete(self->pending, id);
@@ -245,4 +310,5 @@ router_limits_tick(router_limits_t *self, int64_t now)
     for (const char *id = zlistx_first(gone); id; id = zlistx_next(gone))
         zhashx_delete(self->pending, id);
     zlistx_destroy(&gone);
+    s_flush(self);
 }

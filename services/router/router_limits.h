@@ -9,11 +9,14 @@
 #include <stdint.h>
 
 #include "tg_frame.h"
+#include "tg_keystore.h"
 
 typedef struct router_limits router_limits_t;
 
-router_limits_t *router_limits_new(void);
-//  Frees every key's counters; *self_p = NULL. NULL-safe.
+//  Reads the monthly counts kept in `store` (borrowed; NULL: kept in memory only). The
+//  per-minute buckets are in memory only: a restart starts them full.
+router_limits_t *router_limits_new(tg_keystore_t *store);
+//  Writes the monthly counts back, frees every key's counters; *self_p = NULL. NULL-safe.
 void router_limits_destroy(router_limits_t **self_p);
 //  Checks the REQUEST against its key's limits (rq->rpm ...; all 0: nothing to do) at
 //  now_us (epoch µs). TG_OK: admitted and counted (requests, estimated prompt tokens);
@@ -40,7 +43,8 @@ bool router_limits_done_line(const char *line,
                              uint64_t *out_p,
                              uint64_t *in_p,
                              bool *tokens_p);
-//  Forgets calls whose completion never came (their worker was lost) after 15 minutes.
+//  Forgets calls whose completion never came (their worker was lost) after 15 minutes;
+//  writes the monthly counts that changed to the store.
 void router_limits_tick(router_limits_t *self, int64_t now_us);
 //  Keys with counters, and calls awaiting their completion tokens (for tests and metrics).
 size_t router_limits_pending(const router_limits_t *self);

@@ -403,6 +403,38 @@ describe('budgets', () => {
   });
 });
 
+describe('router restart', () => {
+  test('monthly counts and budget spend survive a router restart; keys too', async () => {
+    const free = await createKey(tg, { tier: 'free', budgets: { daily_usd: 5 } }); // 2 a month
+    assert.equal((await chat(tg, free.key)).status, 200);
+    const spent = async () =>
+      (await http(`${tg.baseURL}/budgets/key/${free.id}`, { headers: admin })).json;
+    const before = await waitFor(async () => {
+      const v = await spent();
+      return v?.day_reserved_usd === 0 ? v : null;
+    }, { what: 'the call settled' });
+    assert.ok(before.day_spent_usd > 0);
+    const old = tg.pidOf('router');
+    process.kill(old, 'SIGTERM');
+    await waitFor(
+      async () => {
+        const p = tg.pidOf('router');
+        if (!p || p === old) return false;
+        return (await chat(tg, MASTER_KEY)).status === 200;
+      },
+      { timeout: 20000, what: 'the restarted router to answer' },
+    );
+    const after = await spent();
+    assert.equal(after.day_spent_usd, before.day_spent_usd);
+    // One call of the month was used before the restart: one more passes, then 429.
+    const second = await chat(tg, free.key);
+    assert.equal(second.status, 200, second.text);
+    const third = await chat(tg, free.key);
+    assert.equal(third.status, 429, third.text);
+    assert.match(third.json.error.message, /requests per month: Limit 2, Used 2/);
+  });
+});
+
 for (const n of [2, 4]) {
   describe(`limits are exact with ${n} ingest processes`, () => {
     let inst;

@@ -8,6 +8,7 @@
 
 #include "router_limits.h"
 #include "tg_config.h"
+#include "tg_keystore.h"
 #include "tg_limits.h"
 #include "tg_utc.h"
 #include "tg_util.h"
@@ -154,7 +155,7 @@ s_rq(tg_fr_request_t *rq, const char *id, uint64_t rpm, uint64_t tpm, uint64_t p
 static void
 test_router_admit_settle(void)
 {
-    router_limits_t *lim = router_limits_new();
+    router_limits_t *lim = router_limits_new(NULL);
     tg_fr_request_t rq;
     char *rl = NULL, *msg = NULL;
     uint64_t retry = 0;
@@ -201,7 +202,7 @@ test_router_admit_settle(void)
 static void
 test_router_monthly(void)
 {
-    router_limits_t *lim = router_limits_new();
+    router_limits_t *lim = router_limits_new(NULL);
     tg_fr_request_t rq;
     char *rl = NULL, *msg = NULL;
     uint64_t retry = 0;
@@ -218,6 +219,39 @@ test_router_monthly(void)
     //  The new month resets it.
     CU_ASSERT_EQUAL(router_limits_admit(lim, &rq, t + 3600LL * 1000000, &rl, &msg, &retry), TG_OK);
     router_limits_destroy(&lim);
+}
+
+static void
+test_router_monthly_kept(void)
+{
+    char tmpl[] = "/tmp/tg-test-limits-XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
+    char *env = tg_strfmt("%s/keys", dir);
+    tg_keystore_t *store = NULL;
+    CU_ASSERT_EQUAL_FATAL(tg_keystore_open(env, false, &store), TG_OK);
+    int64_t t = 1796000000LL * 1000000;
+    tg_fr_request_t rq;
+    char *rl = NULL, *msg = NULL;
+    uint64_t retry = 0;
+    router_limits_t *lim = router_limits_new(store);
+    s_rq(&rq, "q1", 0, 0, 7);
+    rq.rpmo = 2;
+    CU_ASSERT_EQUAL(router_limits_admit(lim, &rq, t, &rl, &msg, &retry), TG_OK);
+    router_limits_destroy(&lim);  //  writes the month's counts
+    lim = router_limits_new(store);
+    rq.id = "q2";
+    CU_ASSERT_EQUAL(router_limits_admit(lim, &rq, t, &rl, &msg, &retry), TG_OK);
+    rq.id = "q3";
+    CU_ASSERT_EQUAL(router_limits_admit(lim, &rq, t, &rl, &msg, &retry), TG_AGAIN);
+    free(msg);
+    router_limits_tick(lim, t);  //  flushes too
+    router_limits_destroy(&lim);
+    tg_keystore_destroy(&store);
+    char *cmd = tg_strfmt("rm -rf '%s'", dir);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    free(cmd);
+    free(env);
 }
 
 static void
@@ -253,4 +287,5 @@ test_limits_register(void)
     CU_add_test(s, "router admit and settle", test_router_admit_settle);
     CU_add_test(s, "router monthly", test_router_monthly);
     CU_add_test(s, "LOAD done lines", test_done_line);
+    CU_add_test(s, "router monthly counts kept", test_router_monthly_kept);
 }
