@@ -8,7 +8,7 @@
 
 static const char *const s_names[TG_LIM_N] = {"requests_per_minute", "tokens_per_minute",
                                               "requests_per_month", "tokens_per_month"};
-static const char *const s_tiers[] = {"free", "pro", "enterprise"};
+static const char *const s_tiers[TG_TIERS] = {"free", "pro", "enterprise"};
 
 const char *
 tg_limit_name(tg_limit_t which)
@@ -17,35 +17,47 @@ tg_limit_name(tg_limit_t which)
     return s_names[which];
 }
 
+static int
+s_tier_index(const char *tier)
+{
+    for (int i = 0; tier && i < TG_TIERS; i++)
+        if (strcmp(tier, s_tiers[i]) == 0)
+            return i;
+    return -1;
+}
+
 bool
 tg_limits_tier_valid(const char *tier)
 {
-    for (size_t i = 0; tier && i < sizeof s_tiers / sizeof s_tiers[0]; i++)
-        if (strcmp(tier, s_tiers[i]) == 0)
-            return true;
-    return false;
+    return s_tier_index(tier) >= 0;
 }
 
 void
-tg_limits_resolve(const tg_config_t *cfg,
+tg_tiers_load(const tg_config_t *cfg, tg_tiers_t *tiers)
+{
+    memset(tiers, 0, sizeof *tiers);
+    for (int t = 0; t < TG_TIERS; t++)
+        for (int i = 0; i < TG_LIM_N; i++) {
+            char key[64];
+            snprintf(key, sizeof key, "tiers.%s.%s", s_tiers[t], s_names[i]);
+            int64_t v = tg_config_int(cfg, key);
+            tiers->limits[t][i] = v > 0 ? (uint64_t)v : 0;
+        }
+    int def = s_tier_index(tg_config_str(cfg, "keys.default_tier"));
+    tiers->def = def >= 0 ? def : 0;
+}
+
+void
+tg_limits_resolve(const tg_tiers_t *tiers,
                   const char *tier,
-                  const int64_t override[TG_LIM_N],
+                  const int64_t own[TG_LIM_N],
                   uint64_t out[TG_LIM_N])
 {
-    if (!tg_limits_tier_valid(tier))
-        tier = tg_config_str(cfg, "keys.default_tier");
-    if (!tg_limits_tier_valid(tier))
-        tier = "free";
-    for (int i = 0; i < TG_LIM_N; i++) {
-        if (override && override[i] >= 0) {
-            out[i] = (uint64_t) override[i];
-            continue;
-        }
-        char key[64];
-        snprintf(key, sizeof key, "tiers.%s.%s", tier, s_names[i]);
-        int64_t v = tg_config_int(cfg, key);
-        out[i] = v > 0 ? (uint64_t)v : 0;
-    }
+    int t = s_tier_index(tier);
+    if (t < 0)
+        t = tiers->def;
+    for (int i = 0; i < TG_LIM_N; i++)
+        out[i] = own && own[i] >= 0 ? (uint64_t)own[i] : tiers->limits[t][i];
 }
 
 void

@@ -37,15 +37,26 @@ typedef struct {
     uint64_t used;  //  requests or tokens used in that month
 } tg_quota_t;
 
+#define TG_TIERS 3  //  free, pro, enterprise
+
+//  The tiers' limits, read from the config once (a request resolves its key's limits from
+//  this table, not through the config's key lookups).
+typedef struct {
+    uint64_t limits[TG_TIERS][TG_LIM_N];  //  0 = no limit
+    int def;                              //  index of keys.default_tier
+} tg_tiers_t;
+
 //  The config name of limit `which` ("requests_per_minute", ...). Static storage.
 const char *tg_limit_name(tg_limit_t which);
 //  True if `tier` is one of the tiers of the config (free, pro, enterprise).
 bool tg_limits_tier_valid(const char *tier);
-//  The limits of a key: override[i] when >= 0, else the value of tier (NULL or unknown:
-//  keys.default_tier) from the config. Writes TG_LIM_N values to out.
-void tg_limits_resolve(const tg_config_t *cfg,
+//  Reads the tiers.* and keys.default_tier keys of cfg into *tiers.
+void tg_tiers_load(const tg_config_t *cfg, tg_tiers_t *tiers);
+//  The limits of a key: own[i] when >= 0 (the key's override), else the value of `tier`
+//  (NULL or unknown: the default tier). Writes TG_LIM_N values to out.
+void tg_limits_resolve(const tg_tiers_t *tiers,
                        const char *tier,
-                       const int64_t override[TG_LIM_N],
+                       const int64_t own[TG_LIM_N],
                        uint64_t out[TG_LIM_N]);
 
 //  Brings the bucket of `limit` (> 0) up to now_us. A bucket never used is full.

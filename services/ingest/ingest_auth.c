@@ -25,6 +25,7 @@ ingest_auth_init(ingest_t *self)
     if (tg_keys_secret(self->cfg, a->secret) != TG_OK)
         return TG_ERR;
     a->retry_us = 0;
+    tg_tiers_load(self->cfg, &a->tiers);
     return TG_OK;
 }
 
@@ -117,7 +118,7 @@ ingest_auth_check(
         tg_keyrec_fini(&who->rec);
         return false;
     }
-    tg_limits_resolve(self->cfg, who->rec.tier, who->rec.limits, who->limits);
+    tg_limits_resolve(&self->auth.tiers, who->rec.tier, who->rec.limits, who->limits);
     return true;
 }
 

@@ -79,6 +79,7 @@ typedef struct {
     tg_keystore_t *store;                //  read-only; NULL until the router created it
     int64_t retry_us;                    //  monotonic µs of the next open attempt
     uint8_t secret[TG_KEYSTORE_SECRET];  //  the hash key (wiped on fini)
+    tg_tiers_t tiers;                    //  the tiers' limits from the config
 } ingest_auth_t;
 
 //  Who made the current request.

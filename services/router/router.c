@@ -359,7 +359,7 @@ s_hit_usage(router_t *self, const tg_fr_request_t *rq, const tg_cache_entry_t *e
 //  Answers a REQUEST from a cache entry in the form it asks for: a REPLY, or HEAD, one
 //  CHUNK and END. False when the entry cannot be given in that form (then it is a miss).
 static bool
-s_answer_hit(router_t *self, const tg_fr_request_t *rq, const tg_cache_entry_t *e)
+s_answer_hit(router_t *self, const tg_fr_request_t *rq, const tg_cache_entry_t *e, const char *rl)
 {
     char *body = NULL;
     size_t len = 0;
@@ -372,6 +372,7 @@ s_answer_hit(router_t *self, const tg_fr_request_t *rq, const tg_cache_entry_t *
         r->reply.cache = tg_strdup("hit");
         r->reply.provider = tg_strdup(e->provider);
         r->reply.model = tg_strdup(e->model);
+        r->reply.rl = tg_strdup(rl);
         r->body_len = len;
         tg_peers_send(self->peers, rq->reply_to, &r);
     } else {
@@ -381,6 +382,7 @@ s_answer_hit(router_t *self, const tg_fr_request_t *rq, const tg_cache_entry_t *
         h->head.cache = tg_strdup("hit");
         h->head.provider = tg_strdup(e->provider);
         h->head.model = tg_strdup(e->model);
+        h->head.rl = tg_strdup(rl);
         tg_peers_send(self->peers, rq->reply_to, &h);
         tg_frame_t *c = tg_frame_new(TG_FRAME_CHUNK);
         c->chunk.id = tg_strdup(rq->id);
@@ -444,7 +446,7 @@ s_on_request(router_t *self, tg_frame_t **frame_p)
         tg_frame_t *fr = *frame_p;
         int rc =
             router_cache_check(self->cache, rq, fr->body, fr->body_len, rq->cfresh, &e, &leader);
-        bool answered = rc == TG_OK && s_answer_hit(self, rq, &e);
+        bool answered = rc == TG_OK && s_answer_hit(self, rq, &e, rl);
         if (rc == TG_OK)
             tg_cache_entry_fini(&e);
         if (answered) {

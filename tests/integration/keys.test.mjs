@@ -246,6 +246,15 @@ describe('rate limits and tiers', () => {
     assert.equal(b.headers.get('x-ratelimit-remaining-requests'), '8');
     const left = Number(b.headers.get('x-ratelimit-remaining-tokens'));
     assert.ok(left > 590000 && left <= 600000, `remaining tokens ${left}`);
+    // A call that joins an identical one in flight (C3) gets the headers too.
+    const same = {
+      model: 'gpt-4o-mini',
+      content: `[[mock:latency_ms=400]] join me ${made.id}`,
+      extra: { temperature: 0 },
+    };
+    const pair = await Promise.all([chat(tg, made.key, same), chat(tg, made.key, same)]);
+    assert.deepEqual(pair.map((r) => r.headers.get('x-cache')).sort(), ['coalesced', 'miss']);
+    for (const r of pair) assert.equal(r.headers.get('x-ratelimit-limit-requests'), '10');
     // No limits, no headers: the master key.
     const m = await chat(tg, MASTER_KEY);
     assert.equal(m.status, 200);

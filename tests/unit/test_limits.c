@@ -94,21 +94,23 @@ test_tiers(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
     int64_t none[TG_LIM_N] = {-1, -1, -1, -1};
     uint64_t out[TG_LIM_N];
-    tg_limits_resolve(cfg, "pro", none, out);
+    tg_tiers_t tiers;
+    tg_tiers_load(cfg, &tiers);
+    tg_limits_resolve(&tiers, "pro", none, out);
     CU_ASSERT_EQUAL(out[TG_LIM_RPM], 7);       //  from the config
     CU_ASSERT_EQUAL(out[TG_LIM_TPM], 400000);  //  the built-in default of pro
     CU_ASSERT_EQUAL(out[TG_LIM_TPMO], 50000000);
     int64_t own[TG_LIM_N] = {12, -1, 0, -1};
-    tg_limits_resolve(cfg, "pro", own, out);
+    tg_limits_resolve(&tiers, "pro", own, out);
     CU_ASSERT_EQUAL(out[TG_LIM_RPM], 12);      //  the key's override wins
     CU_ASSERT_EQUAL(out[TG_LIM_TPM], 400000);  //  the rest is inherited
     CU_ASSERT_EQUAL(out[TG_LIM_RPMO], 0);      //  an override of 0 = no limit
-    tg_limits_resolve(cfg, "free", none, out);
+    tg_limits_resolve(&tiers, "free", none, out);
     CU_ASSERT_EQUAL(out[TG_LIM_RPM], 60);
     CU_ASSERT_EQUAL(out[TG_LIM_TPMO], 1000000);
-    tg_limits_resolve(cfg, "enterprise", none, out);
+    tg_limits_resolve(&tiers, "enterprise", none, out);
     CU_ASSERT_EQUAL(out[TG_LIM_RPM] + out[TG_LIM_TPM] + out[TG_LIM_RPMO] + out[TG_LIM_TPMO], 0);
-    tg_limits_resolve(cfg, NULL, none, out);  //  no tier: keys.default_tier
+    tg_limits_resolve(&tiers, NULL, none, out);  //  no tier: keys.default_tier
     CU_ASSERT_EQUAL(out[TG_LIM_RPM], 7);
     CU_ASSERT_TRUE(tg_limits_tier_valid("enterprise"));
     CU_ASSERT_FALSE(tg_limits_tier_valid("gold"));
