@@ -2,7 +2,8 @@
 //
 //  Scalar keys are declared once in tg_config_keys.def (type, default, env, bounds); list
 //  keys (`auto.simple` ...) are strings that YAML may give as a sequence (joined by commas);
-//  the sections `providers`, `aliases` and `agents` are structured. An unknown key is an error.
+//  the sections `providers`, `aliases`, `agents` and `tiers` are structured. An unknown key is an
+//  error.
 #ifndef TG_CONFIG_H
 #define TG_CONFIG_H
 
@@ -31,6 +32,15 @@ typedef struct {
     int64_t idle_timeout_ms;        //  0 = upstream.idle_timeout_ms
     int64_t total_timeout_ms;       //  0 = upstream.total_timeout_ms
 } tg_provider_t;
+
+#define TG_CONFIG_TIERS_MAX 16  //  tiers a config may define
+
+//  A tier of virtual keys (spec K4): its limits per key, 0 = no limit.
+typedef struct {
+    char *name;             //  "free", "pro", "enterprise", or a configured name
+    int64_t per_minute[2];  //  requests, tokens per minute
+    int64_t per_month[2];   //  requests, tokens per calendar month (UTC)
+} tg_tier_t;
 
 //  Loads `path` (NULL: $TOLLGATE_CONFIG if set, else defaults only), applies environment
 //  overrides, checks bounds and derives endpoints. NULL after printing the reason to stderr.
@@ -61,6 +71,10 @@ const char *tg_config_alias(const tg_config_t *self, const char *name);
 //  All aliases: count and the i-th name / target.
 size_t tg_config_alias_count(const tg_config_t *self);
 const char *tg_config_alias_name(const tg_config_t *self, size_t index);
+//  Tiers: the built-in free, pro and enterprise (with the file's values), then the file's
+//  own, in file order. Borrowed for the config's life.
+size_t tg_config_tier_count(const tg_config_t *self);
+const tg_tier_t *tg_config_tier(const tg_config_t *self, size_t index);
 //  The default model of agent `agent`, or NULL.
 const char *tg_config_agent_model(const tg_config_t *self, const char *agent);
 

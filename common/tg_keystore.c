@@ -526,7 +526,11 @@ tg_budget_fields_apply(
 }
 
 int
-tg_keyrec_apply(tg_keyrec_t *rec, const json_t *body, const char **param_p, char **msg_p)
+tg_keyrec_apply(tg_keyrec_t *rec,
+                const json_t *body,
+                const tg_tiers_t *tiers,
+                const char **param_p,
+                char **msg_p)
 {
     static char unknown[64];
     if (!json_is_object(body)) {
@@ -550,9 +554,11 @@ tg_keyrec_apply(tg_keyrec_t *rec, const json_t *body, const char **param_p, char
         else if (strcmp(k, "agent") == 0)
             rc = s_apply_str(v, &rec->agent, "agent", param_p, msg_p);
         else if (strcmp(k, "tier") == 0) {
-            if (!json_is_string(v) || !tg_limits_tier_valid(json_string_value(v))) {
+            if (!json_is_string(v) || !tg_tiers_valid(tiers, json_string_value(v))) {
+                char names[TG_CONFIG_TIERS_MAX * 36];
+                tg_tiers_names(tiers, names, sizeof names);
                 *param_p = "tier";
-                *msg_p = tg_strdup("'tier' must be one of free, pro, enterprise.");
+                *msg_p = tg_strfmt("'tier' must be one of %s.", names);
                 rc = TG_INVALID;
             } else
                 rc = s_apply_str(v, &rec->tier, "tier", param_p, msg_p);

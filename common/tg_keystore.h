@@ -99,10 +99,15 @@ void tg_keyrec_init(tg_keyrec_t *rec);
 void tg_keyrec_fini(tg_keyrec_t *rec);
 //  The record as the admin API shows it (no hash). Caller decrefs.
 json_t *tg_keyrec_json(const tg_keyrec_t *rec);
-//  Applies the admin API fields of `body` (create or update) to rec, checking each: TG_OK,
+//  Applies the admin API fields of `body` (create or update) to rec, checking each (`tier`
+//  against `tiers`): TG_OK,
 //  or TG_INVALID with *param_p naming the field (static) and *msg_p (caller frees); rec may
 //  then be half-changed and must be dropped. Unknown fields are refused.
-int tg_keyrec_apply(tg_keyrec_t *rec, const json_t *body, const char **param_p, char **msg_p);
+int tg_keyrec_apply(tg_keyrec_t *rec,
+                    const json_t *body,
+                    const tg_tiers_t *tiers,
+                    const char **param_p,
+                    char **msg_p);
 //  Applies {"daily_usd","monthly_usd"} (number > 0, or null = none) to *daily / *monthly.
 //  TG_OK, or TG_INVALID with *param_p ("budgets.<field>") and *msg_p (caller frees).
 int tg_budget_fields_apply(

@@ -8,7 +8,6 @@
 
 static const char *const s_names[TG_LIM_N] = {"requests_per_minute", "tokens_per_minute",
                                               "requests_per_month", "tokens_per_month"};
-static const char *const s_tiers[TG_TIERS] = {"free", "pro", "enterprise"};
 
 const char *
 tg_limit_name(tg_limit_t which)
@@ -18,33 +17,48 @@ tg_limit_name(tg_limit_t which)
 }
 
 static int
-s_tier_index(const char *tier)
+s_tier_index(const tg_tiers_t *tiers, const char *tier)
 {
-    for (int i = 0; tier && i < TG_TIERS; i++)
-        if (strcmp(tier, s_tiers[i]) == 0)
-            return i;
+    for (size_t i = 0; tier && i < tiers->n; i++)
+        if (strcmp(tier, tiers->names[i]) == 0)
+            return (int)i;
     return -1;
 }
 
 bool
-tg_limits_tier_valid(const char *tier)
+tg_tiers_valid(const tg_tiers_t *tiers, const char *tier)
 {
-    return s_tier_index(tier) >= 0;
+    return s_tier_index(tiers, tier) >= 0;
+}
+
+void
+tg_tiers_names(const tg_tiers_t *tiers, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < tiers->n && used < size; i++) {
+        int n = snprintf(out + used, size - used, "%s%s", i ? ", " : "", tiers->names[i]);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
 }
 
 void
 tg_tiers_load(const tg_config_t *cfg, tg_tiers_t *tiers)
 {
     memset(tiers, 0, sizeof *tiers);
-    for (int t = 0; t < TG_TIERS; t++)
-        for (int i = 0; i < TG_LIM_N; i++) {
-            char key[64];
-            snprintf(key, sizeof key, "tiers.%s.%s", s_tiers[t], s_names[i]);
-            int64_t v = tg_config_int(cfg, key);
-            tiers->limits[t][i] = v > 0 ? (uint64_t)v : 0;
-        }
-    int def = s_tier_index(tg_config_str(cfg, "keys.default_tier"));
-    tiers->def = def >= 0 ? def : 0;
+    for (size_t t = 0; t < tg_config_tier_count(cfg) && t < TG_CONFIG_TIERS_MAX; t++) {
+        const tg_tier_t *ct = tg_config_tier(cfg, t);
+        snprintf(tiers->names[t], sizeof tiers->names[t], "%s", ct->name);
+        int64_t v[TG_LIM_N] = {ct->per_minute[0], ct->per_minute[1], ct->per_month[0],
+                               ct->per_month[1]};
+        for (int i = 0; i < TG_LIM_N; i++)
+            tiers->limits[t][i] = v[i] > 0 ? (uint64_t)v[i] : 0;
+        tiers->n++;
+    }
+    int def = s_tier_index(tiers, tg_config_str(cfg, "keys.default_tier"));
+    tiers->def = def >= 0 ? (size_t)def : 0;
 }
 
 void
@@ -53,9 +67,8 @@ tg_limits_resolve(const tg_tiers_t *tiers,
                   const int64_t own[TG_LIM_N],
                   uint64_t out[TG_LIM_N])
 {
-    int t = s_tier_index(tier);
-    if (t < 0)
-        t = tiers->def;
+    int found = s_tier_index(tiers, tier);
+    size_t t = found >= 0 ? (size_t)found : tiers->def;
     for (int i = 0; i < TG_LIM_N; i++)
         out[i] = own && own[i] >= 0 ? (uint64_t)own[i] : tiers->limits[t][i];
 }

@@ -37,20 +37,22 @@ typedef struct {
     uint64_t used;  //  requests or tokens used in that month
 } tg_quota_t;
 
-#define TG_TIERS 3  //  free, pro, enterprise
-
-//  The tiers' limits, read from the config once (a request resolves its key's limits from
-//  this table, not through the config's key lookups).
+//  The tiers' limits, copied from the config once (a request resolves its key's limits
+//  from this table, not through the config).
 typedef struct {
-    uint64_t limits[TG_TIERS][TG_LIM_N];  //  0 = no limit
-    int def;                              //  index of keys.default_tier
+    size_t n;                                        //  tiers
+    char names[TG_CONFIG_TIERS_MAX][33];             //  their names
+    uint64_t limits[TG_CONFIG_TIERS_MAX][TG_LIM_N];  //  0 = no limit
+    size_t def;                                      //  index of keys.default_tier
 } tg_tiers_t;
 
 //  The config name of limit `which` ("requests_per_minute", ...). Static storage.
 const char *tg_limit_name(tg_limit_t which);
-//  True if `tier` is one of the tiers of the config (free, pro, enterprise).
-bool tg_limits_tier_valid(const char *tier);
-//  Reads the tiers.* and keys.default_tier keys of cfg into *tiers.
+//  True if `tier` is one of the tiers.
+bool tg_tiers_valid(const tg_tiers_t *tiers, const char *tier);
+//  The tier names, comma-separated, into out (for messages).
+void tg_tiers_names(const tg_tiers_t *tiers, char *out, size_t size);
+//  Copies the config's tiers and keys.default_tier into *tiers.
 void tg_tiers_load(const tg_config_t *cfg, tg_tiers_t *tiers);
 //  The limits of a key: own[i] when >= 0 (the key's override), else the value of `tier`
 //  (NULL or unknown: the default tier). Writes TG_LIM_N values to out.

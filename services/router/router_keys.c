@@ -18,6 +18,7 @@ struct router_keys {
     const tg_config_t *cfg;              //  borrowed
     tg_keystore_t *store;                //  written here only
     uint8_t secret[TG_KEYSTORE_SECRET];  //  hash key; wiped on destroy
+    tg_tiers_t tiers;                    //  the tiers a key may name
 };
 
 router_keys_t *
@@ -25,6 +26,7 @@ router_keys_new(const tg_config_t *cfg)
 {
     router_keys_t *self = tg_zalloc(sizeof *self);
     self->cfg = cfg;
+    tg_tiers_load(cfg, &self->tiers);
     char *dir = tg_keystore_dir(cfg);
     int rc = tg_keys_secret(cfg, self->secret);
     if (rc == TG_OK)
@@ -119,7 +121,7 @@ s_create(
     rec.created = now / 1000000;
     const char *param = NULL;
     char *msg = NULL;
-    if (tg_keyrec_apply(&rec, doc, &param, &msg) != TG_OK) {
+    if (tg_keyrec_apply(&rec, doc, &self->tiers, &param, &msg) != TG_OK) {
         s_error(400, msg, param, "invalid_field", status_p, body_p);
         free(msg);
     } else {
@@ -206,7 +208,7 @@ s_one(router_keys_t *self,
     else if (update) {
         const char *param = NULL;
         char *msg = NULL;
-        if (tg_keyrec_apply(&rec, doc, &param, &msg) != TG_OK) {
+        if (tg_keyrec_apply(&rec, doc, &self->tiers, &param, &msg) != TG_OK) {
             s_error(400, msg, param, "invalid_field", status_p, body_p);
             free(msg);
         } else if (tg_keystore_put(self->store, &rec, NULL) != TG_OK)

@@ -21,6 +21,8 @@ tiers:
   free:
     requests_per_minute: 1000
     requests_per_month: 2
+  gold:
+    requests_per_minute: 4
 `;
 
 const admin = { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json' };
@@ -184,7 +186,7 @@ describe('admin API and key lifecycle', () => {
   test('bad fields get 400 naming the field, and nothing is stored', async () => {
     const before = (await keysApi(tg, 'GET')).json.data.length;
     const cases = [
-      [{ tier: 'gold' }, 'tier'],
+      [{ tier: 'platinum' }, 'tier'],
       [{ models: 'gpt-4o' }, 'models'],
       [{ models: [1] }, 'models'],
       [{ owner: '' }, 'owner'],
@@ -205,7 +207,7 @@ describe('admin API and key lifecycle', () => {
     assert.equal((await keysApi(tg, 'GET')).json.data.length, before);
     // A bad update changes nothing either.
     const made = await createKey(tg, { owner: 'bob' });
-    const upd = await keysApi(tg, 'PATCH', `/${made.id}`, { owner: 'carol', tier: 'gold' });
+    const upd = await keysApi(tg, 'PATCH', `/${made.id}`, { owner: 'carol', tier: 'platinum' });
     assert.equal(upd.status, 400);
     assert.equal((await keysApi(tg, 'GET', `/${made.id}`)).json.owner, 'bob');
     assert.equal((await keysApi(tg, 'GET', '/key_000000000000000000000000')).status, 404);
@@ -305,6 +307,13 @@ describe('rate limits and tiers', () => {
     const c = await chat(tg, pro.key);
     assert.equal(c.status, 200, c.text);
     assert.equal(c.headers.get('x-ratelimit-limit-requests'), null);
+    // A tier the config adds, with only the limits it names.
+    const gold = await createKey(tg, { tier: 'gold' });
+    const g = await chat(tg, gold.key);
+    assert.equal(g.headers.get('x-ratelimit-limit-requests'), '4');
+    assert.equal(g.headers.get('x-ratelimit-limit-tokens'), null);
+    const bad = await keysApi(tg, 'POST', '', { tier: 'platinum' });
+    assert.equal(bad.json.error.message, "'tier' must be one of free, pro, enterprise, gold.");
   });
 
   test('the monthly quota of a tier', async () => {

@@ -30,6 +30,19 @@ s_rmdir(char **dir_p)
     *dir_p = NULL;
 }
 
+//  The built-in tiers (free, pro, enterprise) as a key may name them.
+static const tg_tiers_t *
+s_tiers(void)
+{
+    static tg_tiers_t tiers;
+    if (!tiers.n) {
+        tg_config_t *cfg = tg_config_load_string(NULL);
+        tg_tiers_load(cfg, &tiers);
+        tg_config_destroy(&cfg);
+    }
+    return &tiers;
+}
+
 static const uint8_t s_secret[TG_KEYSTORE_SECRET] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
 
 static void
@@ -75,7 +88,7 @@ test_store_find_rotate(void)
                              "gpt-4o", "limits", "requests_per_minute", 7);
     const char *param = NULL;
     char *msg = NULL;
-    CU_ASSERT_EQUAL(tg_keyrec_apply(&rec, body, &param, &msg), TG_OK);
+    CU_ASSERT_EQUAL(tg_keyrec_apply(&rec, body, s_tiers(), &param, &msg), TG_OK);
     json_decref(body);
     char key[TG_KEYSTORE_KEY_LEN + 1];
     tg_keystore_key_new(key);
@@ -144,7 +157,7 @@ s_bad(const char *json, const char *param)
     CU_ASSERT_PTR_NOT_NULL_FATAL(body);
     const char *p = NULL;
     char *msg = NULL;
-    CU_ASSERT_EQUAL(tg_keyrec_apply(&rec, body, &p, &msg), TG_INVALID);
+    CU_ASSERT_EQUAL(tg_keyrec_apply(&rec, body, s_tiers(), &p, &msg), TG_INVALID);
     CU_ASSERT_PTR_NOT_NULL(msg);
     if (p && param)
         CU_ASSERT_STRING_EQUAL(p, param);
@@ -175,14 +188,14 @@ test_apply_fields(void)
                               0, NULL);
     const char *p = NULL;
     char *msg = NULL;
-    CU_ASSERT_EQUAL(tg_keyrec_apply(&rec, body, &p, &msg), TG_OK);
+    CU_ASSERT_EQUAL(tg_keyrec_apply(&rec, body, s_tiers(), &p, &msg), TG_OK);
     CU_ASSERT_EQUAL(rec.expires, 2000000000);
     CU_ASSERT_EQUAL(rec.limits[TG_LIM_TPMO], 0);  //  0 = no limit, not inherited
     CU_ASSERT_EQUAL(rec.limits[TG_LIM_RPM], -1);
     json_decref(body);
     //  null clears a field.
     body = json_loads("{\"name\":null,\"expires_at\":null}", 0, NULL);
-    CU_ASSERT_EQUAL(tg_keyrec_apply(&rec, body, &p, &msg), TG_OK);
+    CU_ASSERT_EQUAL(tg_keyrec_apply(&rec, body, s_tiers(), &p, &msg), TG_OK);
     CU_ASSERT_PTR_NULL(rec.name);
     CU_ASSERT_EQUAL(rec.expires, 0);
     json_decref(body);
@@ -198,7 +211,7 @@ test_allows(void)
     json_t *body = json_loads("{\"models\":[\"gpt-4o-mini\",\"fast\"]}", 0, NULL);
     const char *p = NULL;
     char *msg = NULL;
-    CU_ASSERT_EQUAL(tg_keyrec_apply(&rec, body, &p, &msg), TG_OK);
+    CU_ASSERT_EQUAL(tg_keyrec_apply(&rec, body, s_tiers(), &p, &msg), TG_OK);
     CU_ASSERT_TRUE(tg_keyrec_allows(&rec, "gpt-4o-mini", NULL));
     CU_ASSERT_TRUE(tg_keyrec_allows(&rec, "fast", "gpt-4o"));       //  the alias asked
     CU_ASSERT_TRUE(tg_keyrec_allows(&rec, "mini", "gpt-4o-mini"));  //  the alias's target

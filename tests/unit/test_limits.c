@@ -112,9 +112,28 @@ test_tiers(void)
     CU_ASSERT_EQUAL(out[TG_LIM_RPM] + out[TG_LIM_TPM] + out[TG_LIM_RPMO] + out[TG_LIM_TPMO], 0);
     tg_limits_resolve(&tiers, NULL, none, out);  //  no tier: keys.default_tier
     CU_ASSERT_EQUAL(out[TG_LIM_RPM], 7);
-    CU_ASSERT_TRUE(tg_limits_tier_valid("enterprise"));
-    CU_ASSERT_FALSE(tg_limits_tier_valid("gold"));
+    CU_ASSERT_TRUE(tg_tiers_valid(&tiers, "enterprise"));
+    CU_ASSERT_FALSE(tg_tiers_valid(&tiers, "gold"));
     tg_config_destroy(&cfg);
+    //  Tiers are named in the config: a new one starts with no limits.
+    cfg = tg_config_load_string("tiers:\n  gold:\n    tokens_per_minute: 5\n"
+                                "keys:\n  default_tier: gold\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    tg_tiers_load(cfg, &tiers);
+    CU_ASSERT_EQUAL(tiers.n, 4);
+    CU_ASSERT_TRUE(tg_tiers_valid(&tiers, "gold"));
+    tg_limits_resolve(&tiers, NULL, none, out);
+    CU_ASSERT_EQUAL(out[TG_LIM_TPM], 5);
+    CU_ASSERT_EQUAL(out[TG_LIM_RPM], 0);
+    char names[128];
+    tg_tiers_names(&tiers, names, sizeof names);
+    CU_ASSERT_STRING_EQUAL(names, "free, pro, enterprise, gold");
+    tg_config_destroy(&cfg);
+    //  Bad tiers stop the load.
+    CU_ASSERT_PTR_NULL(tg_config_load_string("tiers:\n  gold:\n    per_hour: 5\n"));
+    CU_ASSERT_PTR_NULL(tg_config_load_string("tiers:\n  gold:\n    tokens_per_minute: -1\n"));
+    CU_ASSERT_PTR_NULL(tg_config_load_string("tiers:\n  Gold Tier:\n    tokens_per_minute: 1\n"));
+    CU_ASSERT_PTR_NULL(tg_config_load_string("keys:\n  default_tier: platinum\n"));
 }
 
 static void
