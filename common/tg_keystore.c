@@ -18,9 +18,20 @@
 enum { S_DB_KEYS, S_DB_HASHES, S_DB_BUDGETS, S_DB_SPEND, S_NDBS };
 static const char *const s_dbs[S_NDBS] = {"keys", "hashes", "budgets", "spend"};
 
+#define S_SLOTS 512  //  decoded records kept for tg_keystore_lookup (direct-mapped by hash)
+
+//  A decoded record and the stored bytes it came from.
+typedef struct {
+    uint8_t hash[TG_KEYSTORE_HASH];  //  the key hash it was found by
+    char *raw;                       //  the stored JSON (owned); NULL = empty slot
+    size_t len;                      //  its length
+    tg_keyrec_t rec;                 //  decoded from raw
+} s_slot_t;
+
 struct tg_keystore {
-    tg_lmdb_t *db;  //  the environment
-    bool readonly;  //  opened by a reader
+    tg_lmdb_t *db;    //  the environment
+    bool readonly;    //  opened by a reader
+    s_slot_t *slots;  //  S_SLOTS decoded records (readers; allocated on first lookup)
 };
 
 char *
@@ -59,6 +70,11 @@ tg_keystore_destroy(tg_keystore_t **self_p)
     if (!*self_p)
         return;
     tg_lmdb_destroy(&(*self_p)->db);
+    for (size_t i = 0; (*self_p)->slots && i < S_SLOTS; i++) {
+        free((*self_p)->slots[i].raw);
+        tg_keyrec_fini(&(*self_p)->slots[i].rec);
+    }
+    free((*self_p)->slots);
     free(*self_p);
     *self_p = NULL;
 }
@@ -259,6 +275,49 @@ tg_keystore_find(tg_keystore_t *self, const uint8_t hash[TG_KEYSTORE_HASH], tg_k
     }
     tg_lmdb_abort(&txn);
     return rc;
+}
+
+int
+tg_keystore_lookup(tg_keystore_t *self,
+                   const uint8_t hash[TG_KEYSTORE_HASH],
+                   const tg_keyrec_t **rec_p)
+{
+    if (!self->slots) {
+        self->slots = tg_zalloc(S_SLOTS * sizeof *self->slots);
+        for (size_t i = 0; i < S_SLOTS; i++)
+            tg_keyrec_init(&self->slots[i].rec);
+    }
+    tg_lmdb_txn_t *txn;
+    if (tg_lmdb_begin(self->db, false, &txn) != TG_OK)
+        return TG_ERR;
+    void *id = NULL, *raw = NULL;
+    size_t idlen = 0, len = 0;
+    int rc = tg_lmdb_get(txn, S_DB_HASHES, hash, TG_KEYSTORE_HASH, &id, &idlen);
+    if (rc == TG_OK)
+        rc = tg_lmdb_get(txn, S_DB_KEYS, id, idlen, &raw, &len);
+    tg_lmdb_abort(&txn);
+    free(id);
+    if (rc != TG_OK)
+        return rc;
+    //  The key hash is uniformly random: its first bytes pick the slot.
+    s_slot_t *slot = &self->slots[((size_t)hash[0] << 8 | hash[1]) % S_SLOTS];
+    if (!slot->raw || slot->len != len || memcmp(slot->hash, hash, TG_KEYSTORE_HASH) != 0
+        || memcmp(slot->raw, raw, len) != 0) {
+        free(slot->raw);
+        tg_keyrec_fini(&slot->rec);
+        slot->raw = NULL;
+        if (s_decode(raw, len, &slot->rec) != TG_OK) {
+            free(raw);
+            return TG_ERR;
+        }
+        memcpy(slot->hash, hash, TG_KEYSTORE_HASH);
+        slot->raw = raw;
+        slot->len = len;
+        raw = NULL;
+    }
+    free(raw);
+    *rec_p = &slot->rec;
+    return TG_OK;
 }
 
 int

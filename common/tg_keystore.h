@@ -65,6 +65,13 @@ void tg_keystore_hash(const uint8_t secret[TG_KEYSTORE_SECRET],
 
 //  The record whose key hashes to `hash`: TG_OK and *rec (tg_keyrec_fini), TG_NOTFOUND, TG_ERR.
 int tg_keystore_find(tg_keystore_t *self, const uint8_t hash[TG_KEYSTORE_HASH], tg_keyrec_t *rec);
+//  The hot path of a reader: as tg_keystore_find, but *rec_p is borrowed, valid until the
+//  next call on this store. The store keeps the records it decoded (by hash, a few hundred)
+//  and decodes again only when the stored bytes changed, so a check costs an LMDB read txn
+//  and two lookups, not a JSON parse. TG_OK, TG_NOTFOUND or TG_ERR.
+int tg_keystore_lookup(tg_keystore_t *self,
+                       const uint8_t hash[TG_KEYSTORE_HASH],
+                       const tg_keyrec_t **rec_p);
 //  The record `id`: TG_OK and *rec, TG_NOTFOUND, TG_ERR.
 int tg_keystore_get(tg_keystore_t *self, const char *id, tg_keyrec_t *rec);
 //  Stores rec (overwriting the record of its id); when old_hash differs from rec->hash the

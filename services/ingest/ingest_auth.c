@@ -63,7 +63,6 @@ ingest_auth_check(
     ingest_t *self, struct evhttp_request *req, const char *rid, bool admin, ingest_who_t *who)
 {
     memset(who, 0, sizeof *who);
-    tg_keyrec_init(&who->rec);
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
     const char *key = NULL;
     if (h && strncasecmp(h, "Bearer ", 7) == 0)
@@ -86,7 +85,7 @@ ingest_auth_check(
     if (n == TG_KEYSTORE_KEY_LEN && strncmp(key, TG_KEYSTORE_PREFIX, 6) == 0 && s_store(self)) {
         uint8_t hash[TG_KEYSTORE_HASH];
         tg_keystore_hash(self->auth.secret, key, hash);
-        rc = tg_keystore_find(self->auth.store, hash, &who->rec);
+        rc = tg_keystore_lookup(self->auth.store, hash, &who->rec);
     }
     if (rc != TG_OK) {
         //  Never echo a key: its first and last 4 characters at most, as OpenAI does.
@@ -101,31 +100,24 @@ ingest_auth_check(
         return false;
     }
     int64_t now_s = tg_now_us() / 1000000;
-    const char *why = who->rec.revoked ? "This API key has been revoked."
-                      : who->rec.expires && now_s >= who->rec.expires ? "This API key has expired."
-                                                                      : NULL;
+    const char *why = who->rec->revoked ? "This API key has been revoked."
+                      : who->rec->expires && now_s >= who->rec->expires
+                          ? "This API key has expired."
+                          : NULL;
     if (why) {
         s_unauthorized(self, req, rid, why);
-        tg_keyrec_fini(&who->rec);
         return false;
     }
-    snprintf(who->id, sizeof who->id, "%s", who->rec.id);
+    snprintf(who->id, sizeof who->id, "%s", who->rec->id);
     if (admin) {
         ingest_http_error(self, req, rid, 403,
                           "This route needs the gateway's master key; virtual keys cannot "
                           "manage keys.",
                           NULL, "admin_key_required");
-        tg_keyrec_fini(&who->rec);
         return false;
     }
-    tg_limits_resolve(&self->auth.tiers, who->rec.tier, who->rec.limits, who->limits);
+    tg_limits_resolve(&self->auth.tiers, who->rec->tier, who->rec->limits, who->limits);
     return true;
-}
-
-void
-ingest_auth_done(ingest_who_t *who)
-{
-    tg_keyrec_fini(&who->rec);
 }
 
 void

@@ -86,7 +86,8 @@ typedef struct {
 typedef struct {
     bool master;                      //  the master key
     char id[TG_KEYSTORE_ID_LEN + 8];  //  "master" or the virtual key's id
-    tg_keyrec_t rec;                  //  the virtual key's record (empty for master)
+    const tg_keyrec_t *rec;           //  the virtual key's record (NULL for master); borrowed
+                                      //  from the key store until the next check
     uint64_t limits[TG_LIM_N];        //  its effective limits (0 = none; all 0 for master)
 } ingest_who_t;
 
@@ -273,13 +274,11 @@ bool ingest_cache_serve(ingest_t *self,
 int ingest_auth_init(ingest_t *self);
 //  Closes the store and wipes the secret. Safe after a failed init.
 void ingest_auth_fini(ingest_t *self);
-//  Authenticates the request's Bearer key: true and *who (ingest_auth_done) for the master
-//  key or a live virtual key; else false after answering 401 (missing, wrong, revoked,
+//  Authenticates the request's Bearer key: true and *who (valid until the next check) for the
+//  master key or a live virtual key; else false after answering 401 (missing, wrong, revoked,
 //  expired) or 403 (a virtual key on an `admin` route). The key is never logged or echoed.
 bool ingest_auth_check(
     ingest_t *self, struct evhttp_request *req, const char *rid, bool admin, ingest_who_t *who);
-//  Frees what ingest_auth_check filled.
-void ingest_auth_done(ingest_who_t *who);
 //  Adds the x-ratelimit-* headers from a REPLY/HEAD `rl` field (NULL: none).
 void ingest_auth_rl_headers(struct evkeyvalq *h, const char *rl);
 

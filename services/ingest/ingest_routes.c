@@ -129,13 +129,13 @@ s_model_allowed(
     ingest_t *self, struct evhttp_request *req, const char *rid, json_t *doc, const char *agent)
 {
     const ingest_who_t *who = self->who;
-    if (who->master || who->rec.nmodels == 0)
+    if (who->master || who->rec->nmodels == 0)
         return true;
     const char *model = json_string_value(json_object_get(doc, "model"));
     if ((!model || !*model) && strcmp(agent, "none") != 0)
         model = tg_config_agent_model(self->cfg, agent);
     const char *target = model ? tg_config_alias(self->cfg, model) : NULL;
-    if (model && tg_keyrec_allows(&who->rec, model, target))
+    if (model && tg_keyrec_allows(who->rec, model, target))
         return true;
     char shown[136], msg[300];
     ingest_http_printable(model ? model : "", shown, 128);
@@ -296,10 +296,10 @@ s_on_llm(ingest_t *self,
     rq->tpmo = who->limits[TG_LIM_TPMO];
     if (!who->master) {
         rq->ptok = tg_limits_estimate_tokens(doc);
-        rq->org = tg_strdup(who->rec.org);
-        rq->project = tg_strdup(who->rec.project);
-        rq->kbd = who->rec.daily_usd;
-        rq->kbm = who->rec.monthly_usd;
+        rq->org = tg_strdup(who->rec->org);
+        rq->project = tg_strdup(who->rec->project);
+        rq->kbd = who->rec->daily_usd;
+        rq->kbm = who->rec->monthly_usd;
         json_t *mt = json_object_get(doc, "max_completion_tokens");
         if (!json_is_integer(mt))
             mt = json_object_get(doc, "max_tokens");
@@ -492,5 +492,4 @@ ingest_routes_dispatch(struct evhttp_request *req, void *arg)
     self->who = &who;
     route->fn(self, req, id, rid, route);
     self->who = NULL;
-    ingest_auth_done(&who);
 }

@@ -124,9 +124,19 @@ test_store_find_rotate(void)
     CU_ASSERT_EQUAL_FATAL(tg_keystore_find(reader, rec.hash, &got), TG_OK);
     tg_keyrec_fini(&got);
 
+    //  The reader's hot path keeps the decoded record while its bytes stay the same.
+    const tg_keyrec_t *seen = NULL, *again = NULL;
+    CU_ASSERT_EQUAL_FATAL(tg_keystore_lookup(reader, rec.hash, &seen), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(tg_keystore_lookup(reader, rec.hash, &again), TG_OK);
+    CU_ASSERT_PTR_EQUAL(seen, again);
+    CU_ASSERT_EQUAL(seen->revoked, 0);
+    CU_ASSERT_EQUAL(tg_keystore_lookup(reader, old, &seen), TG_NOTFOUND);
+
     //  Revocation is a field of the record, seen by the reader's next txn.
     rec.revoked = 1234;
     CU_ASSERT_EQUAL(tg_keystore_put(writer, &rec, NULL), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(tg_keystore_lookup(reader, rec.hash, &seen), TG_OK);
+    CU_ASSERT_EQUAL(seen->revoked, 1234);
     CU_ASSERT_EQUAL_FATAL(tg_keystore_get(reader, rec.id, &got), TG_OK);
     CU_ASSERT_EQUAL(got.revoked, 1234);
     tg_keyrec_fini(&got);
