@@ -199,6 +199,11 @@ s_on_llm(ingest_t *self,
     char agent[INGEST_AGENT_MAX + 1];
     if (!s_agent(self, req, rid, agent))
         return;
+    //  A virtual key bound to an agent labels its calls with it when x-agent-id is absent.
+    const tg_keyrec_t *key = self->who->rec;
+    if (key && key->agent && strcmp(agent, "none") == 0
+        && ingest_http_token_valid(key->agent, INGEST_AGENT_MAX, 0x21))
+        memcpy(agent, key->agent, strlen(key->agent) + 1);
     uint64_t deadline_ms;
     if (!s_deadline(self, req, rid, &deadline_ms))
         return;

@@ -213,18 +213,19 @@ describe('admin API and key lifecycle', () => {
     assert.equal((await keysApi(tg, 'GET', '/key_000000000000000000000000')).status, 404);
   });
 
-  test('usage events carry the key id, never the key', async () => {
-    const made = await createKey(tg);
+  test('usage events carry the key id, never the key; a key bound to an agent labels its calls', async () => {
+    const made = await createKey(tg, { agent: 'report-bot' });
     const res = await chat(tg, made.key);
     assert.equal(res.status, 200, res.text);
-    let row;
-    for (let i = 0; i < 100 && !row; i++) {
-      const u = await http(`${tg.baseURL}/usage?group_by=key`, { headers: admin });
-      row = u.json?.data?.find((r) => r.key === made.id);
-      if (!row) await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.ok(row, 'a usage row for the key id');
+    const row = await waitFor(
+      async () => {
+        const u = await http(`${tg.baseURL}/usage?group_by=key,agent`, { headers: admin });
+        return u.json?.data?.find((r) => r.key === made.id);
+      },
+      { timeout: 10000, what: 'a usage row for the key id' },
+    );
     assert.equal(row.requests, 1);
+    assert.equal(row.agent, 'report-bot');
   });
 });
 
