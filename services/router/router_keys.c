@@ -8,11 +8,14 @@
 #include "tg_util.h"
 
 #include <assert.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 struct router_keys {
     const tg_config_t *cfg;              //  borrowed
@@ -252,6 +255,56 @@ s_one(router_keys_t *self,
     json_decref(doc);
 }
 
+//  GET /v1/keys?owner=&organization=&project=&agent=&tier=&revoked=true|false: the keys
+//  whose fields equal every filter given. An unknown filter: 400.
+static void
+s_list(router_keys_t *self, const char *query, int *status_p, char **body_p)
+{
+    static const char *const fields[] = {"owner", "organization", "project", "agent", "tier"};
+    struct evkeyvalq args;
+    TAILQ_INIT(&args);
+    if (query && *query && evhttp_parse_query_str(query, &args) != 0) {
+        evhttp_clear_headers(&args);
+        s_error(400, "The query string could not be parsed.", NULL, NULL, status_p, body_p);
+        return;
+    }
+    for (struct evkeyval *a = args.tqh_first; a; a = a->next.tqe_next) {
+        bool known = strcmp(a->key, "revoked") == 0;
+        for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++)
+            known = known || strcmp(a->key, fields[f]) == 0;
+        if (!known) {
+            char *msg = tg_strfmt("Unknown filter '%.40s' (owner, organization, project, agent, "
+                                  "tier, revoked).",
+                                  a->key);
+            s_error(400, msg, a->key, "invalid_field", status_p, body_p);
+            free(msg);
+            evhttp_clear_headers(&args);
+            return;
+        }
+    }
+    json_t *all = tg_keystore_list(self->store), *data = json_array(), *k;
+    size_t i;
+    json_array_foreach(all, i, k)
+    {
+        bool keep = true;
+        for (struct evkeyval *a = args.tqh_first; a && keep; a = a->next.tqe_next) {
+            if (strcmp(a->key, "revoked") == 0)
+                keep =
+                    json_is_true(json_object_get(k, "revoked")) == (strcmp(a->value, "true") == 0);
+            else {
+                const char *v = json_string_value(json_object_get(k, a->key));
+                keep = v && strcmp(v, a->value) == 0;
+            }
+        }
+        if (keep)
+            json_array_append(data, k);
+    }
+    evhttp_clear_headers(&args);
+    json_decref(all);
+    json_t *o = json_pack("{ss so}", "object", "list", "data", data);
+    s_json(&o, status_p, body_p);
+}
+
 bool
 router_keys_query(router_keys_t *self,
                   const tg_fr_query_t *q,
@@ -266,11 +319,9 @@ router_keys_query(router_keys_t *self,
     if (strcmp(q->path, "/v1/keys") == 0 || strcmp(q->path, "/v1/keys/") == 0) {
         if (strcmp(q->method, "POST") == 0)
             s_create(self, body, len, now, status_p, body_p);
-        else if (strcmp(q->method, "GET") == 0) {
-            json_t *o =
-                json_pack("{ss so}", "object", "list", "data", tg_keystore_list(self->store));
-            s_json(&o, status_p, body_p);
-        } else
+        else if (strcmp(q->method, "GET") == 0)
+            s_list(self, q->args, status_p, body_p);
+        else
             s_error(405, "Method not allowed.", NULL, NULL, status_p, body_p);
         return true;
     }

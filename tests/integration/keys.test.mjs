@@ -101,6 +101,13 @@ describe('admin API and key lifecycle', () => {
     assert.equal(list.status, 200);
     assert.ok(list.json.data.some((k) => k.id === made.id));
     assert.ok(!list.text.includes(made.key));
+    const mine = await keysApi(tg, 'GET', '?organization=acme&owner=alice&revoked=false');
+    assert.deepEqual(mine.json.data.map((k) => k.id), [made.id]);
+    const none = await keysApi(tg, 'GET', '?organization=acme&revoked=true');
+    assert.deepEqual(none.json.data, []);
+    const badFilter = await keysApi(tg, 'GET', '?colour=red');
+    assert.equal(badFilter.status, 400);
+    assert.equal(badFilter.json.error.param, 'colour');
 
     // Neither the LMDB file nor any log holds the key.
     const store = fs.readFileSync(path.join(tg.dataDir, 'keys', 'data.mdb'));
