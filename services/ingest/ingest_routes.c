@@ -356,11 +356,10 @@ s_on_query(ingest_t *self,
     tg_frame_t *f = tg_frame_new(TG_FRAME_QUERY);
     f->query.id = tg_strdup(id);
     f->query.reply_to = tg_strdup(self->inbox_ep);
-    //  HEAD is a GET whose body libevent leaves out; a POST carries its JSON body on.
-    bool post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
+    //  HEAD is a GET whose body libevent leaves out; POST, PUT and PATCH carry their JSON body on.
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    bool patch = cmd == EVHTTP_REQ_PATCH, del = cmd == EVHTTP_REQ_DELETE;
-    bool put = cmd == EVHTTP_REQ_PUT;
+    bool post = cmd == EVHTTP_REQ_POST, patch = cmd == EVHTTP_REQ_PATCH;
+    bool put = cmd == EVHTTP_REQ_PUT, del = cmd == EVHTTP_REQ_DELETE;
     f->query.method = tg_strdup(post    ? "POST"
                                 : patch ? "PATCH"
                                 : put   ? "PUT"

@@ -53,31 +53,31 @@ typedef struct {
 } s_queued_t;
 
 struct router {
-    const tg_config_t *cfg;   //  borrowed
-    tg_pricing_t *pricing;    //  catalogue for resolution and /v1/models
-    zsock_t *inbox;           //  PULL: REQUEST, QUERY, CANCEL from ingests
-    zsock_t *jobs;            //  ROUTER: JOB, CANCEL to a worker; LOAD from workers
-    zactor_t *proxy;          //  bus XSUB -> XPUB
-    tg_peers_t *peers;        //  replies and MARKs to ingest inboxes
-    tg_stats_t *stats;        //  heartbeat + metrics
-    tg_metrics_t *metrics;    //  our counters
-    router_pool_t *pool;      //  workers and the calls they hold
-    router_cache_t *cache;    //  the response cache's writer
-    router_keys_t *keys;      //  the key store's writer, /v1/keys
-    router_limits_t *lim;     //  rate limits and monthly quotas per key
-    router_budget_t *budget;  //  USD budgets: reservations and spend
-    tg_outbox_t *outbox;      //  usage events of the hits answered here
-    unsigned ticks;           //  ticks so far
-    zhashx_t *ingests;        //  inbox endpoint -> s_ingest_t (owned)
-    zlistx_t *queue;          //  s_queued_t, oldest first (owned)
-    int64_t queue_us;         //  router.queue_timeout_ms in µs
-    tg_evzmq_t *reader;       //  inbox on the loop
-    struct event *jobs_ev;    //  jobs socket on the loop
-    struct event *tick;       //  S_TICK_MS timer
-    int64_t stats_mono;       //  monotonic µs of the last STATS
-    uint64_t cloud_calls;     //  dispatched to a worker (O2)
-    uint64_t rejected;        //  refused before dispatch (bad model, no worker)
-    uint64_t lost;            //  answered 502 because their worker was lost
+    const tg_config_t *cfg;  //  borrowed
+    tg_pricing_t *pricing;   //  catalogue for resolution and /v1/models
+    zsock_t *inbox;          //  PULL: REQUEST, QUERY, CANCEL from ingests
+    zsock_t *jobs;           //  ROUTER: JOB, CANCEL to a worker; LOAD from workers
+    zactor_t *proxy;         //  bus XSUB -> XPUB
+    tg_peers_t *peers;       //  replies and MARKs to ingest inboxes
+    tg_stats_t *stats;       //  heartbeat + metrics
+    tg_metrics_t *metrics;   //  our counters
+    router_pool_t *pool;     //  workers and the calls they hold
+    router_cache_t *cache;   //  the response cache's writer
+    router_keys_t *keys;     //  the key store's writer, /v1/keys
+    router_limits_t *lim;    //  rate limits and monthly quotas per key
+    router_budget_t *spend;  //  USD budgets: reservations and spend
+    tg_outbox_t *outbox;     //  usage events of the hits answered here
+    unsigned ticks;          //  ticks so far
+    zhashx_t *ingests;       //  inbox endpoint -> s_ingest_t (owned)
+    zlistx_t *queue;         //  s_queued_t, oldest first (owned)
+    int64_t queue_us;        //  router.queue_timeout_ms in µs
+    tg_evzmq_t *reader;      //  inbox on the loop
+    struct event *jobs_ev;   //  jobs socket on the loop
+    struct event *tick;      //  S_TICK_MS timer
+    int64_t stats_mono;      //  monotonic µs of the last STATS
+    uint64_t cloud_calls;    //  dispatched to a worker (O2)
+    uint64_t rejected;       //  refused before dispatch (bad model, no worker)
+    uint64_t lost;           //  answered 502 because their worker was lost
 };
 
 static const double s_no_buckets[] = {0};
@@ -150,8 +150,8 @@ router_new(const tg_config_t *cfg)
     if (!self->cache || !self->outbox || !self->keys)
         goto fail;
     self->lim = router_limits_new(router_keys_store(self->keys));
-    self->budget = router_budget_new(router_keys_store(self->keys),
-                                     (uint64_t)tg_config_int(cfg, "budgets.default_max_tokens"));
+    self->spend = router_budget_new(router_keys_store(self->keys),
+                                    (uint64_t)tg_config_int(cfg, "budgets.default_max_tokens"));
     return self;
 fail:
     router_destroy(&self);
@@ -173,7 +173,7 @@ router_destroy(router_t **self_p)
     zactor_destroy(&self->proxy);
     tg_outbox_destroy(&self->outbox);
     router_cache_destroy(&self->cache);
-    router_budget_destroy(&self->budget);  //  both write to the key store: before it closes
+    router_budget_destroy(&self->spend);  //  both write to the key store: before it closes
     router_limits_destroy(&self->lim);
     router_keys_destroy(&self->keys);
     zlistx_destroy(&self->queue);
@@ -398,6 +398,39 @@ s_answer_hit(router_t *self, const tg_fr_request_t *rq, const tg_cache_entry_t *
     return true;
 }
 
+//  The key's budgets (spec K2), then its rate limits (K3, K4): true when the call may go
+//  on (its worst cost reserved, its request and prompt tokens counted; *rl_p is the state
+//  for the x-ratelimit headers, owned, or NULL); false after answering 429 (nothing held).
+static bool
+s_gate(router_t *self, const tg_fr_request_t *rq, const char *model, int64_t now, char **rl_p)
+{
+    char *over = NULL;
+    uint64_t retry_s = 0;
+    const tg_price_t *price = tg_pricing_find(self->pricing, model);
+    bool budget_ok =
+        router_budget_admit(self->spend, rq, price ? price : tg_pricing_default(self->pricing), now,
+                            &over, &retry_s)
+        == TG_OK;
+    if (budget_ok && router_limits_admit(self->lim, rq, now, rl_p, &over, &retry_s) != TG_OK)
+        router_budget_release(self->spend, rq->id, now);  //  refused: nothing held
+    if (!over)
+        return true;
+    self->rejected++;
+    s_count(self, rq->route, budget_ok ? "rate_limited" : "over_budget");
+    //  OpenAI names the kind of limit in `type`: "requests" or "tokens".
+    const char *kind = strstr(over, " tokens per ") ? "tokens" : "requests";
+    char *body = budget_ok
+                     ? tg_error_body(429, over, kind, NULL, "rate_limit_exceeded")
+                     : tg_error_body(429, over, "insufficient_quota", NULL, "budget_exceeded");
+    tg_frame_t *r = tg_reply_new(rq->id, 429, &body);
+    r->reply.retry_after = retry_s;
+    r->reply.rl = *rl_p;
+    *rl_p = NULL;
+    tg_peers_send(self->peers, rq->reply_to, &r);
+    free(over);
+    return false;
+}
+
 static void
 s_on_request(router_t *self, tg_frame_t **frame_p)
 {
@@ -414,29 +447,9 @@ s_on_request(router_t *self, tg_frame_t **frame_p)
         router_route_fini(&route);
         return;
     }
-    char *rl = NULL, *over = NULL;
-    uint64_t retry_s = 0;
+    char *rl = NULL;
     int64_t now = tg_now_us();
-    const tg_price_t *price = tg_pricing_find(self->pricing, route.model);
-    bool budget_ok =
-        router_budget_admit(self->budget, rq, price ? price : tg_pricing_default(self->pricing),
-                            now, &over, &retry_s)
-        == TG_OK;
-    if (budget_ok && router_limits_admit(self->lim, rq, now, &rl, &over, &retry_s) != TG_OK)
-        router_budget_release(self->budget, rq->id, now);  //  refused: nothing held
-    if (over) {
-        self->rejected++;
-        s_count(self, rq->route, budget_ok ? "rate_limited" : "over_budget");
-        //  OpenAI names the kind of limit in `type`: "requests" or "tokens".
-        const char *kind = strstr(over, " tokens per ") ? "tokens" : "requests";
-        char *body = budget_ok
-                         ? tg_error_body(429, over, kind, NULL, "rate_limit_exceeded")
-                         : tg_error_body(429, over, "insufficient_quota", NULL, "budget_exceeded");
-        tg_frame_t *r = tg_reply_new(rq->id, 429, &body);
-        r->reply.retry_after = retry_s;
-        r->reply.rl = rl;
-        tg_peers_send(self->peers, rq->reply_to, &r);
-        free(over);
+    if (!s_gate(self, rq, route.model, now, &rl)) {
         router_route_fini(&route);
         return;
     }
@@ -451,7 +464,7 @@ s_on_request(router_t *self, tg_frame_t **frame_p)
             tg_cache_entry_fini(&e);
         if (answered) {
             router_route_fini(&route);
-            router_budget_release(self->budget, rq->id, now);
+            router_budget_release(self->spend, rq->id, now);
             router_limits_settle(self->lim, rq->id, strlen(rq->id), now);  //  no tokens to come
             free(rl);
             return;
@@ -476,8 +489,8 @@ s_on_request(router_t *self, tg_frame_t **frame_p)
     j->cttl = rq->cttl;
     j->t0 = rq->t0;
     j->deadline_ms = rq->deadline_ms;
-    //  The class scored by ingest (route.cls differs only when that class had no candidate).
     j->rl = rl;  //  moved: the worker echoes it in REPLY/HEAD for the x-ratelimit headers
+    //  The class scored by ingest (route.cls differs only when that class had no candidate).
     j->cls = route.cls ? tg_strdup(tg_complexity_parse(rq->cls) >= 0 ? rq->cls : route.cls) : NULL;
     job->body = (*frame_p)->body;
     job->body_len = (*frame_p)->body_len;
@@ -507,7 +520,7 @@ s_on_cancel(router_t *self, tg_frame_t **frame_p)
     for (s_queued_t *q = zlistx_first(self->queue); q; q = zlistx_next(self->queue))
         if (strcmp(q->job->job.id, id) == 0) {
             q->ingest->queued--;
-            router_budget_release(self->budget, id, tg_now_us());  //  never went out
+            router_budget_release(self->spend, id, tg_now_us());  //  never went out
             zlistx_delete(self->queue, zlistx_cursor(self->queue));
             s_count(self, q->job->job.route, "cancelled");
             return;
@@ -595,7 +608,7 @@ s_on_query(router_t *self, tg_frame_t **frame_p)
     int status = 0;
     if (router_keys_query(self->keys, q, (*frame_p)->body, (*frame_p)->body_len, tg_now_us(),
                           &status, &body)
-        || router_budget_query(self->budget, q, (*frame_p)->body, (*frame_p)->body_len, tg_now_us(),
+        || router_budget_query(self->spend, q, (*frame_p)->body, (*frame_p)->body_len, tg_now_us(),
                                &status, &body))
         s_reply(self, q->id, q->reply_to, status, &body);
     else if (strcmp(q->method, "GET") != 0 && strncmp(q->path, "/v1/cache/", 10) != 0)
@@ -671,7 +684,7 @@ s_on_jobs(evutil_socket_t fd, short what, void *arg)
             continue;
         if (f->type == TG_FRAME_LOAD && strlen(rid) == rid_len) {
             router_limits_settle(self->lim, f->body, f->body_len, tg_now_us());
-            router_budget_settle(self->budget, f->body, f->body_len, tg_now_us());
+            router_budget_settle(self->spend, f->body, f->body_len, tg_now_us());
             router_pool_load(self->pool, rid, &f->load, f->body, f->body_len, tg_mono_us());
             room = true;
         } else if (f->type == TG_FRAME_FILL)
@@ -712,7 +725,7 @@ s_expire_queue(router_t *self, int64_t now)
                                                       : "no provider worker is available; try "
                                                         "again shortly",
                       NULL, "no_worker");
-        router_budget_release(self->budget, q->job->job.id, tg_now_us());  //  never went out
+        router_budget_release(self->spend, q->job->job.id, tg_now_us());  //  never went out
         q->ingest->queued--;
         zlistx_delete(self->queue, zlistx_cursor(self->queue));
     }
@@ -772,7 +785,7 @@ s_on_tick(evutil_socket_t fd, short what, void *arg)
     if (++self->ticks % S_EVICT_TICKS == 0) {
         router_cache_tick(self->cache, now);
         router_limits_tick(self->lim, tg_now_us());
-        router_budget_tick(self->budget, tg_now_us());
+        router_budget_tick(self->spend, tg_now_us());
     }
     if (now - self->stats_mono >= tg_config_int(self->cfg, "stats.interval_ms") * 1000) {
         self->stats_mono = now;
