@@ -274,7 +274,10 @@ s_on_llm(ingest_t *self,
                           &plan);
     const char *cls = route->kind == INGEST_CHAT ? s_auto_class(self, doc, agent) : NULL;
     ingest_cache_hit_t hit = {id, rid, rname, who->id, agent, cls, stream, usage};
-    if (ingest_cache_serve(self, req, &hit, &plan, t0)) {
+    //  A key with rate limits has its hits answered by the router, which counts them.
+    bool limited = who->limits[TG_LIM_RPM] || who->limits[TG_LIM_TPM] || who->limits[TG_LIM_RPMO]
+                   || who->limits[TG_LIM_TPMO];
+    if (!limited && ingest_cache_serve(self, req, &hit, &plan, t0)) {
         free(body);
         json_decref(doc);
         return;

@@ -284,6 +284,26 @@ describe('rate limits and tiers', () => {
     assert.equal(res.headers.get('x-ratelimit-remaining-requests'), '0');
   });
 
+  test('cache hits of a key with limits count, and carry the headers', async () => {
+    const made = await createKey(tg, { limits: { requests_per_minute: 3 } });
+    const same = { content: `cached for ${made.id}`, extra: { temperature: 0 } };
+    const fills = async () =>
+      (await http(`${tg.baseURL}/cache/stats`, { headers: admin })).json.fills;
+    const before = await fills();
+    const first = await chat(tg, made.key, same);
+    assert.equal(first.headers.get('x-cache'), 'miss');
+    await waitFor(async () => (await fills()) > before, { timeout: 5000, what: 'the fill' });
+    for (const left of ['1', '0']) {
+      const hit = await chat(tg, made.key, same);
+      assert.equal(hit.status, 200, hit.text);
+      assert.equal(hit.headers.get('x-cache'), 'hit');
+      assert.equal(hit.headers.get('x-ratelimit-remaining-requests'), left);
+    }
+    // The hits counted: the fourth call of the minute is refused.
+    const last = await chat(tg, made.key, same);
+    assert.equal(last.status, 429, last.text);
+  });
+
   test('over the tokens limit: 429 naming tokens per minute; too large a prompt says so', async () => {
     const made = await createKey(tg, { limits: { tokens_per_minute: 60 } });
     const first = await chat(tg, made.key, { content: 'y'.repeat(160) }); // 40 tokens
