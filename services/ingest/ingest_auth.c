@@ -82,9 +82,9 @@ ingest_auth_check(
     }
     int rc = TG_NOTFOUND;
     size_t n = strlen(key);
-    if (n == TG_KEYSTORE_KEY_LEN && strncmp(key, TG_KEYSTORE_PREFIX, 6) == 0 && s_store(self)) {
-        uint8_t hash[TG_KEYSTORE_HASH];
-        tg_keystore_hash(self->auth.secret, key, hash);
+    if (n == TG_KEYREC_KEY_LEN && strncmp(key, TG_KEYREC_PREFIX, 6) == 0 && s_store(self)) {
+        uint8_t hash[TG_KEYREC_HASH];
+        tg_keyrec_hash(self->auth.secret, key, hash);
         rc = tg_keystore_lookup(self->auth.store, hash, &who->rec);
     }
     if (rc != TG_OK) {

@@ -75,20 +75,20 @@ typedef struct {
 
 //  Virtual keys as ingest reads them (ingest_auth.c).
 typedef struct {
-    char *dir;                           //  the key store's directory (owned)
-    tg_keystore_t *store;                //  read-only; NULL until the router created it
-    int64_t retry_us;                    //  monotonic µs of the next open attempt
-    uint8_t secret[TG_KEYSTORE_SECRET];  //  the hash key (wiped on fini)
-    tg_tiers_t tiers;                    //  the tiers' limits from the config
+    char *dir;                         //  the key store's directory (owned)
+    tg_keystore_t *store;              //  read-only; NULL until the router created it
+    int64_t retry_us;                  //  monotonic µs of the next open attempt
+    uint8_t secret[TG_KEYREC_SECRET];  //  the hash key (wiped on fini)
+    tg_tiers_t tiers;                  //  the tiers' limits from the config
 } ingest_auth_t;
 
 //  Who made the current request.
 typedef struct {
-    bool master;                      //  the master key
-    char id[TG_KEYSTORE_ID_LEN + 8];  //  "master" or the virtual key's id
-    const tg_keyrec_t *rec;           //  the virtual key's record (NULL for master); borrowed
-                                      //  from the key store until the next check
-    uint64_t limits[TG_LIM_N];        //  its effective limits (0 = none; all 0 for master)
+    bool master;                    //  the master key
+    char id[TG_KEYREC_ID_LEN + 8];  //  "master" or the virtual key's id
+    const tg_keyrec_t *rec;         //  the virtual key's record (NULL for master); borrowed
+                                    //  from the key store until the next check
+    uint64_t limits[TG_LIM_N];      //  its effective limits (0 = none; all 0 for master)
 } ingest_who_t;
 
 //  What a hit needs to know of its request.

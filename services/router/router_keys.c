@@ -18,10 +18,10 @@
 #include <sys/queue.h>
 
 struct router_keys {
-    const tg_config_t *cfg;              //  borrowed
-    tg_keystore_t *store;                //  written here only
-    uint8_t secret[TG_KEYSTORE_SECRET];  //  hash key; wiped on destroy
-    tg_tiers_t tiers;                    //  the tiers a key may name
+    const tg_config_t *cfg;            //  borrowed
+    tg_keystore_t *store;              //  written here only
+    uint8_t secret[TG_KEYREC_SECRET];  //  hash key; wiped on destroy
+    tg_tiers_t tiers;                  //  the tiers a key may name
 };
 
 router_keys_t *
@@ -80,9 +80,9 @@ s_json(json_t **o_p, int *status_p, char **body_p)
 static void
 s_new_key(router_keys_t *self, tg_keyrec_t *rec, char *key)
 {
-    tg_keystore_key_new(key);
-    tg_keystore_hash(self->secret, key, rec->hash);
-    snprintf(rec->hint, sizeof rec->hint, "sk-tg-...%s", key + TG_KEYSTORE_KEY_LEN - 4);
+    tg_keyrec_key_new(key);
+    tg_keyrec_hash(self->secret, key, rec->hash);
+    snprintf(rec->hint, sizeof rec->hint, "sk-tg-...%s", key + TG_KEYREC_KEY_LEN - 4);
 }
 
 //  The record's JSON with the key shown once.
@@ -91,7 +91,7 @@ s_shown(const tg_keyrec_t *rec, char *key, int *status_p, char **body_p)
 {
     json_t *o = tg_keyrec_json(rec);
     json_object_set_new(o, "key", json_string(key));
-    sodium_memzero(key, TG_KEYSTORE_KEY_LEN);
+    sodium_memzero(key, TG_KEYREC_KEY_LEN);
     *status_p = 200;
     *body_p = json_dumps(o, JSON_COMPACT);
     json_decref(o);
@@ -119,7 +119,7 @@ s_create(
         return;
     tg_keyrec_t rec;
     tg_keyrec_init(&rec);
-    tg_keystore_id_new(rec.id);
+    tg_keyrec_id_new(rec.id);
     rec.tier = tg_strdup(tg_config_str(self->cfg, "keys.default_tier"));
     rec.created = now / 1000000;
     const char *param = NULL;
@@ -128,7 +128,7 @@ s_create(
         s_error(400, msg, param, "invalid_field", status_p, body_p);
         free(msg);
     } else {
-        char key[TG_KEYSTORE_KEY_LEN + 1];
+        char key[TG_KEYREC_KEY_LEN + 1];
         s_new_key(self, &rec, key);
         if (tg_keystore_put(self->store, &rec, NULL) != TG_OK)
             s_error(500, "The key could not be stored.", NULL, NULL, status_p, body_p);
@@ -171,7 +171,7 @@ s_one(router_keys_t *self,
       int *status_p,
       char **body_p)
 {
-    char id[TG_KEYSTORE_ID_LEN + 2];
+    char id[TG_KEYREC_ID_LEN + 2];
     const char *rest = q->path + 9;
     const char *slash = strchr(rest, '/');
     size_t idlen = slash ? (size_t)(slash - rest) : strlen(rest);
@@ -236,9 +236,9 @@ s_one(router_keys_t *self,
         s_error(400, "A revoked key cannot be rotated; create a new one.", "id", "key_revoked",
                 status_p, body_p);
     else {
-        uint8_t old[TG_KEYSTORE_HASH];
+        uint8_t old[TG_KEYREC_HASH];
         memcpy(old, rec.hash, sizeof old);
-        char key[TG_KEYSTORE_KEY_LEN + 1];
+        char key[TG_KEYREC_KEY_LEN + 1];
         s_new_key(self, &rec, key);
         rec.rotated = now / 1000000;
         if (tg_keystore_put(self->store, &rec, old) != TG_OK)

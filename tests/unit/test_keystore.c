@@ -1,5 +1,5 @@
-//  test_keystore.c - tg_keystore: key format, keyed hashing, store and lookup, rotation,
-//  a reader process's view, admin field checks, allowed models; tg_keys_secret.
+//  test_keystore.c - tg_keyrec and tg_keystore: key format, keyed hashing, store and lookup,
+//  rotation, a reader process's view, admin field checks, allowed models; tg_keys_secret.
 #include <CUnit/CUnit.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -43,31 +43,31 @@ s_tiers(void)
     return &tiers;
 }
 
-static const uint8_t s_secret[TG_KEYSTORE_SECRET] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+static const uint8_t s_secret[TG_KEYREC_SECRET] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
 
 static void
 test_key_and_hash(void)
 {
-    char a[TG_KEYSTORE_KEY_LEN + 1], b[TG_KEYSTORE_KEY_LEN + 1];
-    tg_keystore_key_new(a);
-    tg_keystore_key_new(b);
-    CU_ASSERT_EQUAL(strlen(a), TG_KEYSTORE_KEY_LEN);
+    char a[TG_KEYREC_KEY_LEN + 1], b[TG_KEYREC_KEY_LEN + 1];
+    tg_keyrec_key_new(a);
+    tg_keyrec_key_new(b);
+    CU_ASSERT_EQUAL(strlen(a), TG_KEYREC_KEY_LEN);
     CU_ASSERT_EQUAL(strncmp(a, "sk-tg-", 6), 0);
     CU_ASSERT_STRING_NOT_EQUAL(a, b);
-    uint8_t h1[TG_KEYSTORE_HASH], h2[TG_KEYSTORE_HASH], h3[TG_KEYSTORE_HASH];
-    tg_keystore_hash(s_secret, a, h1);
-    tg_keystore_hash(s_secret, a, h2);
+    uint8_t h1[TG_KEYREC_HASH], h2[TG_KEYREC_HASH], h3[TG_KEYREC_HASH];
+    tg_keyrec_hash(s_secret, a, h1);
+    tg_keyrec_hash(s_secret, a, h2);
     CU_ASSERT_EQUAL(memcmp(h1, h2, sizeof h1), 0);  //  deterministic
-    uint8_t other[TG_KEYSTORE_SECRET] = {9};
-    tg_keystore_hash(other, a, h3);
+    uint8_t other[TG_KEYREC_SECRET] = {9};
+    tg_keyrec_hash(other, a, h3);
     CU_ASSERT_NOT_EQUAL(memcmp(h1, h3, sizeof h1), 0);  //  keyed: another secret, another hash
     //  It is BLAKE2b-256 keyed with the secret.
     uint8_t ref[32];
     crypto_generichash(ref, 32, (const unsigned char *)a, strlen(a), s_secret, 32);
     CU_ASSERT_EQUAL(memcmp(h1, ref, 32), 0);
-    char id[TG_KEYSTORE_ID_LEN + 1];
-    tg_keystore_id_new(id);
-    CU_ASSERT_EQUAL(strlen(id), TG_KEYSTORE_ID_LEN);
+    char id[TG_KEYREC_ID_LEN + 1];
+    tg_keyrec_id_new(id);
+    CU_ASSERT_EQUAL(strlen(id), TG_KEYREC_ID_LEN);
     CU_ASSERT_EQUAL(strncmp(id, "key_", 4), 0);
 }
 
@@ -83,46 +83,44 @@ test_store_find_rotate(void)
 
     tg_keyrec_t rec;
     tg_keyrec_init(&rec);
-    tg_keystore_id_new(rec.id);
+    tg_keyrec_id_new(rec.id);
     json_t *body = json_pack("{ss ss s[s] s{si}}", "owner", "alice", "tier", "pro", "models",
                              "gpt-4o", "limits", "requests_per_minute", 7);
     const char *param = NULL;
     char *msg = NULL;
     CU_ASSERT_EQUAL(tg_keyrec_apply(&rec, body, s_tiers(), &param, &msg), TG_OK);
     json_decref(body);
-    char key[TG_KEYSTORE_KEY_LEN + 1];
-    tg_keystore_key_new(key);
-    tg_keystore_hash(s_secret, key, rec.hash);
+    char key[TG_KEYREC_KEY_LEN + 1];
+    tg_keyrec_key_new(key);
+    tg_keyrec_hash(s_secret, key, rec.hash);
     CU_ASSERT_EQUAL(tg_keystore_put(writer, &rec, NULL), TG_OK);
 
     //  The reader finds it by the hash of the key, at once.
-    uint8_t h[TG_KEYSTORE_HASH];
-    tg_keystore_hash(s_secret, key, h);
-    tg_keyrec_t got;
-    CU_ASSERT_EQUAL_FATAL(tg_keystore_find(reader, h, &got), TG_OK);
-    CU_ASSERT_STRING_EQUAL(got.id, rec.id);
-    CU_ASSERT_STRING_EQUAL(got.owner, "alice");
-    CU_ASSERT_STRING_EQUAL(got.tier, "pro");
-    CU_ASSERT_EQUAL(got.nmodels, 1);
-    CU_ASSERT_EQUAL(got.limits[TG_LIM_RPM], 7);
-    CU_ASSERT_EQUAL(got.limits[TG_LIM_TPM], -1);
-    tg_keyrec_fini(&got);
+    uint8_t h[TG_KEYREC_HASH];
+    tg_keyrec_hash(s_secret, key, h);
+    const tg_keyrec_t *got = NULL;
+    CU_ASSERT_EQUAL_FATAL(tg_keystore_lookup(reader, h, &got), TG_OK);
+    CU_ASSERT_STRING_EQUAL(got->id, rec.id);
+    CU_ASSERT_STRING_EQUAL(got->owner, "alice");
+    CU_ASSERT_STRING_EQUAL(got->tier, "pro");
+    CU_ASSERT_EQUAL(got->nmodels, 1);
+    CU_ASSERT_EQUAL(got->limits[TG_LIM_RPM], 7);
+    CU_ASSERT_EQUAL(got->limits[TG_LIM_TPM], -1);
     //  A wrong key finds nothing.
-    char wrong[TG_KEYSTORE_KEY_LEN + 1];
-    tg_keystore_key_new(wrong);
-    tg_keystore_hash(s_secret, wrong, h);
-    CU_ASSERT_EQUAL(tg_keystore_find(reader, h, &got), TG_NOTFOUND);
+    char wrong[TG_KEYREC_KEY_LEN + 1];
+    tg_keyrec_key_new(wrong);
+    tg_keyrec_hash(s_secret, wrong, h);
+    CU_ASSERT_EQUAL(tg_keystore_lookup(reader, h, &got), TG_NOTFOUND);
 
     //  Rotation: the old hash stops finding the record, the new one finds it.
-    uint8_t old[TG_KEYSTORE_HASH];
+    uint8_t old[TG_KEYREC_HASH];
     memcpy(old, rec.hash, sizeof old);
-    char key2[TG_KEYSTORE_KEY_LEN + 1];
-    tg_keystore_key_new(key2);
-    tg_keystore_hash(s_secret, key2, rec.hash);
+    char key2[TG_KEYREC_KEY_LEN + 1];
+    tg_keyrec_key_new(key2);
+    tg_keyrec_hash(s_secret, key2, rec.hash);
     CU_ASSERT_EQUAL(tg_keystore_put(writer, &rec, old), TG_OK);
-    CU_ASSERT_EQUAL(tg_keystore_find(reader, old, &got), TG_NOTFOUND);
-    CU_ASSERT_EQUAL_FATAL(tg_keystore_find(reader, rec.hash, &got), TG_OK);
-    tg_keyrec_fini(&got);
+    CU_ASSERT_EQUAL(tg_keystore_lookup(reader, old, &got), TG_NOTFOUND);
+    CU_ASSERT_EQUAL_FATAL(tg_keystore_lookup(reader, rec.hash, &got), TG_OK);
 
     //  The reader's hot path keeps the decoded record while its bytes stay the same.
     const tg_keyrec_t *seen = NULL, *again = NULL;
@@ -137,10 +135,11 @@ test_store_find_rotate(void)
     CU_ASSERT_EQUAL(tg_keystore_put(writer, &rec, NULL), TG_OK);
     CU_ASSERT_EQUAL_FATAL(tg_keystore_lookup(reader, rec.hash, &seen), TG_OK);
     CU_ASSERT_EQUAL(seen->revoked, 1234);
-    CU_ASSERT_EQUAL_FATAL(tg_keystore_get(reader, rec.id, &got), TG_OK);
-    CU_ASSERT_EQUAL(got.revoked, 1234);
-    tg_keyrec_fini(&got);
-    CU_ASSERT_EQUAL(tg_keystore_get(reader, "key_nope", &got), TG_NOTFOUND);
+    tg_keyrec_t byid;
+    CU_ASSERT_EQUAL_FATAL(tg_keystore_get(reader, rec.id, &byid), TG_OK);
+    CU_ASSERT_EQUAL(byid.revoked, 1234);
+    tg_keyrec_fini(&byid);
+    CU_ASSERT_EQUAL(tg_keystore_get(reader, "key_nope", &byid), TG_NOTFOUND);
 
     json_t *list = tg_keystore_list(reader);
     CU_ASSERT_EQUAL(json_array_size(list), 1);
