@@ -53,7 +53,21 @@ struct tg_config {
     size_t nagents;            //  entries in agents
     tg_route_t *routes;        //  models declared under `models:`
     size_t nroutes;            //  entries in routes
+    tg_tier_t *tiers;          //  tiers of virtual keys, built-ins first
+    size_t ntiers;             //  entries in tiers
 };
+
+//  The built-in tiers and their limits (requests/min, tokens/min, requests/month, tokens/month).
+static const struct {
+    const char *name;  //  tier name
+    int64_t v[4];      //  default limits
+} s_tier_defaults[] = {
+    {"free", {60, 40000, 10000, 1000000}},
+    {"pro", {600, 400000, 0, 50000000}},
+    {"enterprise", {0, 0, 0, 0}},
+};
+static const char *const s_tier_keys[4] = {"requests_per_minute", "tokens_per_minute",
+                                           "requests_per_month", "tokens_per_month"};
 
 static void
 s_error(const char *fmt, ...)
@@ -157,6 +171,31 @@ s_pair_put(s_pair_t **pairs, size_t *n, const char *name, const char *target)
     (*pairs)[*n].name = tg_strdup(name);
     (*pairs)[*n].target = tg_strdup(target);
     (*n)++;
+}
+
+static tg_tier_t *
+s_tier_find(tg_config_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->ntiers; i++)
+        if (strcmp(self->tiers[i].name, name) == 0)
+            return &self->tiers[i];
+    return NULL;
+}
+
+static tg_tier_t *
+s_tier_add(tg_config_t *self, const char *name)
+{
+    self->tiers = tg_realloc(self->tiers, (self->ntiers + 1) * sizeof *self->tiers);
+    tg_tier_t *t = &self->tiers[self->ntiers++];
+    memset(t, 0, sizeof *t);
+    t->name = tg_strdup(name);
+    return t;
+}
+
+static int64_t *
+s_tier_slot(tg_tier_t *t, int which)
+{
+    return which < 2 ? &t->per_minute[which] : &t->per_month[which - 2];
 }
 
 static const char *
@@ -295,6 +334,68 @@ s_load_pairs(yaml_document_t *doc,
     return TG_OK;
 }
 
+//  tiers: {<name>: {requests_per_minute: n, ...}}: a built-in tier's values replace its
+//  defaults; a new name starts with no limits.
+static int
+s_load_tiers(tg_config_t *self, yaml_document_t *doc, yaml_node_t *node)
+{
+    if (node->type != YAML_MAPPING_NODE) {
+        s_error("tiers must be a mapping of tier names");
+        return TG_INVALID;
+    }
+    for (yaml_node_pair_t *pr = node->data.mapping.pairs.start; pr < node->data.mapping.pairs.top;
+         pr++) {
+        const char *name = s_scalar(yaml_document_get_node(doc, pr->key));
+        yaml_node_t *vn = yaml_document_get_node(doc, pr->value);
+        size_t len = name ? strlen(name) : 0;
+        bool ok = len > 0 && len <= 32;
+        for (size_t i = 0; ok && i < len; i++)
+            ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9')
+                 || name[i] == '-' || name[i] == '_';
+        if (!ok) {
+            s_error("tiers: '%s' is not a tier name (1 to 32 of a-z 0-9 - _)", name ? name : "?");
+            return TG_INVALID;
+        }
+        if (!vn || vn->type != YAML_MAPPING_NODE) {
+            s_error("tiers.%s must be a mapping of limits", name);
+            return TG_INVALID;
+        }
+        tg_tier_t *t = s_tier_find(self, name);
+        if (!t && self->ntiers >= TG_CONFIG_TIERS_MAX) {
+            s_error("tiers: at most %d tiers", TG_CONFIG_TIERS_MAX);
+            return TG_INVALID;
+        }
+        if (!t)
+            t = s_tier_add(self, name);
+        for (yaml_node_pair_t *ip = vn->data.mapping.pairs.start; ip < vn->data.mapping.pairs.top;
+             ip++) {
+            const char *k = s_scalar(yaml_document_get_node(doc, ip->key));
+            const char *v = s_scalar(yaml_document_get_node(doc, ip->value));
+            int which = -1;
+            for (int w = 0; k && w < 4; w++)
+                if (strcmp(k, s_tier_keys[w]) == 0)
+                    which = w;
+            if (which < 0) {
+                s_error("unknown key tiers.%s.%s (requests_per_minute, tokens_per_minute, "
+                        "requests_per_month, tokens_per_month)",
+                        name, k ? k : "?");
+                return TG_INVALID;
+            }
+            char *end = NULL;
+            errno = 0;
+            long long n = v ? strtoll(v, &end, 10) : -1;
+            long long max = which < 2 ? 1000000000LL : 1000000000000LL;
+            if (!v || errno || end == v || *end || n < 0 || n > max) {
+                s_error("tiers.%s.%s must be an integer from 0 (no limit) to %lld, not '%s'", name,
+                        k, max, v ? v : "?");
+                return TG_INVALID;
+            }
+            *s_tier_slot(t, which) = n;
+        }
+    }
+    return TG_OK;
+}
+
 //  A YAML sequence for a TG_KEY_LIST key: stored as its items joined by commas.
 static int
 s_load_list(tg_config_t *self, yaml_document_t *doc, yaml_node_t *node, const char *path)
@@ -351,6 +452,8 @@ s_load_mapping(tg_config_t *self, yaml_document_t *doc, yaml_node_t *node, const
             rc = tg_config_routes_parse(doc, vn, &self->routes, &self->nroutes);
         else if (!*prefix && strcmp(k, "agents") == 0)
             rc = s_load_pairs(doc, vn, "agents", &self->agents, &self->nagents, "default_model");
+        else if (!*prefix && strcmp(k, "tiers") == 0)
+            rc = s_load_tiers(self, doc, vn);
         else if (vn->type == YAML_MAPPING_NODE)
             rc = s_load_mapping(self, doc, vn, path);
         else if (vn->type == YAML_SCALAR_NODE) {
@@ -445,6 +548,11 @@ s_check(tg_config_t *self)
     if (strcmp(scope, "auto") && strcmp(scope, "key") && strcmp(scope, "agent")
         && strcmp(scope, "shared")) {
         s_error("cache.scope must be auto, key, agent or shared, not '%s'", scope);
+        return TG_INVALID;
+    }
+    if (!s_tier_find(self, tg_config_str(self, "keys.default_tier"))) {
+        s_error("keys.default_tier '%s' is not a tier (see tiers)",
+                tg_config_str(self, "keys.default_tier"));
         return TG_INVALID;
     }
     if (tg_config_dbl(self, "cache.low_water") >= tg_config_dbl(self, "cache.high_water")) {
@@ -546,6 +654,11 @@ s_new(void)
         p->api_key_env = tg_strdup(s_builtins[b].key_env);
         p->builtin = true;
     }
+    for (size_t t = 0; t < sizeof s_tier_defaults / sizeof s_tier_defaults[0]; t++) {
+        tg_tier_t *tier = s_tier_add(self, s_tier_defaults[t].name);
+        for (int w = 0; w < 4; w++)
+            *s_tier_slot(tier, w) = s_tier_defaults[t].v[w];
+    }
     return self;
 }
 
@@ -646,6 +759,9 @@ tg_config_destroy(tg_config_t **self_p)
         free(self->agents[i].target);
     }
     free(self->agents);
+    for (size_t i = 0; i < self->ntiers; i++)
+        free(self->tiers[i].name);
+    free(self->tiers);
     free(self);
     *self_p = NULL;
 }
@@ -760,6 +876,18 @@ tg_config_route_find(const tg_config_t *self, const char *name)
         if (!strcmp(self->routes[i].name, name))
             return &self->routes[i];
     return NULL;
+}
+
+size_t
+tg_config_tier_count(const tg_config_t *self)
+{
+    return self->ntiers;
+}
+
+const tg_tier_t *
+tg_config_tier(const tg_config_t *self, size_t index)
+{
+    return index < self->ntiers ? &self->tiers[index] : NULL;
 }
 
 const char *

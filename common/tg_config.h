@@ -2,7 +2,8 @@
 //
 //  Scalar keys are declared once in tg_config_keys.def (type, default, env, bounds); list
 //  keys (`auto.simple` ...) are strings that YAML may give as a sequence (joined by commas);
-//  the sections `providers`, `aliases` and `agents` are structured. An unknown key is an error.
+//  the sections `providers`, `aliases`, `agents` and `tiers` are structured. An unknown key is an
+//  error.
 #ifndef TG_CONFIG_H
 #define TG_CONFIG_H
 
@@ -55,6 +56,15 @@ typedef struct {
     size_t nfallbacks;     //  entries in fallbacks
 } tg_route_t;
 
+#define TG_CONFIG_TIERS_MAX 16  //  tiers a config may define
+
+//  A tier of virtual keys (spec K4): its limits per key, 0 = no limit.
+typedef struct {
+    char *name;             //  "free", "pro", "enterprise", or a configured name
+    int64_t per_minute[2];  //  requests, tokens per minute
+    int64_t per_month[2];   //  requests, tokens per calendar month (UTC)
+} tg_tier_t;
+
 //  Loads `path` (NULL: $TOLLGATE_CONFIG if set, else defaults only), applies environment
 //  overrides, checks bounds and derives endpoints. NULL after printing the reason to stderr.
 tg_config_t *tg_config_load(const char *path);
@@ -89,6 +99,10 @@ size_t tg_config_route_count(const tg_config_t *self);
 const tg_route_t *tg_config_route(const tg_config_t *self, size_t index);
 //  The declared model `name`, or NULL.
 const tg_route_t *tg_config_route_find(const tg_config_t *self, const char *name);
+//  Tiers: the built-in free, pro and enterprise (with the file's values), then the file's
+//  own, in file order. Borrowed for the config's life.
+size_t tg_config_tier_count(const tg_config_t *self);
+const tg_tier_t *tg_config_tier(const tg_config_t *self, size_t index);
 //  The default model of agent `agent`, or NULL.
 const char *tg_config_agent_model(const tg_config_t *self, const char *agent);
 

@@ -1,4 +1,4 @@
-//  tg_keys.c - master key resolution and constant-time key comparison.
+//  tg_keys.c - master key resolution, the virtual keys' secret, constant-time comparison.
 #include "tg_keys.h"
 #include "tg_log.h"
 #include "tg_util.h"
@@ -39,12 +39,12 @@ s_read_key(const char *path, char **key_p)
     if (fd < 0) {
         if (errno == ENOENT)
             return TG_NOTFOUND;
-        tg_log_error("cannot open master key file path=%s err=%s", path, strerror(errno));
+        tg_log_error("cannot open key file path=%s err=%s", path, strerror(errno));
         return TG_ERR;
     }
     struct stat st;
     if (fstat(fd, &st) == 0 && (st.st_mode & 077))
-        tg_log_warn("master key file is readable by others path=%s mode=%03o", path,
+        tg_log_warn("key file is readable by others path=%s mode=%03o", path,
                     (unsigned)(st.st_mode & 0777));
     char buf[TG_KEY_MAX + 2];
     size_t len = 0;
@@ -60,7 +60,7 @@ s_read_key(const char *path, char **key_p)
     while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
         len--;
     if (!s_key_valid(buf, len)) {
-        tg_log_error("master key file holds no valid key (one line, printable, at most %d "
+        tg_log_error("key file holds no valid key (one line, printable, at most %d "
                      "bytes) path=%s",
                      TG_KEY_MAX, path);
         sodium_memzero(buf, sizeof buf);
@@ -81,7 +81,7 @@ s_publish_key(const char *path, const char *key)
     unlink(tmp);  //  left over by a crashed run with our pid
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        tg_log_error("cannot create master key file path=%s err=%s", tmp, strerror(errno));
+        tg_log_error("cannot create key file path=%s err=%s", tmp, strerror(errno));
         free(tmp);
         return TG_ERR;
     }
@@ -98,13 +98,13 @@ s_publish_key(const char *path, const char *key)
     sodium_memzero(line, len);
     free(line);
     if (off != len || fsync(fd) != 0)
-        tg_log_error("cannot write master key file path=%s err=%s", tmp, strerror(errno));
+        tg_log_error("cannot write key file path=%s err=%s", tmp, strerror(errno));
     else if (link(tmp, path) == 0)
         rc = TG_OK;
     else if (errno == EEXIST)
         rc = TG_AGAIN;  //  lost the race: the caller reads the winner's key
     else
-        tg_log_error("cannot publish master key file path=%s err=%s", path, strerror(errno));
+        tg_log_error("cannot publish key file path=%s err=%s", path, strerror(errno));
     close(fd);
     unlink(tmp);
     free(tmp);
@@ -139,6 +139,47 @@ tg_master_key_resolve(const tg_config_t *cfg, bool *generated_p)
     }
     free(path);
     return rc == TG_OK ? key : NULL;
+}
+
+//  The secret from the config (64 hex) or the file at `path`, generated there once.
+int
+tg_keys_secret(const tg_config_t *cfg, uint8_t out[32])
+{
+    assert(cfg);
+    const char *configured = tg_config_str(cfg, "keys.secret");
+    char *hex = configured && *configured ? tg_strdup(configured) : NULL;
+    int rc = TG_OK;
+    if (!hex) {
+        if (tg_config_ensure_dirs(cfg) != TG_OK)
+            return TG_ERR;
+        char *path = tg_strfmt("%s/keys.secret", tg_config_str(cfg, "data_dir"));
+        rc = s_read_key(path, &hex);
+        if (rc == TG_NOTFOUND) {
+            uint8_t raw[32];
+            char fresh[65];
+            randombytes_buf(raw, sizeof raw);
+            sodium_bin2hex(fresh, sizeof fresh, raw, sizeof raw);
+            sodium_memzero(raw, sizeof raw);
+            rc = s_publish_key(path, fresh);
+            if (rc == TG_OK)
+                hex = tg_strdup(fresh);
+            else if (rc == TG_AGAIN)
+                rc = s_read_key(path, &hex);
+            sodium_memzero(fresh, sizeof fresh);
+        }
+        free(path);
+    }
+    if (rc == TG_OK
+        && (strlen(hex) != 64 || sodium_hex2bin(out, 32, hex, 64, NULL, NULL, NULL) != 0)) {
+        tg_log_error("the key secret (keys.secret or <data_dir>/keys.secret) must be 64 hex "
+                     "characters");
+        rc = TG_ERR;
+    }
+    if (hex) {
+        sodium_memzero(hex, strlen(hex));
+        free(hex);
+    }
+    return rc;
 }
 
 bool

@@ -160,7 +160,7 @@ ingest_new(const tg_config_t *cfg, struct event_base *base)
     self->agg = tg_metrics_agg_new();
     self->calls = zhashx_new();
     ingest_router_init(self);
-    if (ingest_cache_init(self) != TG_OK)
+    if (ingest_auth_init(self) != TG_OK || ingest_cache_init(self) != TG_OK)
         goto fail;
     self->dashboard_dir = ingest_dashboard_dir();
     self->chunk = evbuffer_new();
@@ -206,6 +206,7 @@ ingest_destroy(ingest_t **self_p)
         evbuffer_free(self->chunk);
     ingest_cache_fini(self);
     free(self->dashboard_dir);
+    ingest_auth_fini(self);
     zhashx_destroy(&self->calls);
     tg_metrics_agg_destroy(&self->agg);
     tg_metrics_destroy(&self->metrics);

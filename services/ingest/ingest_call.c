@@ -206,6 +206,7 @@ s_on_reply(ingest_t *self, ingest_call_t *call, tg_frame_t *f)
     if (r->provider && *r->provider)
         evhttp_add_header(h, "x-tollgate-provider", r->provider);
     s_model_headers(h, call, r->model);
+    ingest_auth_rl_headers(h, r->rl);
     if (r->retry_after > 0) {
         char secs[24];
         snprintf(secs, sizeof secs, "%llu", (unsigned long long)r->retry_after);
@@ -236,6 +237,7 @@ s_on_head(ingest_t *self, ingest_call_t *call, tg_frame_t *f)
     if (f->head.cache && *f->head.cache)
         evhttp_add_header(evhttp_request_get_output_headers(call->req), "x-cache", f->head.cache);
     s_model_headers(evhttp_request_get_output_headers(call->req), call, f->head.model);
+    ingest_auth_rl_headers(evhttp_request_get_output_headers(call->req), f->head.rl);
     ingest_http_stream_start(self, call->req, call->rid, s_status(f->head.status),
                              f->head.provider);
 }

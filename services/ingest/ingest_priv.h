@@ -12,6 +12,7 @@
 #include "tg_cache_key.h"
 #include "tg_evzmq.h"
 #include "tg_frame.h"
+#include "tg_keystore.h"
 #include "tg_metrics.h"
 #include "tg_outbox.h"
 #include "tg_stats.h"
@@ -72,6 +73,24 @@ typedef struct {
     size_t nhits;           //  lines in hits
     struct event *hits_ev;  //  sends them S_HITS_DELAY_US after the first
 } ingest_cache_t;
+
+//  Virtual keys as ingest reads them (ingest_auth.c).
+typedef struct {
+    char *dir;                         //  the key store's directory (owned)
+    tg_keystore_t *store;              //  read-only; NULL until the router created it
+    int64_t retry_us;                  //  monotonic µs of the next open attempt
+    uint8_t secret[TG_KEYREC_SECRET];  //  the hash key (wiped on fini)
+    tg_tiers_t tiers;                  //  the tiers' limits from the config
+} ingest_auth_t;
+
+//  Who made the current request.
+typedef struct {
+    bool master;                    //  the master key
+    char id[TG_KEYREC_ID_LEN + 8];  //  "master" or the virtual key's id
+    const tg_keyrec_t *rec;         //  the virtual key's record (NULL for master); borrowed
+                                    //  from the key store until the next check
+    uint64_t limits[TG_LIM_N];      //  its effective limits (0 = none; all 0 for master)
+} ingest_who_t;
 
 //  What a hit needs to know of its request.
 typedef struct {
@@ -145,6 +164,8 @@ struct ingest {
     ingest_router_t router_state;       //  what we know of the router (ingest_router.c)
     ingest_cache_t cache;               //  the response cache, read-only (ingest_cache.c)
     char *dashboard_dir;                //  the dashboard's files (owned; NULL: not installed)
+    ingest_auth_t auth;                 //  virtual keys, read-only (ingest_auth.c)
+    const ingest_who_t *who;            //  caller of the route handler running now, else NULL
     ingest_call_t *first, *last;        //  deadline list
     struct evbuffer *chunk;             //  reused to hand SSE chunks to libevent
     struct evhttp_request **dead;       //  detached requests to free from the reaper
@@ -288,6 +309,18 @@ void ingest_sse_fini(ingest_t *self);
 void ingest_sse_open(ingest_t *self, struct evhttp_request *req, const char *rid);
 //  Ends every stream (drain).
 void ingest_sse_close_all(ingest_t *self);
+//  ingest_auth.c
+//  Reads the key secret; the key store is opened when the router has created it.
+int ingest_auth_init(ingest_t *self);
+//  Closes the store and wipes the secret. Safe after a failed init.
+void ingest_auth_fini(ingest_t *self);
+//  Authenticates the request's Bearer key: true and *who (valid until the next check) for the
+//  master key or a live virtual key; else false after answering 401 (missing, wrong, revoked,
+//  expired) or 403 (a virtual key on an `admin` route). The key is never logged or echoed.
+bool ingest_auth_check(
+    ingest_t *self, struct evhttp_request *req, const char *rid, bool admin, ingest_who_t *who);
+//  Adds the x-ratelimit-* headers from a REPLY/HEAD `rl` field (NULL: none).
+void ingest_auth_rl_headers(struct evkeyvalq *h, const char *rl);
 
 //  Called when no call is in flight: finishes a drain if one is under way.
 void ingest_drain_check(ingest_t *self);

@@ -3,6 +3,7 @@
 #include "ingest_priv.h"
 #include "tg_complexity.h"
 #include "tg_keys.h"
+#include "tg_limits.h"
 #include "tg_log.h"
 #include "tg_util.h"
 #include "tg_validate.h"
@@ -63,6 +64,14 @@ static const s_route_t s_routes[] = {
     {"/v1/alerts/dead_letters", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ALERT},
     {"/v1/alerts/dead_letters/", true, EVHTTP_REQ_POST, "POST", true, s_on_query, INGEST_QUERY,
      T_ALERT},
+    {"/v1/keys", false, S_GET | EVHTTP_REQ_POST, "GET, HEAD, POST", true, s_on_query, INGEST_QUERY,
+     T_ROUTER},
+    {"/v1/keys/", true, S_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE,
+     "GET, HEAD, POST, PATCH, DELETE", true, s_on_query, INGEST_QUERY, T_ROUTER},
+    {"/v1/budgets", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ROUTER},
+    {"/v1/budgets/", true,
+     S_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE,
+     "GET, HEAD, PUT, POST, PATCH, DELETE", true, s_on_query, INGEST_QUERY, T_ROUTER},
     {"/metrics", false, S_GET, "GET, HEAD", false, s_on_metrics, INGEST_QUERY, T_NONE},
     {"/healthz", false, S_GET, "GET, HEAD", false, s_on_healthz, INGEST_QUERY, T_NONE},
     {"/readyz", false, S_GET, "GET, HEAD", false, s_on_readyz, INGEST_QUERY, T_NONE},
@@ -105,40 +114,6 @@ s_retry_later(ingest_t *self,
     ingest_http_error(self, req, rid, 503, message, NULL, code);
 }
 
-//  True if the request carries the master key as a Bearer token; else answers 401.
-static bool
-s_authorized(ingest_t *self, struct evhttp_request *req, const char *rid)
-{
-    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-    const char *key = NULL;
-    if (h && strncasecmp(h, "Bearer ", 7) == 0)
-        for (key = h + 7; *key == ' ';)
-            key++;
-    if (!key)  //  Anthropic's clients send the key this way
-        key = evhttp_find_header(evhttp_request_get_input_headers(req), "x-api-key");
-    if (key && tg_key_equal(self->master_key, key))
-        return true;
-    char msg[320];
-    if (!key || !*key)
-        snprintf(msg, sizeof msg,
-                 "You didn't provide an API key. You need to provide your API key in an "
-                 "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).");
-    else {
-        //  Never echo a key: its first and last 4 characters at most, as OpenAI does.
-        char head[8], tail[8];
-        size_t n = strlen(key);
-        ingest_http_printable(key, head, n >= 12 ? 4 : 0);
-        ingest_http_printable(n >= 12 ? key + n - 4 : "", tail, 4);
-        snprintf(msg, sizeof msg,
-                 "Incorrect API key provided: %s****%s. Use the gateway's master key "
-                 "(TOLLGATE_MASTER_KEY, or the one stored in the data dir).",
-                 head, tail);
-    }
-    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
-    ingest_http_error(self, req, rid, 401, msg, NULL, "invalid_api_key");
-    return false;
-}
-
 //  Fills agent (INGEST_AGENT_MAX + 1) from x-agent-id; "none" when absent. False (400 sent)
 //  when the header is not a short printable token.
 static bool
@@ -158,6 +133,28 @@ s_agent(ingest_t *self, struct evhttp_request *req, const char *rid, char *agent
     }
     memcpy(agent, v, strlen(v) + 1);
     return true;
+}
+
+//  A virtual key with allowed models: true if the model asked (or the agent's default), or
+//  the alias it names, is one of them; else false after answering 403.
+static bool
+s_model_allowed(
+    ingest_t *self, struct evhttp_request *req, const char *rid, json_t *doc, const char *agent)
+{
+    const ingest_who_t *who = self->who;
+    if (who->master || who->rec->nmodels == 0)
+        return true;
+    const char *model = json_string_value(json_object_get(doc, "model"));
+    if ((!model || !*model) && strcmp(agent, "none") != 0)
+        model = tg_config_agent_model(self->cfg, agent);
+    const char *target = model ? tg_config_alias(self->cfg, model) : NULL;
+    if (model && tg_keyrec_allows(who->rec, model, target))
+        return true;
+    char shown[136], msg[300];
+    ingest_http_printable(model ? model : "", shown, 128);
+    snprintf(msg, sizeof msg, "This API key is not allowed to use the model `%s`.", shown);
+    ingest_http_error(self, req, rid, 403, msg, "model", "model_not_allowed");
+    return false;
 }
 
 #define S_DEADLINE_MAX_MS 86400000  //  x-tollgate-deadline-ms accepted up to 24 h
@@ -215,6 +212,11 @@ s_on_llm(ingest_t *self,
     char agent[INGEST_AGENT_MAX + 1];
     if (!s_agent(self, req, rid, agent))
         return;
+    //  A virtual key bound to an agent labels its calls with it when x-agent-id is absent.
+    const tg_keyrec_t *key = self->who->rec;
+    if (key && key->agent && strcmp(agent, "none") == 0
+        && ingest_http_token_valid(key->agent, INGEST_AGENT_MAX, 0x21))
+        memcpy(agent, key->agent, strlen(key->agent) + 1);
     uint64_t deadline_ms;
     if (!s_deadline(self, req, rid, &deadline_ms))
         return;
@@ -278,14 +280,24 @@ s_on_llm(ingest_t *self,
     }
     if (route->kind == INGEST_MESSAGES)
         plan.mode = TG_CACHE_BYPASS;  //  /v1/messages is not cached yet (x-cache: bypass)
+    const ingest_who_t *who = self->who;
+    if (!s_model_allowed(self, req, rid, doc, agent)) {
+        ingest_count_llm(self, agent, NULL, NULL, NULL, t0, -1);
+        free(body);
+        json_decref(doc);
+        return;
+    }
     const char *named = strcmp(agent, "none") ? agent : NULL;
     char scope[INGEST_AGENT_MAX + 16];
-    tg_cache_scope(self->cfg, "master", named, scope, sizeof scope);
+    tg_cache_scope(self->cfg, who->id, named, scope, sizeof scope);
     tg_cache_plan_request(self->cfg, rname, doc, tg_cache_model(self->cfg, doc, named), scope,
                           &plan);
     const char *cls = route->kind != INGEST_EMBEDDINGS ? s_auto_class(self, doc, agent) : NULL;
-    ingest_cache_hit_t hit = {id, rid, rname, "master", agent, cls, stream, usage};
-    if (ingest_cache_serve(self, req, &hit, &plan, t0)) {
+    ingest_cache_hit_t hit = {id, rid, rname, who->id, agent, cls, stream, usage};
+    //  A key with rate limits has its hits answered by the router, which counts them.
+    bool limited = who->limits[TG_LIM_RPM] || who->limits[TG_LIM_TPM] || who->limits[TG_LIM_RPMO]
+                   || who->limits[TG_LIM_TPMO];
+    if (!limited && ingest_cache_serve(self, req, &hit, &plan, t0)) {
         free(body);
         json_decref(doc);
         return;
@@ -305,7 +317,24 @@ s_on_llm(ingest_t *self,
     rq->route = tg_strdup(rname);
     rq->model = tg_strdup(json_string_value(json_object_get(doc, "model")));
     rq->agent = strcmp(agent, "none") ? tg_strdup(agent) : NULL;
-    rq->key = tg_strdup("master");
+    rq->key = tg_strdup(who->id);
+    rq->rpm = who->limits[TG_LIM_RPM];
+    rq->tpm = who->limits[TG_LIM_TPM];
+    rq->rpmo = who->limits[TG_LIM_RPMO];
+    rq->tpmo = who->limits[TG_LIM_TPMO];
+    if (!who->master) {
+        rq->ptok = tg_limits_estimate_tokens(doc);
+        rq->org = tg_strdup(who->rec->org);
+        rq->project = tg_strdup(who->rec->project);
+        rq->kbd = who->rec->daily_usd;
+        rq->kbm = who->rec->monthly_usd;
+        json_t *mt = json_object_get(doc, "max_completion_tokens");
+        if (!json_is_integer(mt))
+            mt = json_object_get(doc, "max_tokens");
+        rq->mtok = json_is_integer(mt) && json_integer_value(mt) > 0
+                       ? (uint64_t)json_integer_value(mt)
+                       : 0;
+    }
     rq->stream = stream;
     rq->usage = usage;
     rq->t0 = tg_now_us();
@@ -350,9 +379,9 @@ s_on_query(ingest_t *self,
     tg_frame_t *f = tg_frame_new(TG_FRAME_QUERY);
     f->query.id = tg_strdup(id);
     f->query.reply_to = tg_strdup(self->inbox_ep);
-    //  HEAD is a GET whose body libevent leaves out; POST and PUT carry their JSON body on.
+    //  HEAD is a GET whose body libevent leaves out; POST, PUT and PATCH carry their JSON body.
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    bool post = cmd == EVHTTP_REQ_POST || cmd == EVHTTP_REQ_PUT;
+    bool post = cmd == EVHTTP_REQ_POST || cmd == EVHTTP_REQ_PUT || cmd == EVHTTP_REQ_PATCH;
     f->query.method = tg_strdup(cmd == EVHTTP_REQ_HEAD ? "GET" : s_method_name(cmd));
     if (post) {
         struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -363,7 +392,7 @@ s_on_query(ingest_t *self,
     }
     f->query.path = tg_strdup(uri ? evhttp_uri_get_path(uri) : route->path);
     f->query.args = tg_strdup(uri ? evhttp_uri_get_query(uri) : NULL);
-    f->query.key = tg_strdup("master");
+    f->query.key = tg_strdup(self->who ? self->who->id : "master");
     uint64_t seq = to == self->router ? ingest_router_next_seq(self) : 0;
     f->query.seq = seq;
     if (tg_frame_send(&f, to) != TG_OK) {
@@ -501,7 +530,17 @@ ingest_routes_dispatch(struct evhttp_request *req, void *arg)
                           route ? "method_not_allowed" : "unknown_url");
         return;
     }
-    if (route->auth && !s_authorized(self, req, rid))
+    ingest_who_t who;
+    if (!route->auth) {
+        route->fn(self, req, id, rid, route);
         return;
+    }
+    //  The admin routes (master key only): /v1/keys, /v1/budgets and below.
+    bool admin =
+        strncmp(route->path, "/v1/keys", 8) == 0 || strncmp(route->path, "/v1/budgets", 11) == 0;
+    if (!ingest_auth_check(self, req, rid, admin, &who))
+        return;
+    self->who = &who;
     route->fn(self, req, id, rid, route);
+    self->who = NULL;
 }

@@ -1,7 +1,10 @@
 //  router.c - REQUEST -> resolve -> JOB (or an error REPLY); QUERY for /v1/models and
 //  /v1/router/metrics; the XSUB/XPUB bus proxy runs in a czmq zproxy actor.
 #include "router.h"
+#include "router_budget.h"
 #include "router_cache.h"
+#include "router_keys.h"
+#include "router_limits.h"
 #include "router_pool.h"
 #include "router_resolve.h"
 #include "router_targets.h"
@@ -63,6 +66,9 @@ struct router {
     router_pool_t *pool;     //  workers and the calls they hold
     router_cache_t *cache;   //  the response cache's writer
     router_targets_t *tgts;  //  targets of models: plans, breakers, provider view
+    router_keys_t *keys;     //  the key store's writer, /v1/keys
+    router_limits_t *lim;    //  rate limits and monthly quotas per key
+    router_budget_t *spend;  //  USD budgets: reservations and spend
     tg_outbox_t *outbox;     //  usage events of the hits answered here
     unsigned ticks;          //  ticks so far
     zhashx_t *ingests;       //  inbox endpoint -> s_ingest_t (owned)
@@ -168,8 +174,12 @@ router_new(const tg_config_t *cfg)
     self->cache = router_cache_new(cfg, self->pricing, self->metrics);
     self->tgts = router_targets_new(cfg, self->pricing, self->metrics, s_on_breaker, self);
     self->outbox = tg_outbox_new(cfg, tg_config_str(cfg, "endpoints.router"));
-    if (!self->cache || !self->outbox)
+    self->keys = router_keys_new(cfg);
+    if (!self->cache || !self->outbox || !self->keys)
         goto fail;
+    self->lim = router_limits_new(router_keys_store(self->keys));
+    self->spend = router_budget_new(router_keys_store(self->keys),
+                                    (uint64_t)tg_config_int(cfg, "budgets.default_max_tokens"));
     return self;
 fail:
     router_destroy(&self);
@@ -192,6 +202,9 @@ router_destroy(router_t **self_p)
     tg_outbox_destroy(&self->outbox);
     router_cache_destroy(&self->cache);
     router_targets_destroy(&self->tgts);
+    router_budget_destroy(&self->spend);  //  both write to the key store: before it closes
+    router_limits_destroy(&self->lim);
+    router_keys_destroy(&self->keys);
     zlistx_destroy(&self->queue);
     zhashx_destroy(&self->ingests);
     router_pool_destroy(&self->pool);
@@ -362,7 +375,7 @@ s_drain_queue(router_t *self)
 //  Answers a REQUEST from a cache entry in the form it asks for: a REPLY, or HEAD, one
 //  CHUNK and END. False when the entry cannot be given in that form (then it is a miss).
 static bool
-s_answer_hit(router_t *self, const tg_fr_request_t *rq, const tg_cache_entry_t *e)
+s_answer_hit(router_t *self, const tg_fr_request_t *rq, const tg_cache_entry_t *e, const char *rl)
 {
     char *body = NULL;
     size_t len = 0;
@@ -375,6 +388,7 @@ s_answer_hit(router_t *self, const tg_fr_request_t *rq, const tg_cache_entry_t *
         r->reply.cache = tg_strdup("hit");
         r->reply.provider = tg_strdup(e->provider);
         r->reply.model = tg_strdup(e->model);
+        r->reply.rl = tg_strdup(rl);
         r->body_len = len;
         tg_peers_send(self->peers, rq->reply_to, &r);
     } else {
@@ -384,6 +398,7 @@ s_answer_hit(router_t *self, const tg_fr_request_t *rq, const tg_cache_entry_t *
         h->head.cache = tg_strdup("hit");
         h->head.provider = tg_strdup(e->provider);
         h->head.model = tg_strdup(e->model);
+        h->head.rl = tg_strdup(rl);
         tg_peers_send(self->peers, rq->reply_to, &h);
         tg_frame_t *c = tg_frame_new(TG_FRAME_CHUNK);
         c->chunk.id = tg_strdup(rq->id);
@@ -399,6 +414,39 @@ s_answer_hit(router_t *self, const tg_fr_request_t *rq, const tg_cache_entry_t *
         tg_cache_hit_usage(e, rq->id, rq->route, rq->key, rq->agent, rq->stream, rq->t0);
     tg_outbox_send(self->outbox, &u, tg_mono_us());
     return true;
+}
+
+//  The key's budgets (spec K2), then its rate limits (K3, K4): true when the call may go
+//  on (its worst cost reserved, its request and prompt tokens counted; *rl_p is the state
+//  for the x-ratelimit headers, owned, or NULL); false after answering 429 (nothing held).
+static bool
+s_gate(router_t *self, const tg_fr_request_t *rq, const char *model, int64_t now, char **rl_p)
+{
+    char *over = NULL;
+    uint64_t retry_s = 0;
+    const tg_price_t *price = tg_pricing_find(self->pricing, model);
+    bool budget_ok =
+        router_budget_admit(self->spend, rq, price ? price : tg_pricing_default(self->pricing), now,
+                            &over, &retry_s)
+        == TG_OK;
+    if (budget_ok && router_limits_admit(self->lim, rq, now, rl_p, &over, &retry_s) != TG_OK)
+        router_budget_release(self->spend, rq->id, now);  //  refused: nothing held
+    if (!over)
+        return true;
+    self->rejected++;
+    s_count(self, rq->route, budget_ok ? "rate_limited" : "over_budget");
+    //  OpenAI names the kind of limit in `type`: "requests" or "tokens".
+    const char *kind = strstr(over, " tokens per ") ? "tokens" : "requests";
+    char *body = budget_ok
+                     ? tg_error_body(429, over, kind, NULL, "rate_limit_exceeded")
+                     : tg_error_body(429, over, "insufficient_quota", NULL, "budget_exceeded");
+    tg_frame_t *r = tg_reply_new(rq->id, 429, &body);
+    r->reply.retry_after = retry_s;
+    r->reply.rl = *rl_p;
+    *rl_p = NULL;
+    tg_peers_send(self->peers, rq->reply_to, &r);
+    free(over);
+    return false;
 }
 
 static void
@@ -424,19 +472,30 @@ s_on_request(router_t *self, tg_frame_t **frame_p)
         router_route_fini(&route);
         return;
     }
+    char *rl = NULL;
+    int64_t now = tg_now_us();
+    if (!s_gate(self, rq, route.model, now, &rl)) {
+        router_targets_release(self->tgts, route.provider, route.model);
+        router_route_fini(&route);
+        free(alts);
+        return;
+    }
     const char *leader = NULL;
     if (rq->ckey) {
         tg_cache_entry_t e;
         tg_frame_t *fr = *frame_p;
         int rc =
             router_cache_check(self->cache, rq, fr->body, fr->body_len, rq->cfresh, &e, &leader);
-        bool answered = rc == TG_OK && s_answer_hit(self, rq, &e);
+        bool answered = rc == TG_OK && s_answer_hit(self, rq, &e, rl);
         if (rc == TG_OK)
             tg_cache_entry_fini(&e);
         if (answered) {
             router_targets_release(self->tgts, route.provider, route.model);
             router_route_fini(&route);
             free(alts);
+            router_budget_release(self->spend, rq->id, now);
+            router_limits_settle(self->lim, rq->id, strlen(rq->id), now);  //  no tokens to come
+            free(rl);
             return;
         }
     }
@@ -459,6 +518,7 @@ s_on_request(router_t *self, tg_frame_t **frame_p)
     j->cttl = rq->cttl;
     j->t0 = rq->t0;
     j->deadline_ms = rq->deadline_ms;
+    j->rl = rl;  //  moved: the worker echoes it in REPLY/HEAD for the x-ratelimit headers
     //  The class scored by ingest (route.cls differs only when that class had no candidate).
     j->cls = route.cls ? tg_strdup(tg_complexity_parse(rq->cls) >= 0 ? rq->cls : route.cls) : NULL;
     j->alts = alts;  //  the fallback chain: the worker tries these in turn (owned by the job)
@@ -491,6 +551,7 @@ s_on_cancel(router_t *self, tg_frame_t **frame_p)
         if (strcmp(q->job->job.id, id) == 0) {
             q->ingest->queued--;
             router_targets_release(self->tgts, q->job->job.provider, q->job->job.model);
+            router_budget_release(self->spend, id, tg_now_us());  //  never went out
             s_count(self, q->job->job.route, "cancelled");
             zlistx_delete(self->queue, zlistx_cursor(self->queue));
             return;
@@ -584,7 +645,12 @@ s_on_query(router_t *self, tg_frame_t **frame_p)
     s_ingest_seen(self, q->reply_to, q->seq);
     char *body = NULL;
     int status = 0;
-    if (strcmp(q->method, "GET") != 0 && strncmp(q->path, "/v1/cache/", 10) != 0)
+    if (router_keys_query(self->keys, q, (*frame_p)->body, (*frame_p)->body_len, tg_now_us(),
+                          &status, &body)
+        || router_budget_query(self->spend, q, (*frame_p)->body, (*frame_p)->body_len, tg_now_us(),
+                               &status, &body))
+        s_reply(self, q->id, q->reply_to, status, &body);
+    else if (strcmp(q->method, "GET") != 0 && strncmp(q->path, "/v1/cache/", 10) != 0)
         s_reply_error(self, q->id, q->reply_to, 405, "method not allowed", NULL, NULL);
     else if (strcmp(q->path, "/v1/providers") == 0) {
         body = router_targets_json(self->tgts, tg_mono_us());
@@ -661,6 +727,8 @@ s_on_jobs(evutil_socket_t fd, short what, void *arg)
         if (rc != TG_OK)
             continue;
         if (f->type == TG_FRAME_LOAD && strlen(rid) == rid_len) {
+            router_limits_settle(self->lim, f->body, f->body_len, tg_now_us());
+            router_budget_settle(self->spend, f->body, f->body_len, tg_now_us());
             router_pool_load(self->pool, rid, &f->load, f->body, f->body_len, tg_mono_us());
             if (f->load.outs)
                 router_targets_outcomes(self->tgts, f->load.outs, tg_mono_us());
@@ -703,6 +771,7 @@ s_expire_queue(router_t *self, int64_t now)
                                                       : "no provider worker is available; try "
                                                         "again shortly",
                       NULL, "no_worker");
+        router_budget_release(self->spend, q->job->job.id, tg_now_us());  //  never went out
         q->ingest->queued--;
         router_targets_release(self->tgts, q->job->job.provider, q->job->job.model);
         zlistx_delete(self->queue, zlistx_cursor(self->queue));
@@ -795,8 +864,11 @@ s_on_tick(evutil_socket_t fd, short what, void *arg)
     s_marks(self, now);
     router_targets_tick(self->tgts, now, s_probe, self);
     tg_outbox_tick(self->outbox, now);
-    if (++self->ticks % S_EVICT_TICKS == 0)
+    if (++self->ticks % S_EVICT_TICKS == 0) {
         router_cache_tick(self->cache, now);
+        router_limits_tick(self->lim, tg_now_us());
+        router_budget_tick(self->spend, tg_now_us());
+    }
     if (now - self->stats_mono >= tg_config_int(self->cfg, "stats.interval_ms") * 1000) {
         self->stats_mono = now;
         tg_metrics_set(self->metrics, "tollgate_router_workers", NULL,

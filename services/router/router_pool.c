@@ -111,10 +111,12 @@ s_release(router_pool_t *self, s_worker_t *w, const char *body, size_t len)
     while (p && p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        const char *sp = memchr(p, ' ', n);  //  "<id> <completion tokens>" (router_limits)
+        size_t idn = sp ? (size_t)(sp - p) : n;
         char id[128];
-        if (n > 0 && n < sizeof id) {
-            memcpy(id, p, n);
-            id[n] = 0;
+        if (idn > 0 && idn < sizeof id) {
+            memcpy(id, p, idn);
+            id[idn] = 0;
             s_call_t *c = zhashx_lookup(self->calls, id);
             if (c && c->worker == w) {  //  a call another worker took over is not this one's
                 zhashx_delete(self->calls, id);

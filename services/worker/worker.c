@@ -237,6 +237,7 @@ s_send_reply(worker_call_t *c, int status, char **body_p, size_t len, uint64_t r
     f->reply.model = tg_strdup(c->job->job.model);
     f->reply.retry_after = retry_after_s;
     f->reply.up_us = (uint64_t)s_up_us(c);
+    f->reply.rl = tg_strdup(c->job->job.rl);
     tg_frame_give_body(f, body_p, len);
     return s_send(c, &f);
 }
@@ -250,6 +251,7 @@ s_call_head(worker_call_t *c)
     f->head.provider = tg_strdup(c->job->job.provider);
     f->head.model = tg_strdup(c->job->job.model);
     f->head.cache = tg_strdup(c->job->job.ckey ? "miss" : "bypass");
+    f->head.rl = tg_strdup(c->job->job.rl);
     s_send(c, &f);
     worker_join_head(c);  //  a lost HEAD shows up as a lost CHUNK right after
 }
@@ -426,7 +428,14 @@ worker_call_finish(worker_call_t *c, int status, const char *error)
                  error ? error : "-");
     int64_t took = tg_mono_us() - c->arrived_mono;
     w->lat_us = w->lat_us ? (w->lat_us * 7 + (uint64_t)took) / 8 : (uint64_t)took;
-    worker_done_add(w, c->job->job.id);
+    //  "<id> <completion tokens> <prompt tokens>": the router charges them to the key's
+    //  limits and budgets (prompt tokens 0 = not known).
+    uint64_t tok_out = c->pc.usage.seen ? c->pc.usage.out : (c->content_chars + 3) / 4;
+    uint64_t tok_in = c->pc.usage.seen ? c->pc.usage.in : 0;
+    char done[160];
+    snprintf(done, sizeof done, "%s %llu %llu", c->job->job.id, (unsigned long long)tok_out,
+             (unsigned long long)tok_in);
+    worker_done_add(w, done);
     worker_curl_release(c);
     if (c->queued)
         zlistx_delete(w->backlog, c->queued);

@@ -39,6 +39,7 @@ s_head(worker_t *w, worker_joiner_t *j)
     f->head.provider = tg_strdup(j->leader->job->job.provider);
     f->head.model = tg_strdup(j->leader->job->job.model);
     f->head.cache = tg_strdup("coalesced");
+    f->head.rl = tg_strdup(j->job->job.rl);
     s_send(w, j, &f);
     j->head_sent = true;
 }
@@ -78,6 +79,7 @@ s_reply(worker_t *w, worker_joiner_t *j, int status, char **body_p, size_t len, 
     f->reply.provider = tg_strdup(j->leader->job->job.provider);
     f->reply.model = tg_strdup(j->leader->job->job.model);
     f->reply.retry_after = retry;
+    f->reply.rl = tg_strdup(j->job->job.rl);
     tg_frame_give_body(f, body_p, len);
     s_send(w, j, &f);
 }
