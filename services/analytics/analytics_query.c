@@ -1,5 +1,6 @@
 //  analytics_query.c - GET /v1/usage: range and grouping from the query string, JSON body.
 #include "analytics_query.h"
+#include "analytics_costs.h"
 #include "tg_complexity.h"
 #include "tg_jsonw.h"
 #include "tg_log.h"
@@ -19,10 +20,8 @@
 
 static const char *const s_dim_names[] = {"provider", "model", "key", "agent"};
 
-//  A time argument: RFC 3339, a date or epoch seconds. A '+' of an offset that arrived
-//  unencoded in the query string was decoded to ' ': put it back.
-static int
-s_time_arg(const char *value, int64_t *t_us)
+int
+analytics_query_time(const char *value, int64_t *t_us)
 {
     char buf[72];
     if (snprintf(buf, sizeof buf, "%s", value) >= (int)sizeof buf)
@@ -86,9 +85,9 @@ s_usage(analytics_store_t *store, const tg_fr_query_t *q, int64_t now_us)
     }
     const char *v;
     const char *bad = NULL;
-    if ((v = evhttp_find_header(&args, "start")) && s_time_arg(v, &start) != TG_OK)
+    if ((v = evhttp_find_header(&args, "start")) && analytics_query_time(v, &start) != TG_OK)
         bad = "start";
-    else if ((v = evhttp_find_header(&args, "end")) && s_time_arg(v, &end) != TG_OK)
+    else if ((v = evhttp_find_header(&args, "end")) && analytics_query_time(v, &end) != TG_OK)
         bad = "end";
     else if ((v = evhttp_find_header(&args, "group_by")) && !(by = s_group_by(v)))
         bad = "group_by";
@@ -156,7 +155,9 @@ s_usage(analytics_store_t *store, const tg_fr_query_t *q, int64_t now_us)
 tg_frame_t *
 analytics_query_answer(analytics_store_t *store, const tg_fr_query_t *q, int64_t now_us)
 {
-    if (strcmp(q->path, "/v1/usage") != 0) {
+    bool costs = strcmp(q->path, "/v1/costs") == 0 || strcmp(q->path, "/v1/costs/history") == 0
+                 || strcmp(q->path, "/v1/costs/prediction") == 0;
+    if (!costs && strcmp(q->path, "/v1/usage") != 0) {
         char *msg = tg_strfmt("unknown analytics route %.200s", q->path);
         tg_frame_t *r = tg_reply_error(q->id, 404, msg, NULL);
         free(msg);
@@ -164,5 +165,5 @@ analytics_query_answer(analytics_store_t *store, const tg_fr_query_t *q, int64_t
     }
     if (strcmp(q->method, "GET") != 0)
         return tg_reply_error(q->id, 405, "method not allowed: use GET", NULL);
-    return s_usage(store, q, now_us);
+    return costs ? analytics_costs_answer(store, q, now_us) : s_usage(store, q, now_us);
 }
