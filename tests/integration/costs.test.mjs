@@ -79,6 +79,11 @@ describe('costs', () => {
       },
       { timeout: 30000, interval: 100, what: `/v1/usage to count ${tokens.calls} calls` },
     );
+    // latency percentiles per group, from the rollups
+    for (const row of [usage.totals, ...usage.data]) {
+      const l = row.latency_ms;
+      assert.ok(l && l.p50 > 0 && l.p50 <= l.p95 && l.p95 <= l.p99, JSON.stringify(row));
+    }
     const c = await ok('/costs');
     assert.equal(c.object, 'costs');
     assert.equal(c.currency, 'USD');

@@ -135,6 +135,7 @@ test_answers(void)
         s_event(4, now - 5 * S_DAY, "openai", "gpt-4o", "bot"),
         s_event(5, now - 4 * S_DAY, "openai", "gpt-4o", "bot"),
     };
+    f[3]->usage.latency_us = 400000;
     analytics_outcome_t out[6];
     CU_ASSERT_EQUAL_FATAL(analytics_store_batch(st, pricing, f, 6, out), TG_OK);
     for (int i = 0; i < 6; i++)
@@ -193,6 +194,25 @@ test_answers(void)
         json_decref(j);
         tg_frame_destroy(&r);
     }
+
+    //  /v1/usage: latency percentiles per group from the minute rollups (all 100 ms here,
+    //  except the claude call: 400 ms); no TTFT reported: null
+    r = s_ask(st, "/v1/usage", "group_by=model", now, &j);
+    CU_ASSERT_EQUAL(r->reply.status, 200);
+    json_t *lat = json_object_get(json_object_get(j, "totals"), "latency_ms");
+    CU_ASSERT_DOUBLE_EQUAL(s_num(lat, "p50"), 100, 1);
+    CU_ASSERT_DOUBLE_EQUAL(s_num(lat, "p99"), 100, 1);  //  rank floor(0.99 x 3) of 4 values
+    CU_ASSERT_TRUE(json_is_null(json_object_get(json_object_get(j, "totals"), "ttft_ms")));
+    data = json_object_get(j, "data");
+    CU_ASSERT_EQUAL(json_array_size(data), 2);
+    for (size_t i = 0; i < json_array_size(data); i++) {
+        json_t *row = json_array_get(data, i);
+        bool claude = strcmp(json_string_value(json_object_get(row, "model")), "gpt-4o") != 0;
+        json_t *l = json_object_get(row, "latency_ms");
+        CU_ASSERT_DOUBLE_EQUAL(s_num(l, "p95"), claude ? 400 : 100, claude ? 4 : 1);
+    }
+    json_decref(j);
+    tg_frame_destroy(&r);
 
     //  prediction: 24.5 days elapsed, 5.5 remaining, 2 days of data (20th, 21st... 24th)
     r = s_ask(st, "/v1/costs/prediction", NULL, now, &j);
