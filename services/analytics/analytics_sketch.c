@@ -129,9 +129,25 @@ analytics_sketch_merge(analytics_sketch_t *self, const analytics_sketch_t *other
 {
     self->zero += other->zero;
     self->count += other->zero;
-    for (uint32_t i = 0; i < other->n; i++)
-        if (other->bins[i])
-            s_add_index(self, other->off + (int32_t)i, other->bins[i]);
+    if (other->n == 0)
+        return;
+    //  One reframe to the union of both ranges (capped), then plain adds.
+    int32_t olo = other->off, ohi = other->off + (int32_t)other->n - 1;
+    int32_t lo = olo, hi = ohi;
+    if (self->n) {
+        int32_t slo = self->off, shi = self->off + (int32_t)self->n - 1;
+        lo = slo < lo ? slo : lo;
+        hi = shi > hi ? shi : hi;
+    }
+    if ((int64_t)hi - lo + 1 > ANALYTICS_SKETCH_MAX_BINS)
+        lo = hi - ANALYTICS_SKETCH_MAX_BINS + 1;
+    if (self->n == 0 || lo != self->off || hi != self->off + (int32_t)self->n - 1)
+        s_reframe(self, lo, hi);
+    for (uint32_t i = 0; i < other->n; i++) {
+        int32_t idx = olo + (int32_t)i;
+        self->bins[idx < lo ? 0 : idx - lo] += other->bins[i];
+        self->count += other->bins[i];
+    }
 }
 
 static size_t
@@ -201,30 +217,36 @@ analytics_sketch_decode(const uint8_t *data, size_t len)
     if (!s_get_varint(data, len, &off, &zero) || !s_get_varint(data, len, &off, &nz)
         || nz > ANALYTICS_SKETCH_MAX_BINS)
         return NULL;
-    analytics_sketch_t *self = analytics_sketch_new();
-    self->zero = self->count = zero;
-    int64_t idx = 0, first = 0;
+    int32_t idxs[ANALYTICS_SKETCH_MAX_BINS];
+    uint64_t counts[ANALYTICS_SKETCH_MAX_BINS];
+    uint64_t total = zero;
+    int64_t idx = 0;
     for (uint64_t i = 0; i < nz; i++) {
         uint64_t raw, c;
         if (!s_get_varint(data, len, &off, &raw) || !s_get_varint(data, len, &off, &c) || c == 0)
-            goto fail;
-        if (i == 0) {
+            return NULL;
+        if (i == 0)
             idx = (int64_t)(raw >> 1) ^ -(int64_t)(raw & 1);
-            first = idx;
-        } else {
-            if (raw == 0 || raw > ANALYTICS_SKETCH_MAX_BINS)
-                goto fail;
+        else if (raw == 0 || raw > ANALYTICS_SKETCH_MAX_BINS)
+            return NULL;
+        else
             idx += (int64_t)raw;
-        }
-        if (idx > S_INDEX_MAX || idx < -S_INDEX_MAX || idx - first >= ANALYTICS_SKETCH_MAX_BINS
-            || self->count + c < self->count)
-            goto fail;
-        s_add_index(self, (int32_t)idx, c);
+        if (idx > S_INDEX_MAX || idx < -S_INDEX_MAX
+            || (i && idx - idxs[0] >= ANALYTICS_SKETCH_MAX_BINS) || total + c < total)
+            return NULL;
+        idxs[i] = (int32_t)idx;
+        counts[i] = c;
+        total += c;
     }
     if (off != len)
-        goto fail;
+        return NULL;
+    analytics_sketch_t *self = analytics_sketch_new();
+    self->zero = zero;
+    self->count = total;
+    if (nz) {
+        s_reframe(self, idxs[0], idxs[nz - 1]);
+        for (uint64_t i = 0; i < nz; i++)
+            self->bins[idxs[i] - self->off] = counts[i];
+    }
     return self;
-fail:
-    analytics_sketch_destroy(&self);
-    return NULL;
 }

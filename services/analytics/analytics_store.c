@@ -225,9 +225,13 @@ s_pending_add(zhashx_t *pending,
         uint8_t key[ANALYTICS_ROLLUP_KEY_MAX];
         size_t klen = analytics_rollup_key(
             (analytics_res_t)res, analytics_rollup_bucket((analytics_res_t)res, ts), dims, key);
+        static const char digits[] = "0123456789abcdef";
         char hex[2 * ANALYTICS_ROLLUP_KEY_MAX + 1];
-        for (size_t i = 0; i < klen; i++)
-            snprintf(hex + 2 * i, 3, "%02x", key[i]);
+        for (size_t i = 0; i < klen; i++) {
+            hex[2 * i] = digits[key[i] >> 4];
+            hex[2 * i + 1] = digits[key[i] & 15];
+        }
+        hex[2 * klen] = 0;
         s_pending_t *p = zhashx_lookup(pending, hex);
         if (!p) {
             p = tg_zalloc(sizeof *p);
