@@ -501,6 +501,32 @@ s_doomed_delete(tg_lmdb_txn_t *txn, int db, s_doomed_t *d)
     return rc;
 }
 
+#define S_PRUNED_KEY "p:events"  //  in totals: events before this time (BE µs) may be gone
+
+//  The pruning watermark: events with ts < it may have been deleted (0: none).
+static int64_t
+s_pruned(tg_lmdb_txn_t *txn)
+{
+    void *val = NULL;
+    size_t len = 0;
+    int64_t t = 0;
+    if (tg_lmdb_get(txn, DB_TOTALS, S_PRUNED_KEY, strlen(S_PRUNED_KEY), &val, &len) == TG_OK
+        && len == 8)
+        t = (int64_t)tg_lmdb_be64_get(val);
+    free(val);
+    return t;
+}
+
+static int
+s_set_pruned(tg_lmdb_txn_t *txn, int64_t t)
+{
+    if (t <= s_pruned(txn))
+        return TG_OK;
+    uint8_t buf[8];
+    tg_lmdb_be64_put(buf, (uint64_t)t);
+    return tg_lmdb_put(txn, DB_TOTALS, S_PRUNED_KEY, strlen(S_PRUNED_KEY), buf, sizeof buf);
+}
+
 int
 analytics_store_prune(analytics_store_t *self,
                       int64_t now_us,
@@ -522,8 +548,11 @@ analytics_store_prune(analytics_store_t *self,
     uint8_t bound[9];
     tg_lmdb_be64_put(bound, (uint64_t)s_clamp_ts(now_us - retention_us));
     rc = tg_lmdb_each(txn, DB_TIME, NULL, 0, bound, 8, false, s_on_doomed, &d);
+    int64_t last = d.n && d.lens[d.n - 1] >= 8 ? (int64_t)tg_lmdb_be64_get(d.keys[d.n - 1]) : -1;
     if (rc == TG_OK)
         rc = s_doomed_delete(txn, DB_TIME, &d);
+    if (rc == TG_OK && last >= 0)
+        rc = s_set_pruned(txn, last + 1);
     //  rollups past their horizons
     for (int res = 0; res < ANALYTICS_RESOLUTIONS && rc == TG_OK && d.max; res++) {
         uint8_t lo[9];
@@ -571,6 +600,7 @@ typedef struct {
     unsigned by;         //  ANALYTICS_BY_* bits
     int rc;              //  first failure met inside a walk
     size_t rows;         //  rollup records added from the "rollups" db
+    int64_t pruned;      //  events before this time may be gone (retention)
 } s_query_t;
 
 static void
@@ -788,12 +818,14 @@ analytics_store_usage(analytics_store_t *self,
         return TG_ERR;
     q.groups = zhashx_new();
     zhashx_set_destructor(q.groups, s_group_destroy);
+    q.pruned = s_pruned(q.txn);
     int64_t start = s_clamp_ts(start_us), end = s_clamp_ts(end_us);
     int64_t cur = start;
     //  Day by day, jumping over days without data. A day whose events all lie inside the
     //  range is summed from its day rollups; a day cut by the range, from its events; a
-    //  day whose events were pruned (retention), from its day rollups when the range holds
-    //  it whole, else from its minute rollups (to the minute), else its hour rollups.
+    //  day touched by retention (some or all of its events pruned), from its day rollups
+    //  when the range holds it whole, else from its minute rollups (to the minute), else
+    //  its hour rollups.
     while (cur <= end && q.rc == TG_OK) {
         s_edge_t first, lo, hi, rday;
         if (s_edge(&q, cur, false, &first) != TG_OK || s_rollup_day(&q, cur, &rday) != TG_OK) {
@@ -812,7 +844,7 @@ analytics_store_usage(analytics_store_t *self,
             q.rc = TG_ERR;
             break;
         }
-        bool events = lo.found && lo.ts < day1;
+        bool events = lo.found && lo.ts < day1 && day0 >= q.pruned;
         if (events ? lo.ts >= start && hi.ts <= end : day0 >= start && day1 - 1 <= end) {
             char from[TG_UTC_DAY_LEN], to[TG_UTC_DAY_LEN];
             tg_utc_day(day0, from);  //  keys of the day: "YYYY-MM-DD\0..." < "YYYY-MM-DD\1"

@@ -7,6 +7,8 @@
 //                             [msgpack map of the USAGE frame]
 //    time     [u64 BE ts µs][eid] -> ""                (ranges by time are cursor walks)
 //    totals   "d:YYYY-MM-DD" | "m:YYYY-MM" -> counters   (spend per UTC day / month)
+//             "p:events" -> u64 BE µs: events before it may have been pruned (retention);
+//             a day before it is answered from rollups, never from its events
 //    rollup   "YYYY-MM-DD\0provider\0model\0key\0agent" -> counters (per-day groups)
 //    rollups  [u8 'm'|'h'|'d'][u64 BE bucket start µs][provider\0model\0key\0agent]
 //             -> counters + latency/TTFT sums, min, max and sketches (analytics_rollup.h)

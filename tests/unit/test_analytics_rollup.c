@@ -350,6 +350,34 @@ test_retention(void)
     s_rmdir(&dir);
 }
 
+//  Retention cuts a day in two: a range cut inside that day counts the pruned part too
+//  (from the minute rollups), not only the events left.
+static void
+test_retention_cuts_a_day(void)
+{
+    char *dir = s_tmpdir();
+    tg_pricing_t *pricing = tg_pricing_load(tg_pricing_default_path());
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pricing);
+    analytics_store_t *st = analytics_store_new(dir, 16 << 20);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    int64_t t0;
+    CU_ASSERT_EQUAL_FATAL(tg_utc_parse("2026-11-15T10:00:00Z", &t0), TG_OK);
+    enum { N = 100 };
+    tg_frame_t *f[N];
+    for (int i = 0; i < N; i++)
+        f[i] = s_event(i, t0 + i * S_MIN, "gpt-4o", 100000);  //  10:00 .. 11:39
+    s_store(st, pricing, f, N, 50);
+    int turns;
+    //  retention up to 10:50: 50 events go
+    CU_ASSERT_EQUAL(s_prune_all(st, t0 + 50 * S_MIN + 7 * S_DAY, 7 * S_DAY, 20, &turns), 50);
+    CU_ASSERT_EQUAL(s_requests(st, t0, t0 + 99 * S_MIN), 100);  //  cut: minute rollups
+    CU_ASSERT_EQUAL(s_requests(st, t0 + 30 * S_MIN, t0 + 69 * S_MIN), 40);
+    CU_ASSERT_EQUAL(s_requests(st, t0 - S_DAY, t0 + S_DAY), 100);  //  whole day: day rollups
+    analytics_store_destroy(&st);
+    tg_pricing_destroy(&pricing);
+    s_rmdir(&dir);
+}
+
 void
 test_analytics_rollup_register(void)
 {
@@ -358,4 +386,5 @@ test_analytics_rollup_register(void)
     CU_add_test(s, "encode_keys", test_encode_keys);
     CU_add_test(s, "store_rollups", test_store_rollups);
     CU_add_test(s, "retention", test_retention);
+    CU_add_test(s, "retention_cuts_a_day", test_retention_cuts_a_day);
 }
