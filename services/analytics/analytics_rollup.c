@@ -145,51 +145,99 @@ analytics_rollup_merge(analytics_rollup_t *a, const analytics_rollup_t *b)
     analytics_sketch_merge(a->ttft, b->ttft);
 }
 
+static size_t
+s_put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+//  Reads a varint at *off; false when truncated or longer than 10 bytes.
+static bool
+s_get_varint(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; shift < 70 && *off < len; shift += 7) {
+        uint8_t b = p[(*off)++];
+        if (shift == 63 && b > 1)
+            return false;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return true;
+    }
+    return false;
+}
+
+static uint64_t
+s_zigzag(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static int64_t
+s_unzigzag(uint64_t v)
+{
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+//  The counters in encoding order.
+static void
+s_words(const analytics_totals_t *t, int64_t w[S_WORDS])
+{
+    const int64_t v[S_WORDS] = {
+        (int64_t)t->requests,    (int64_t)t->errors,      (int64_t)t->tok_in,
+        (int64_t)t->tok_out,     (int64_t)t->tok_cached,  t->cost_micro,
+        (int64_t)t->unknown,     t->savings_micro,        (int64_t)t->auto_cls[0],
+        (int64_t)t->auto_cls[1], (int64_t)t->auto_cls[2], (int64_t)t->cache_hits,
+        t->cache_saved_micro};
+    memcpy(w, v, sizeof v);
+}
+
 uint8_t *
 analytics_rollup_encode(const analytics_rollup_t *r, size_t *len_p)
 {
     size_t llen, tlen;
     uint8_t *lat = analytics_sketch_encode(r->lat, &llen);
     uint8_t *ttft = analytics_sketch_encode(r->ttft, &tlen);
-    size_t len = 2 + 8 * (S_WORDS + S_LAT_WORDS) + 4 + llen + 4 + tlen;
-    uint8_t *out = tg_zalloc(len), *p = out;
-    *p++ = S_VERSION;
-    *p++ = S_WORDS;
-    analytics_totals_encode(&r->totals, p);
-    p += 8 * S_WORDS;
-    const uint64_t words[S_LAT_WORDS] = {r->lat_sum_us,  r->lat_min_us,  r->lat_max_us,  r->ttft_n,
-                                         r->ttft_sum_us, r->ttft_min_us, r->ttft_max_us, 0};
-    for (int i = 0; i < S_LAT_WORDS; i++, p += 8)
-        tg_lmdb_be64_put(p, words[i]);
-    const uint8_t *parts[2] = {lat, ttft};
-    const size_t lens[2] = {llen, tlen};
-    for (int i = 0; i < 2; i++) {
-        p[0] = (uint8_t)(lens[i] >> 24);
-        p[1] = (uint8_t)(lens[i] >> 16);
-        p[2] = (uint8_t)(lens[i] >> 8);
-        p[3] = (uint8_t)lens[i];
-        memcpy(p + 4, parts[i], lens[i]);
-        p += 4 + lens[i];
-    }
-    assert((size_t)(p - out) == len);
+    uint8_t *out = tg_zalloc(2 + 10 * (S_WORDS + S_LAT_WORDS + 2) + llen + tlen);
+    size_t len = 0;
+    out[len++] = S_VERSION;
+    out[len++] = S_WORDS;
+    int64_t w[S_WORDS];
+    s_words(&r->totals, w);
+    for (int i = 0; i < S_WORDS; i++)
+        len += s_put_varint(out + len, s_zigzag(w[i]));
+    const uint64_t lw[S_LAT_WORDS] = {r->lat_sum_us,  r->lat_min_us,  r->lat_max_us, r->ttft_n,
+                                      r->ttft_sum_us, r->ttft_min_us, r->ttft_max_us};
+    for (int i = 0; i < S_LAT_WORDS; i++)
+        len += s_put_varint(out + len, lw[i]);
+    len += s_put_varint(out + len, llen);
+    memcpy(out + len, lat, llen);
+    len += llen;
+    len += s_put_varint(out + len, tlen);
+    memcpy(out + len, ttft, tlen);
+    len += tlen;
     free(lat);
     free(ttft);
     *len_p = len;
     return out;
 }
 
-//  Reads a [u32 BE n][n bytes] sketch at *off.
+//  Reads a [varint n][n bytes] sketch at *off.
 static analytics_sketch_t *
 s_sketch_at(const uint8_t *p, size_t len, size_t *off)
 {
-    if (len - *off < 4)
+    uint64_t n;
+    if (!s_get_varint(p, len, off, &n) || n > len - *off)
         return NULL;
-    const uint8_t *q = p + *off;
-    size_t n = (size_t)q[0] << 24 | (size_t)q[1] << 16 | (size_t)q[2] << 8 | q[3];
-    if (n > len - *off - 4)
-        return NULL;
-    *off += 4 + n;
-    return analytics_sketch_decode(q + 4, n);
+    analytics_sketch_t *sk = analytics_sketch_decode(p + *off, (size_t)n);
+    *off += (size_t)n;
+    return sk;
 }
 
 int
@@ -197,24 +245,41 @@ analytics_rollup_decode(const void *data, size_t len, analytics_rollup_t *r)
 {
     memset(r, 0, sizeof *r);
     const uint8_t *p = data;
-    if (len < 2 || p[0] != S_VERSION || p[1] < S_V1_WORDS)
+    if (len < 2 || p[0] != S_VERSION || p[1] < S_WORDS)
         return TG_INVALID;
-    size_t words = p[1];
-    size_t off = 2 + 8 * words;
-    if (len < off + 8 * S_LAT_WORDS)
-        return TG_INVALID;
-    analytics_totals_decode(p + 2, 8 * words, &r->totals);
-    uint64_t w[S_LAT_WORDS];
+    size_t off = 2;
+    int64_t w[S_WORDS];
+    for (size_t i = 0; i < p[1]; i++) {
+        uint64_t v;
+        if (!s_get_varint(p, len, &off, &v))
+            return TG_INVALID;
+        if (i < S_WORDS)
+            w[i] = s_unzigzag(v);  //  words of a later version are skipped
+    }
+    uint64_t lw[S_LAT_WORDS];
     for (int i = 0; i < S_LAT_WORDS; i++)
-        w[i] = tg_lmdb_be64_get(p + off + 8 * i);
-    off += 8 * S_LAT_WORDS;
-    r->lat_sum_us = w[0];
-    r->lat_min_us = w[1];
-    r->lat_max_us = w[2];
-    r->ttft_n = w[3];
-    r->ttft_sum_us = w[4];
-    r->ttft_min_us = w[5];
-    r->ttft_max_us = w[6];
+        if (!s_get_varint(p, len, &off, &lw[i]))
+            return TG_INVALID;
+    analytics_totals_t *t = &r->totals;
+    t->requests = (uint64_t)w[0];
+    t->errors = (uint64_t)w[1];
+    t->tok_in = (uint64_t)w[2];
+    t->tok_out = (uint64_t)w[3];
+    t->tok_cached = (uint64_t)w[4];
+    t->cost_micro = w[5];
+    t->unknown = (uint64_t)w[6];
+    t->savings_micro = w[7];
+    for (int i = 0; i < 3; i++)
+        t->auto_cls[i] = (uint64_t)w[8 + i];
+    t->cache_hits = (uint64_t)w[11];
+    t->cache_saved_micro = w[12];
+    r->lat_sum_us = lw[0];
+    r->lat_min_us = lw[1];
+    r->lat_max_us = lw[2];
+    r->ttft_n = lw[3];
+    r->ttft_sum_us = lw[4];
+    r->ttft_min_us = lw[5];
+    r->ttft_max_us = lw[6];
     r->lat = s_sketch_at(p, len, &off);
     r->ttft = r->lat ? s_sketch_at(p, len, &off) : NULL;
     if (!r->lat || !r->ttft || off != len) {

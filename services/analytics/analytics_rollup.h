@@ -6,11 +6,13 @@
 //                Dimensions added later (org, environment, user) go after agent; a key with
 //                fewer parts has them empty. Keys of one resolution sort by time, so a time
 //                range is one cursor walk, and pruning walks from the oldest.
-//  Rollup value: [u8 1][u8 w = counter words (13)][w BE words: the totals]
-//                [8 BE words: latency sum, min, max (µs); TTFT count, sum, min, max (µs);
-//                 reserved 0][u32 BE n][n bytes: latency sketch][u32 BE n][TTFT sketch]
-//                (sketch encoding in analytics_sketch.h; latency counts every request, TTFT
-//                only the calls that reported one).
+//  Rollup value: [u8 1][u8 w = counter words (13)][w zigzag varints: the totals, in the order
+//                of analytics_totals_t][7 varints: latency sum, min, max (µs); TTFT count,
+//                sum, min, max (µs)][varint n][n bytes: latency sketch][varint n][TTFT
+//                sketch] (varints LEB128; sketch encoding in analytics_sketch.h; latency
+//                counts every request, TTFT only the calls that reported one). A later
+//                version may write more counter words: they are skipped. About 60-90 bytes
+//                for a minute with a few calls.
 #ifndef ANALYTICS_ROLLUP_H
 #define ANALYTICS_ROLLUP_H
 
