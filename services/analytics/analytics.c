@@ -20,6 +20,7 @@
 #define S_BATCH_MAX 1000   //  events per commit at most
 #define S_RECV_BURST 2000  //  frames read per wake-up before timers get a turn
 #define S_SPEND_MS 1000    //  SPEND heartbeat
+#define S_PRUNE_MS 50      //  retention turn: one small txn of at most analytics.prune_batch
 
 struct analytics {
     const tg_config_t *cfg;                    //  borrowed configuration
@@ -32,6 +33,9 @@ struct analytics {
     tg_frame_t *batch[S_BATCH_MAX];            //  usage frames waiting for the next commit
     analytics_outcome_t outcome[S_BATCH_MAX];  //  per batch slot, filled by the store
     size_t nbatch;                             //  frames in batch
+    int64_t retention_us;                      //  raw events are kept this long
+    size_t prune_batch;                        //  records deleted per retention turn
+    int64_t prune_idle_until;                  //  mono µs: nothing was due, next look then
 };
 
 static const double s_commit_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -57,6 +61,12 @@ s_declare_metrics(tg_metrics_t *m)
                        sizeof s_commit_buckets / sizeof s_commit_buckets[0]);
     tg_metrics_declare(m, "tollgate_analytics_map_size_bytes", TG_METRIC_GAUGE,
                        "Size of the analytics LMDB map.", NULL, 0);
+    tg_metrics_declare(m, "tollgate_analytics_used_bytes", TG_METRIC_GAUGE,
+                       "Bytes of the analytics LMDB map in use (freed pages are reused).", NULL, 0);
+    tg_metrics_declare(m, "tollgate_analytics_pruned_total", TG_METRIC_COUNTER,
+                       "Records deleted by retention (events past analytics.retention_days, "
+                       "rollups past their horizons).",
+                       NULL, 0);
 }
 
 analytics_t *
@@ -80,6 +90,8 @@ analytics_new(const tg_config_t *cfg)
     if (!self->store)
         goto fail;
     analytics_store_set_baseline(self->store, tg_config_str(cfg, "auto.baseline_model"));
+    self->retention_us = tg_config_int(cfg, "analytics.retention_days") * TG_UTC_DAY_US;
+    self->prune_batch = (size_t)tg_config_int(cfg, "analytics.prune_batch");
     self->inbox = tg_socket_open(ZMQ_PULL, tg_config_str(cfg, "endpoints.analytics"), true, 100000);
     if (!self->inbox)
         goto fail;
@@ -360,12 +372,39 @@ s_on_spend_timer(zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+//  One retention turn: at most prune_batch deletes in one small txn, so ingestion waits at
+//  most one turn. When nothing was due the next look is a second later.
+static int
+s_on_prune_timer(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    analytics_t *self = arg;
+    int64_t mono = tg_mono_us();
+    if (mono < self->prune_idle_until)
+        return 0;
+    size_t n = 0;
+    int rc =
+        analytics_store_prune(self->store, tg_now_us(), self->retention_us, self->prune_batch, &n);
+    if (rc == TG_AGAIN && analytics_store_grow(self->store) == TG_OK)
+        tg_metrics_set(self->metrics, "tollgate_analytics_map_size_bytes", NULL,
+                       (double)analytics_store_map_size(self->store));
+    if (n)
+        tg_metrics_add(self->metrics, "tollgate_analytics_pruned_total", NULL, (double)n);
+    if (rc != TG_OK || n < self->prune_batch)
+        self->prune_idle_until = mono + 1000000;
+    return 0;
+}
+
 static int
 s_on_stats_timer(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop;
     (void)timer_id;
     analytics_t *self = arg;
+    size_t used;
+    if (analytics_store_used(self->store, &used) == TG_OK)
+        tg_metrics_set(self->metrics, "tollgate_analytics_used_bytes", NULL, (double)used);
     tg_stats_publish(self->stats, self->metrics, true);
     return 0;
 }
@@ -379,6 +418,7 @@ analytics_attach(analytics_t *self, zloop_t *loop)
     zloop_timer(loop, (size_t)tg_config_int(self->cfg, "analytics.commit_interval_ms"), 0,
                 s_on_commit_timer, self);
     zloop_timer(loop, S_SPEND_MS, 0, s_on_spend_timer, self);
+    zloop_timer(loop, S_PRUNE_MS, 0, s_on_prune_timer, self);
     zloop_timer(loop, (size_t)tg_config_int(self->cfg, "stats.interval_ms"), 0, s_on_stats_timer,
                 self);
     tg_stats_publish(self->stats, self->metrics, true);

@@ -1,5 +1,6 @@
 //  analytics_query.c - GET /v1/usage: range and grouping from the query string, JSON body.
 #include "analytics_query.h"
+#include "analytics_costs.h"
 #include "tg_complexity.h"
 #include "tg_jsonw.h"
 #include "tg_log.h"
@@ -8,6 +9,8 @@
 #include "tg_util.h"
 
 #include <sys/queue.h>
+
+#include <czmq.h>
 
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -19,10 +22,8 @@
 
 static const char *const s_dim_names[] = {"provider", "model", "key", "agent"};
 
-//  A time argument: RFC 3339, a date or epoch seconds. A '+' of an offset that arrived
-//  unencoded in the query string was decoded to ' ': put it back.
-static int
-s_time_arg(const char *value, int64_t *t_us)
+int
+analytics_query_time(const char *value, int64_t *t_us)
 {
     char buf[72];
     if (snprintf(buf, sizeof buf, "%s", value) >= (int)sizeof buf)
@@ -73,6 +74,108 @@ s_totals(tg_jsonw_t *w, const analytics_totals_t *t)
     tg_jsonw_end(w);
 }
 
+//  ---- latency percentiles from the rollups ----------------------------------------------
+
+#define S_PCT_MINUTES_US (3 * 86400000000LL)  //  ranges up to 3 days: minute rollups
+#define S_PCT_HOURS_US (90 * 86400000000LL)   //  up to 90 days: hours; beyond: days
+
+typedef struct {
+    analytics_sketch_t *lat;   //  latencies of the group, µs
+    analytics_sketch_t *ttft;  //  TTFTs of the group, µs
+} s_pct_group_t;
+
+typedef struct {
+    unsigned by;               //  ANALYTICS_BY_* bits of the query
+    zhashx_t *groups;          //  group key -> s_pct_group_t
+    analytics_sketch_t *lat;   //  every group's latencies
+    analytics_sketch_t *ttft;  //  every group's TTFTs
+} s_pct_t;
+
+static void
+s_pct_group_destroy(void **item)
+{
+    s_pct_group_t *g = *item;
+    analytics_sketch_destroy(&g->lat);
+    analytics_sketch_destroy(&g->ttft);
+    free(g);
+    *item = NULL;
+}
+
+//  The key of a group: the grouped dims, each followed by \x1f.
+static void
+s_pct_key(unsigned by, const char *const dims[4], char *out)
+{
+    size_t len = 0;
+    for (int i = 0; i < 4; i++) {
+        if (by & (1u << i)) {
+            size_t n = dims[i] ? strnlen(dims[i], ANALYTICS_MAX_DIM) : 0;
+            if (n)
+                memcpy(out + len, dims[i], n);
+            len += n;
+        }
+        out[len++] = '\x1f';
+    }
+    out[len] = 0;
+}
+
+static int
+s_on_pct(analytics_res_t res,
+         int64_t bucket_us,
+         const char *const dims[4],
+         const analytics_rollup_t *r,
+         void *arg)
+{
+    (void)res;
+    (void)bucket_us;
+    s_pct_t *p = arg;
+    char key[4 * (ANALYTICS_MAX_DIM + 1) + 1];
+    s_pct_key(p->by, dims, key);
+    s_pct_group_t *g = zhashx_lookup(p->groups, key);
+    if (!g) {
+        g = tg_zalloc(sizeof *g);
+        g->lat = analytics_sketch_new();
+        g->ttft = analytics_sketch_new();
+        zhashx_insert(p->groups, key, g);
+    }
+    analytics_sketch_merge(g->lat, r->lat);
+    analytics_sketch_merge(g->ttft, r->ttft);
+    analytics_sketch_merge(p->lat, r->lat);
+    analytics_sketch_merge(p->ttft, r->ttft);
+    return 0;
+}
+
+//  Merges the sketches of the rollups over start..end: minute buckets for ranges up to 3
+//  days, hours up to 90 days, days beyond (buckets that overlap the range count whole; a
+//  resolution past its horizon at `start` gives way to the next). TG_OK or TG_ERR.
+static int
+s_pct_collect(analytics_store_t *store, s_pct_t *p, int64_t start, int64_t end, int64_t now)
+{
+    analytics_res_t res = end - start <= S_PCT_MINUTES_US ? ANALYTICS_MINUTE
+                          : end - start <= S_PCT_HOURS_US ? ANALYTICS_HOUR
+                                                          : ANALYTICS_DAY;
+    while (res < ANALYTICS_DAY && start < now - analytics_rollup_horizon(res))
+        res++;
+    int64_t from = start > 0 ? analytics_rollup_bucket(res, start) : 0;
+    return analytics_store_rollups(store, res, from, end, s_on_pct, p);
+}
+
+static void
+s_pct_write(tg_jsonw_t *w, const char *name, const analytics_sketch_t *sk)
+{
+    if (!sk || analytics_sketch_count(sk) == 0) {
+        tg_jsonw_str(w, name, NULL);
+        return;
+    }
+    static const struct {
+        const char *name;
+        double q;
+    } qs[] = {{"p50", 0.5}, {"p90", 0.9}, {"p95", 0.95}, {"p99", 0.99}};
+    tg_jsonw_object(w, name);
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++)
+        tg_jsonw_fixed(w, qs[i].name, analytics_sketch_quantile(sk, qs[i].q) / 1000, 3);
+    tg_jsonw_end(w);
+}
+
 static tg_frame_t *
 s_usage(analytics_store_t *store, const tg_fr_query_t *q, int64_t now_us)
 {
@@ -86,9 +189,9 @@ s_usage(analytics_store_t *store, const tg_fr_query_t *q, int64_t now_us)
     }
     const char *v;
     const char *bad = NULL;
-    if ((v = evhttp_find_header(&args, "start")) && s_time_arg(v, &start) != TG_OK)
+    if ((v = evhttp_find_header(&args, "start")) && analytics_query_time(v, &start) != TG_OK)
         bad = "start";
-    else if ((v = evhttp_find_header(&args, "end")) && s_time_arg(v, &end) != TG_OK)
+    else if ((v = evhttp_find_header(&args, "end")) && analytics_query_time(v, &end) != TG_OK)
         bad = "end";
     else if ((v = evhttp_find_header(&args, "group_by")) && !(by = s_group_by(v)))
         bad = "group_by";
@@ -112,6 +215,12 @@ s_usage(analytics_store_t *store, const tg_fr_query_t *q, int64_t now_us)
     analytics_totals_t all = {0};
     for (size_t i = 0; i < n; i++)
         analytics_totals_add(&all, &groups[i].totals);
+    s_pct_t pct = {.by = by, .groups = zhashx_new()};
+    zhashx_set_destructor(pct.groups, s_pct_group_destroy);
+    pct.lat = analytics_sketch_new();
+    pct.ttft = analytics_sketch_new();
+    if (s_pct_collect(store, &pct, start, end, now_us) != TG_OK)
+        tg_log_warn("usage answer without percentiles: the rollups could not be read");
 
     tg_jsonw_t *w = tg_jsonw_new(S_BODY_LIMIT);
     char ts[40];
@@ -129,6 +238,8 @@ s_usage(analytics_store_t *store, const tg_fr_query_t *q, int64_t now_us)
     tg_jsonw_object(w, "totals");
     s_totals(w, &all);
     tg_jsonw_bool(w, "unknown_pricing", all.unknown > 0);
+    s_pct_write(w, "latency_ms", pct.lat);
+    s_pct_write(w, "ttft_ms", pct.ttft);
     tg_jsonw_end(w);
     tg_jsonw_array(w, "data");
     for (size_t i = 0; i < n; i++) {
@@ -140,11 +251,19 @@ s_usage(analytics_store_t *store, const tg_fr_query_t *q, int64_t now_us)
                 tg_jsonw_str(w, s_dim_names[d], vals[d]);
         s_totals(w, &g->totals);
         tg_jsonw_bool(w, "unknown_pricing", g->totals.unknown > 0);
+        char key[4 * (ANALYTICS_MAX_DIM + 1) + 1];
+        s_pct_key(by, vals, key);
+        s_pct_group_t *pg = zhashx_lookup(pct.groups, key);
+        s_pct_write(w, "latency_ms", pg ? pg->lat : NULL);
+        s_pct_write(w, "ttft_ms", pg ? pg->ttft : NULL);
         tg_jsonw_end(w);
     }
     tg_jsonw_end(w);
     tg_jsonw_end(w);
     analytics_groups_free(&groups, n);
+    zhashx_destroy(&pct.groups);
+    analytics_sketch_destroy(&pct.lat);
+    analytics_sketch_destroy(&pct.ttft);
     char *body = tg_jsonw_take(w, NULL);
     tg_jsonw_destroy(&w);
     if (!body)
@@ -156,7 +275,9 @@ s_usage(analytics_store_t *store, const tg_fr_query_t *q, int64_t now_us)
 tg_frame_t *
 analytics_query_answer(analytics_store_t *store, const tg_fr_query_t *q, int64_t now_us)
 {
-    if (strcmp(q->path, "/v1/usage") != 0) {
+    bool costs = strcmp(q->path, "/v1/costs") == 0 || strcmp(q->path, "/v1/costs/history") == 0
+                 || strcmp(q->path, "/v1/costs/prediction") == 0;
+    if (!costs && strcmp(q->path, "/v1/usage") != 0) {
         char *msg = tg_strfmt("unknown analytics route %.200s", q->path);
         tg_frame_t *r = tg_reply_error(q->id, 404, msg, NULL);
         free(msg);
@@ -164,5 +285,5 @@ analytics_query_answer(analytics_store_t *store, const tg_fr_query_t *q, int64_t
     }
     if (strcmp(q->method, "GET") != 0)
         return tg_reply_error(q->id, 405, "method not allowed: use GET", NULL);
-    return s_usage(store, q, now_us);
+    return costs ? analytics_costs_answer(store, q, now_us) : s_usage(store, q, now_us);
 }

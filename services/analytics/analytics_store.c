@@ -12,17 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { DB_EVENTS, DB_TIME, DB_TOTALS, DB_ROLLUP };
-static const char *const s_dbs[] = {"events", "time", "totals", "rollup"};
+enum { DB_EVENTS, DB_TIME, DB_TOTALS, DB_ROLLUP, DB_ROLLUPS };
+static const char *const s_dbs[] = {"events", "time", "totals", "rollup", "rollups"};
 
 #define S_REC_VERSION 3                //  first byte of an event record
 #define S_REC_HEAD 26                  //  version, flags, cost, savings, saved by the cache
 #define S_REC_V2_HEAD 18               //  version 2: version, flags, cost, savings
 #define S_REC_V1_HEAD 10               //  version 1: version, flags, cost
 #define S_REC_UNKNOWN 1                //  flags bit: priced at the default price
-#define S_TOTALS_LEN 104               //  13 words
-#define S_TOTALS_V2_LEN 88             //  11 words (no cache counters)
-#define S_TOTALS_V1_LEN 56             //  7 words (schema version 1)
 #define S_TS_MAX 253402300799999999LL  //  9999-12-31T23:59:59.999999Z
 #define S_ROLLUP_KEY (TG_UTC_DAY_LEN + 4 * (ANALYTICS_MAX_DIM + 1))
 
@@ -35,68 +32,6 @@ static int64_t
 s_clamp_ts(int64_t ts)
 {
     return ts < 0 ? 0 : (ts > S_TS_MAX ? S_TS_MAX : ts);
-}
-
-static void
-s_totals_encode(const analytics_totals_t *t, uint8_t *out)
-{
-    tg_lmdb_be64_put(out, t->requests);
-    tg_lmdb_be64_put(out + 8, t->errors);
-    tg_lmdb_be64_put(out + 16, t->tok_in);
-    tg_lmdb_be64_put(out + 24, t->tok_out);
-    tg_lmdb_be64_put(out + 32, t->tok_cached);
-    tg_lmdb_be64_put(out + 40, (uint64_t)t->cost_micro);
-    tg_lmdb_be64_put(out + 48, t->unknown);
-    tg_lmdb_be64_put(out + 56, (uint64_t)t->savings_micro);
-    for (int i = 0; i < 3; i++)
-        tg_lmdb_be64_put(out + 64 + 8 * i, t->auto_cls[i]);
-    tg_lmdb_be64_put(out + 88, t->cache_hits);
-    tg_lmdb_be64_put(out + 96, (uint64_t)t->cache_saved_micro);
-}
-
-//  Reads counters; records written by a later version may be longer (extra words ignored),
-//  version 1 ones are 7 words (no savings, no classes: 0).
-static bool
-s_totals_decode(const void *data, size_t len, analytics_totals_t *t)
-{
-    memset(t, 0, sizeof *t);
-    if (len < S_TOTALS_V1_LEN)
-        return false;
-    const uint8_t *p = data;
-    t->requests = tg_lmdb_be64_get(p);
-    t->errors = tg_lmdb_be64_get(p + 8);
-    t->tok_in = tg_lmdb_be64_get(p + 16);
-    t->tok_out = tg_lmdb_be64_get(p + 24);
-    t->tok_cached = tg_lmdb_be64_get(p + 32);
-    t->cost_micro = (int64_t)tg_lmdb_be64_get(p + 40);
-    t->unknown = tg_lmdb_be64_get(p + 48);
-    if (len >= S_TOTALS_V2_LEN) {
-        t->savings_micro = (int64_t)tg_lmdb_be64_get(p + 56);
-        for (int i = 0; i < 3; i++)
-            t->auto_cls[i] = tg_lmdb_be64_get(p + 64 + 8 * i);
-    }
-    if (len >= S_TOTALS_LEN) {
-        t->cache_hits = tg_lmdb_be64_get(p + 88);
-        t->cache_saved_micro = (int64_t)tg_lmdb_be64_get(p + 96);
-    }
-    return true;
-}
-
-void
-analytics_totals_add(analytics_totals_t *a, const analytics_totals_t *b)
-{
-    a->requests += b->requests;
-    a->errors += b->errors;
-    a->tok_in += b->tok_in;
-    a->tok_out += b->tok_out;
-    a->tok_cached += b->tok_cached;
-    a->cost_micro += b->cost_micro;
-    a->unknown += b->unknown;
-    a->savings_micro += b->savings_micro;
-    for (int i = 0; i < 3; i++)
-        a->auto_cls[i] += b->auto_cls[i];
-    a->cache_hits += b->cache_hits;
-    a->cache_saved_micro += b->cache_saved_micro;
 }
 
 //  The counters of one event.
@@ -136,16 +71,18 @@ s_dim(char *out, const char *value)
     return n + 1;
 }
 
-//  1 -> 2 -> 3: every version reads older records and counters as they are (see the
-//  header): events stored before carry no savings (1) and no cache savings (1, 2).
+//  1 -> 2 -> 3 -> 4: every version reads older records and counters as they are (see the
+//  header): events stored before carry no savings (1) and no cache savings (1, 2); the
+//  minute/hour/day rollups (4) start empty at the upgrade (why: header).
 static int
 s_migrate(tg_lmdb_txn_t *txn, uint32_t from_version, void *arg)
 {
     (void)txn;
     (void)arg;
     tg_log_info("analytics store schema %u -> %d: events stored before carry no savings or "
-                "cache savings of their own",
-                from_version, ANALYTICS_SCHEMA_VERSION);
+                "cache savings of their own%s",
+                from_version, ANALYTICS_SCHEMA_VERSION,
+                from_version < 4 ? "; minute/hour/day rollups start now (empty before)" : "");
     return TG_OK;
 }
 
@@ -196,6 +133,12 @@ analytics_store_map_size(analytics_store_t *self)
 }
 
 int
+analytics_store_used(analytics_store_t *self, size_t *used_p)
+{
+    return tg_lmdb_used(self->db, used_p);
+}
+
+int
 analytics_store_grow(analytics_store_t *self)
 {
     size_t now = tg_lmdb_map_size(self->db);
@@ -217,14 +160,14 @@ s_add(tg_lmdb_txn_t *txn, int db, const void *key, size_t klen, const analytics_
     void *val = NULL;
     size_t len = 0;
     int rc = tg_lmdb_get(txn, db, key, klen, &val, &len);
-    if (rc == TG_OK && !s_totals_decode(val, len, &t))
+    if (rc == TG_OK && !analytics_totals_decode(val, len, &t))
         tg_log_warn("analytics counters record too short: reset len=%zu", len);
     free(val);
     if (rc != TG_OK && rc != TG_NOTFOUND)
         return rc;
     analytics_totals_add(&t, delta);
-    uint8_t buf[S_TOTALS_LEN];
-    s_totals_encode(&t, buf);
+    uint8_t buf[ANALYTICS_TOTALS_LEN];
+    analytics_totals_encode(&t, buf);
     return tg_lmdb_put(txn, db, key, klen, buf, sizeof buf);
 }
 
@@ -253,9 +196,90 @@ s_price(const tg_pricing_t *pricing, const tg_fr_usage_t *u, bool *unknown, int6
     return micro;
 }
 
-//  Writes one new event: record, time index, day/month totals, day rollup.
+//  A rollup of the batch being written, waiting to be added to its record.
+typedef struct {
+    uint8_t key[ANALYTICS_ROLLUP_KEY_MAX];  //  its key
+    size_t klen;                            //  bytes of key
+    analytics_rollup_t r;                   //  what the batch adds
+} s_pending_t;
+
+static void
+s_pending_destroy(void **item)
+{
+    s_pending_t *p = *item;
+    analytics_rollup_fini(&p->r);
+    free(p);
+    *item = NULL;
+}
+
+//  Adds an event to the minute, hour and day rollups of its group, in memory until the
+//  batch ends (a batch holds many events of the same minute and group).
+static void
+s_pending_add(zhashx_t *pending,
+              int64_t ts,
+              const tg_fr_usage_t *u,
+              const analytics_totals_t *delta)
+{
+    const char *dims[4] = {u->provider, u->model, u->key, u->agent};
+    for (int res = 0; res < ANALYTICS_RESOLUTIONS; res++) {
+        uint8_t key[ANALYTICS_ROLLUP_KEY_MAX];
+        size_t klen = analytics_rollup_key(
+            (analytics_res_t)res, analytics_rollup_bucket((analytics_res_t)res, ts), dims, key);
+        static const char digits[] = "0123456789abcdef";
+        char hex[2 * ANALYTICS_ROLLUP_KEY_MAX + 1];
+        for (size_t i = 0; i < klen; i++) {
+            hex[2 * i] = digits[key[i] >> 4];
+            hex[2 * i + 1] = digits[key[i] & 15];
+        }
+        hex[2 * klen] = 0;
+        s_pending_t *p = zhashx_lookup(pending, hex);
+        if (!p) {
+            p = tg_zalloc(sizeof *p);
+            memcpy(p->key, key, klen);
+            p->klen = klen;
+            analytics_rollup_init(&p->r);
+            zhashx_insert(pending, hex, p);
+        }
+        analytics_rollup_add(&p->r, delta, u->latency_us, u->ttft_us);
+    }
+}
+
+//  Adds the batch's rollups to their records.
 static int
-s_store_one(tg_lmdb_txn_t *txn, const tg_frame_t *f, const analytics_outcome_t *o)
+s_pending_write(tg_lmdb_txn_t *txn, zhashx_t *pending)
+{
+    int rc = TG_OK;
+    for (s_pending_t *p = zhashx_first(pending); p && rc == TG_OK; p = zhashx_next(pending)) {
+        void *val = NULL;
+        size_t len = 0;
+        rc = tg_lmdb_get(txn, DB_ROLLUPS, p->key, p->klen, &val, &len);
+        if (rc != TG_OK && rc != TG_NOTFOUND)
+            break;
+        analytics_rollup_t r;
+        if (rc == TG_OK && analytics_rollup_decode(val, len, &r) == TG_OK) {
+            analytics_rollup_merge(&r, &p->r);
+            free(val);
+            val = analytics_rollup_encode(&r, &len);
+            analytics_rollup_fini(&r);
+        } else {
+            if (rc == TG_OK)
+                tg_log_warn("analytics rollup record unreadable: rewritten len=%zu", len);
+            free(val);
+            val = analytics_rollup_encode(&p->r, &len);
+        }
+        rc = tg_lmdb_put(txn, DB_ROLLUPS, p->key, p->klen, val, len);
+        free(val);
+    }
+    return rc;
+}
+
+//  Writes one new event: record, time index, day/month totals, day rollup; its minute,
+//  hour and day rollups go to `pending`.
+static int
+s_store_one(tg_lmdb_txn_t *txn,
+            const tg_frame_t *f,
+            const analytics_outcome_t *o,
+            zhashx_t *pending)
 {
     const tg_fr_usage_t *u = &f->usage;
     size_t eid_len = strlen(u->eid);
@@ -291,6 +315,7 @@ s_store_one(tg_lmdb_txn_t *txn, const tg_frame_t *f, const analytics_outcome_t *
     int n = snprintf(key, sizeof key, "d:%s", day);
     if ((rc = s_add(txn, DB_TOTALS, key, (size_t)n, &delta)) != TG_OK)
         return rc;
+    s_pending_add(pending, ts, u, &delta);
     n = snprintf(key, sizeof key, "m:%s", month);
     if ((rc = s_add(txn, DB_TOTALS, key, (size_t)n, &delta)) != TG_OK)
         return rc;
@@ -313,6 +338,8 @@ analytics_store_batch(analytics_store_t *self,
     if (tg_lmdb_begin(self->db, true, &txn) != TG_OK)
         return TG_ERR;
     int rc = TG_OK;
+    zhashx_t *pending = zhashx_new();
+    zhashx_set_destructor(pending, s_pending_destroy);
     for (size_t i = 0; i < n && rc == TG_OK; i++) {
         const tg_fr_usage_t *u = &frames[i]->usage;
         assert(frames[i]->type == TG_FRAME_USAGE && u->eid);
@@ -328,8 +355,11 @@ analytics_store_batch(analytics_store_t *self,
             break;
         out[i].cost_micro = s_price(pricing, u, &out[i].unknown, &out[i].saved_micro);
         out[i].savings_micro = s_baseline(pricing, self->baseline, u) - out[i].cost_micro;
-        rc = s_store_one(txn, frames[i], &out[i]);
+        rc = s_store_one(txn, frames[i], &out[i], pending);
     }
+    if (rc == TG_OK)
+        rc = s_pending_write(txn, pending);
+    zhashx_destroy(&pending);
     if (rc != TG_OK) {
         tg_lmdb_abort(&txn);
         return rc == TG_AGAIN ? TG_AGAIN : TG_ERR;
@@ -354,9 +384,212 @@ analytics_store_period(analytics_store_t *self, const char *period, analytics_to
     int rc = tg_lmdb_get(txn, DB_TOTALS, key, (size_t)n, &val, &len);
     tg_lmdb_abort(&txn);
     if (rc == TG_OK)
-        s_totals_decode(val, len, t);
+        analytics_totals_decode(val, len, t);
     free(val);
     return rc == TG_ERR ? TG_ERR : TG_OK;
+}
+
+//  ---- rollups and retention --------------------------------------------------------------
+
+typedef struct {
+    analytics_rollup_fn *fn;  //  the caller's visitor
+    void *arg;                //  its argument
+} s_walk_t;
+
+static int
+s_on_rollups(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    s_walk_t *w = arg;
+    analytics_res_t res;
+    int64_t bucket;
+    char dims[4][ANALYTICS_MAX_DIM + 1];
+    analytics_rollup_t r;
+    if (!analytics_rollup_key_parse(key, klen, &res, &bucket, dims)
+        || analytics_rollup_decode(val, vlen, &r) != TG_OK) {
+        tg_log_warn("analytics skipped an unreadable rollup record klen=%zu vlen=%zu", klen, vlen);
+        return 0;
+    }
+    const char *d[4] = {dims[0], dims[1], dims[2], dims[3]};
+    int stop = w->fn(res, bucket, d, &r, w->arg);
+    analytics_rollup_fini(&r);
+    return stop;
+}
+
+//  The 9-byte key prefix of (res, t).
+static void
+s_rollup_prefix(analytics_res_t res, int64_t t, uint8_t out[9])
+{
+    uint8_t key[ANALYTICS_ROLLUP_KEY_MAX];
+    const char *none[4] = {NULL, NULL, NULL, NULL};
+    analytics_rollup_key(res, t, none, key);
+    memcpy(out, key, 9);
+}
+
+//  The rollups of `res` with a bucket start in from .. to (clamped), inside txn.
+static int
+s_rollups_walk(tg_lmdb_txn_t *txn,
+               analytics_res_t res,
+               int64_t from,
+               int64_t to,
+               analytics_rollup_fn *fn,
+               void *arg)
+{
+    uint8_t lo[9], hi[9];
+    s_rollup_prefix(res, from, lo);
+    s_rollup_prefix(res, to + 1, hi);
+    s_walk_t w = {fn, arg};
+    return tg_lmdb_each(txn, DB_ROLLUPS, lo, 9, hi, 9, false, s_on_rollups, &w);
+}
+
+int
+analytics_store_rollups(analytics_store_t *self,
+                        analytics_res_t res,
+                        int64_t from_us,
+                        int64_t to_us,
+                        analytics_rollup_fn *fn,
+                        void *arg)
+{
+    int64_t from = s_clamp_ts(from_us), to = s_clamp_ts(to_us);
+    if (from > to)
+        return TG_OK;
+    tg_lmdb_txn_t *txn;
+    if (tg_lmdb_begin(self->db, false, &txn) != TG_OK)
+        return TG_ERR;
+    int rc = s_rollups_walk(txn, res, from, to, fn, arg);
+    tg_lmdb_abort(&txn);
+    return rc;
+}
+
+//  Keys collected by a walk, to be deleted after it (a cursor walk must not delete).
+typedef struct {
+    uint8_t **keys;  //  heap copies
+    size_t *lens;    //  their lengths
+    size_t n;        //  collected
+    size_t max;      //  room
+} s_doomed_t;
+
+static int
+s_on_doomed(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    (void)val;
+    (void)vlen;
+    s_doomed_t *d = arg;
+    if (d->n == d->max)
+        return 1;
+    d->keys[d->n] = tg_zalloc(klen ? klen : 1);
+    memcpy(d->keys[d->n], key, klen);
+    d->lens[d->n++] = klen;
+    return d->n == d->max;
+}
+
+//  Deletes the collected keys from db (and, for time keys, their events); empties d.
+static int
+s_doomed_delete(tg_lmdb_txn_t *txn, int db, s_doomed_t *d)
+{
+    int rc = TG_OK;
+    for (size_t i = 0; i < d->n; i++) {
+        if (rc == TG_OK)
+            rc = tg_lmdb_del(txn, db, d->keys[i], d->lens[i]);
+        if (rc == TG_OK && db == DB_TIME && d->lens[i] > 8)
+            rc = tg_lmdb_del(txn, DB_EVENTS, d->keys[i] + 8, d->lens[i] - 8);
+        if (rc == TG_NOTFOUND)
+            rc = TG_OK;
+        free(d->keys[i]);
+    }
+    d->max -= d->n;
+    d->n = 0;
+    return rc;
+}
+
+#define S_PRUNED_KEY "p:events"  //  in totals: events before this time (BE µs) may be gone
+
+//  The pruning watermark: events with ts < it may have been deleted (0: none).
+static int64_t
+s_pruned(tg_lmdb_txn_t *txn)
+{
+    void *val = NULL;
+    size_t len = 0;
+    int64_t t = 0;
+    if (tg_lmdb_get(txn, DB_TOTALS, S_PRUNED_KEY, strlen(S_PRUNED_KEY), &val, &len) == TG_OK
+        && len == 8)
+        t = (int64_t)tg_lmdb_be64_get(val);
+    free(val);
+    return t;
+}
+
+static int
+s_set_pruned(tg_lmdb_txn_t *txn, int64_t t)
+{
+    if (t <= s_pruned(txn))
+        return TG_OK;
+    uint8_t buf[8];
+    tg_lmdb_be64_put(buf, (uint64_t)t);
+    return tg_lmdb_put(txn, DB_TOTALS, S_PRUNED_KEY, strlen(S_PRUNED_KEY), buf, sizeof buf);
+}
+
+int
+analytics_store_prune(analytics_store_t *self,
+                      int64_t now_us,
+                      int64_t retention_us,
+                      size_t max_deletes,
+                      size_t *deleted_p)
+{
+    *deleted_p = 0;
+    if (max_deletes == 0)
+        return TG_OK;
+    tg_lmdb_txn_t *txn;
+    if (tg_lmdb_begin(self->db, true, &txn) != TG_OK)
+        return TG_ERR;
+    s_doomed_t d = {.max = max_deletes};
+    d.keys = tg_zalloc(max_deletes * sizeof *d.keys);
+    d.lens = tg_zalloc(max_deletes * sizeof *d.lens);
+    int rc = TG_OK;
+    //  events older than the retention
+    uint8_t bound[9];
+    tg_lmdb_be64_put(bound, (uint64_t)s_clamp_ts(now_us - retention_us));
+    rc = tg_lmdb_each(txn, DB_TIME, NULL, 0, bound, 8, false, s_on_doomed, &d);
+    int64_t last = d.n && d.lens[d.n - 1] >= 8 ? (int64_t)tg_lmdb_be64_get(d.keys[d.n - 1]) : -1;
+    if (rc == TG_OK)
+        rc = s_doomed_delete(txn, DB_TIME, &d);
+    if (rc == TG_OK && last >= 0)
+        rc = s_set_pruned(txn, last + 1);
+    //  rollups past their horizons
+    for (int res = 0; res < ANALYTICS_RESOLUTIONS && rc == TG_OK && d.max; res++) {
+        uint8_t lo[9];
+        s_rollup_prefix((analytics_res_t)res, 0, lo);
+        s_rollup_prefix((analytics_res_t)res,
+                        s_clamp_ts(now_us - analytics_rollup_horizon((analytics_res_t)res)), bound);
+        rc = tg_lmdb_each(txn, DB_ROLLUPS, lo, 9, bound, 9, false, s_on_doomed, &d);
+        if (rc == TG_OK)
+            rc = s_doomed_delete(txn, DB_ROLLUPS, &d);
+    }
+    //  per-day groups and day totals as old as the day rollups' horizon
+    char day[TG_UTC_DAY_LEN], dkey[16];
+    tg_utc_day(s_clamp_ts(now_us - analytics_rollup_horizon(ANALYTICS_DAY)), day);
+    if (rc == TG_OK && d.max) {
+        rc = tg_lmdb_each(txn, DB_ROLLUP, NULL, 0, day, TG_UTC_DAY_LEN - 1, false, s_on_doomed, &d);
+        if (rc == TG_OK)
+            rc = s_doomed_delete(txn, DB_ROLLUP, &d);
+    }
+    if (rc == TG_OK && d.max) {
+        int n = snprintf(dkey, sizeof dkey, "d:%s", day);
+        rc = tg_lmdb_each(txn, DB_TOTALS, "d:", 2, dkey, (size_t)n, false, s_on_doomed, &d);
+        if (rc == TG_OK)
+            rc = s_doomed_delete(txn, DB_TOTALS, &d);
+    }
+    for (size_t i = 0; i < d.n; i++)
+        free(d.keys[i]);
+    free(d.keys);
+    free(d.lens);
+    size_t deleted = max_deletes - d.max;
+    if (rc != TG_OK || deleted == 0) {
+        tg_lmdb_abort(&txn);
+        return rc == TG_AGAIN ? TG_AGAIN : rc;
+    }
+    rc = tg_lmdb_commit(&txn);
+    if (rc == TG_OK)
+        *deleted_p = deleted;
+    return rc;
 }
 
 //  ---- usage queries ---------------------------------------------------------------------
@@ -366,6 +599,8 @@ typedef struct {
     zhashx_t *groups;    //  group key -> analytics_group_t (owned)
     unsigned by;         //  ANALYTICS_BY_* bits
     int rc;              //  first failure met inside a walk
+    size_t rows;         //  rollup records added from the "rollups" db
+    int64_t pruned;      //  events before this time may be gone (retention)
 } s_query_t;
 
 static void
@@ -425,6 +660,21 @@ s_on_edge(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
     return 1;  //  the first one is all we want
 }
 
+static int
+s_on_day(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    (void)val;
+    (void)vlen;
+    s_edge_t *e = arg;
+    char day[TG_UTC_DAY_LEN];
+    if (klen < TG_UTC_DAY_LEN - 1)
+        return 0;
+    memcpy(day, key, TG_UTC_DAY_LEN - 1);
+    day[TG_UTC_DAY_LEN - 1] = 0;
+    e->found = tg_utc_parse(day, &e->ts) == TG_OK;
+    return e->found;
+}
+
 //  The first indexed time >= from (forward) or the last < before (reverse).
 static int
 s_edge(s_query_t *q, int64_t t, bool reverse, s_edge_t *e)
@@ -434,6 +684,32 @@ s_edge(s_query_t *q, int64_t t, bool reverse, s_edge_t *e)
     memset(e, 0, sizeof *e);
     return reverse ? tg_lmdb_each(q->txn, DB_TIME, NULL, 0, bound, 8, true, s_on_edge, e)
                    : tg_lmdb_each(q->txn, DB_TIME, bound, 8, NULL, 0, false, s_on_edge, e);
+}
+
+//  The first day >= the day of t that has per-day rollups.
+static int
+s_rollup_day(s_query_t *q, int64_t t, s_edge_t *e)
+{
+    char day[TG_UTC_DAY_LEN];
+    tg_utc_day(t, day);
+    memset(e, 0, sizeof *e);
+    return tg_lmdb_each(q->txn, DB_ROLLUP, day, TG_UTC_DAY_LEN - 1, NULL, 0, false, s_on_day, e);
+}
+
+static int
+s_on_rollup_group(analytics_res_t res,
+                  int64_t bucket_us,
+                  const char *const dims[4],
+                  const analytics_rollup_t *r,
+                  void *arg)
+{
+    (void)res;
+    (void)bucket_us;
+    s_query_t *q = arg;
+    const char *d[4] = {dims[0], dims[1], dims[2], dims[3]};
+    s_group_add(q, d, &r->totals);
+    q->rows++;
+    return 0;
 }
 
 static int
@@ -454,7 +730,7 @@ s_on_rollup(const void *key, size_t klen, const void *val, size_t vlen, void *ar
             start = i + 1;
         }
     analytics_totals_t t;
-    if (np != 5 || !s_totals_decode(val, vlen, &t)) {
+    if (np != 5 || !analytics_totals_decode(val, vlen, &t)) {
         tg_log_warn("analytics skipped a malformed rollup record klen=%zu", klen);
         return 0;
     }
@@ -542,25 +818,34 @@ analytics_store_usage(analytics_store_t *self,
         return TG_ERR;
     q.groups = zhashx_new();
     zhashx_set_destructor(q.groups, s_group_destroy);
+    q.pruned = s_pruned(q.txn);
     int64_t start = s_clamp_ts(start_us), end = s_clamp_ts(end_us);
     int64_t cur = start;
-    //  Day by day, jumping over days without events. A day whose events all lie inside
-    //  the range is summed from its rollups; a day cut by the range, from its events.
+    //  Day by day, jumping over days without data. A day whose events all lie inside the
+    //  range is summed from its day rollups; a day cut by the range, from its events; a
+    //  day touched by retention (some or all of its events pruned), from its day rollups
+    //  when the range holds it whole, else from its minute rollups (to the minute), else
+    //  its hour rollups.
     while (cur <= end && q.rc == TG_OK) {
-        s_edge_t first, lo, hi;
-        if (s_edge(&q, cur, false, &first) != TG_OK) {
+        s_edge_t first, lo, hi, rday;
+        if (s_edge(&q, cur, false, &first) != TG_OK || s_rollup_day(&q, cur, &rday) != TG_OK) {
             q.rc = TG_ERR;
             break;
         }
-        if (!first.found || first.ts > end)
+        int64_t day0 = INT64_MAX;
+        if (first.found)
+            day0 = tg_utc_day_start(first.ts);
+        if (rday.found && rday.ts < day0)
+            day0 = rday.ts;
+        if (day0 == INT64_MAX || day0 > end)
             break;
-        int64_t day0 = tg_utc_day_start(first.ts);
         int64_t day1 = day0 + TG_UTC_DAY_US;
         if (s_edge(&q, day0, false, &lo) != TG_OK || s_edge(&q, day1, true, &hi) != TG_OK) {
             q.rc = TG_ERR;
             break;
         }
-        if (lo.ts >= start && hi.ts <= end) {
+        bool events = lo.found && lo.ts < day1 && day0 >= q.pruned;
+        if (events ? lo.ts >= start && hi.ts <= end : day0 >= start && day1 - 1 <= end) {
             char from[TG_UTC_DAY_LEN], to[TG_UTC_DAY_LEN];
             tg_utc_day(day0, from);  //  keys of the day: "YYYY-MM-DD\0..." < "YYYY-MM-DD\1"
             memcpy(to, from, TG_UTC_DAY_LEN);
@@ -569,12 +854,21 @@ analytics_store_usage(analytics_store_t *self,
                              s_on_rollup, &q)
                 != TG_OK)
                 q.rc = TG_ERR;
-        } else {
+        } else if (events) {
             uint8_t from[8], to[8];
             tg_lmdb_be64_put(from, (uint64_t)(start > day0 ? start : day0));
             tg_lmdb_be64_put(to, (uint64_t)(end < day1 - 1 ? end + 1 : day1));
             if (tg_lmdb_each(q.txn, DB_TIME, from, 8, to, 8, false, s_on_event, &q) != TG_OK)
                 q.rc = TG_ERR;
+        } else {
+            int64_t from = start > day0 ? start : day0, to = end < day1 - 1 ? end : day1 - 1;
+            size_t seen = q.rows;
+            for (int res = ANALYTICS_MINUTE; res <= ANALYTICS_HOUR && q.rows == seen; res++)
+                if (s_rollups_walk(q.txn, (analytics_res_t)res,
+                                   analytics_rollup_bucket((analytics_res_t)res, from), to,
+                                   s_on_rollup_group, &q)
+                    != TG_OK)
+                    q.rc = TG_ERR;
         }
         cur = day1;
     }

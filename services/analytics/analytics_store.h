@@ -1,22 +1,36 @@
-//  analytics_store.h - the accounting book in LMDB: usage events, time index, running totals.
+//  analytics_store.h - the accounting book in LMDB: usage events, time index, running totals,
+//  minute/hour/day rollups.
 //
-//  Layout (schema version 3), all in <data_dir>/analytics:
+//  Layout (schema version 4), all in <data_dir>/analytics:
 //    events   eid -> record: [u8 3][u8 flags: 1 = unknown price][i64 BE cost in µUSD]
 //                             [i64 BE savings in µUSD][i64 BE saved by the cache, µUSD]
 //                             [msgpack map of the USAGE frame]
 //    time     [u64 BE ts µs][eid] -> ""                (ranges by time are cursor walks)
 //    totals   "d:YYYY-MM-DD" | "m:YYYY-MM" -> counters   (spend per UTC day / month)
+//             "p:events" -> u64 BE µs: events before it may have been pruned (retention);
+//             a day before it is answered from rollups, never from its events
 //    rollup   "YYYY-MM-DD\0provider\0model\0key\0agent" -> counters (per-day groups)
+//    rollups  [u8 'm'|'h'|'d'][u64 BE bucket start µs][provider\0model\0key\0agent]
+//             -> counters + latency/TTFT sums, min, max and sketches (analytics_rollup.h)
 //  Counters are 13 big-endian 64-bit words: requests, errors, tokens in/out/cached, µUSD,
 //  unknown-priced requests, savings µUSD (signed), "auto" calls scored simple / medium /
 //  complex, cache hits, µUSD the cache saved (hits and coalesced calls at their model's
-//  price). Everything of one batch is written in one txn, so totals and events never
-//  disagree, also after a SIGKILL.
+//  price). Everything of one batch is written in one txn, so totals, rollups and events
+//  never disagree, also after a SIGKILL.
+//  Retention (analytics_store_prune): events and their time keys go after
+//  analytics.retention_days; rollups after their horizons (minute 37 days, hour 210, day
+//  1,096); "rollup" and "totals" day records are kept like day rollups, month totals for
+//  ever. Deleted pages go on LMDB's free list and are reused, so the file stays bounded.
 //  Version 1 (before savings) wrote [u8 1][flags][cost][map] records and 7-word counters;
-//  version 2 added savings ([u8 2]... 18-byte head, 11-word counters). Each version reads
-//  the older ones as they are (the missing words are 0: not recorded then), so migrations
-//  rewrite nothing. The version is bumped so that an older binary refuses this store
-//  instead of skipping the records it cannot read.
+//  version 2 added savings ([u8 2]... 18-byte head, 11-word counters); version 3 the cache
+//  counters; version 4 the "rollups" db. Each version reads the older ones as they are (the
+//  missing words are 0: not recorded then), so migrations rewrite nothing. The rollups of a
+//  store opened from version 3 or older start empty at the upgrade: rebuilding them would
+//  walk every stored event (gigabytes, before retention existed) in one write txn while the
+//  service is not yet up. Totals and the per-day "rollup" db cover the old data, so costs
+//  and /v1/usage stay exact; only minute history and percentiles start at the upgrade.
+//  The version is bumped so that an older binary refuses this store instead of skipping the
+//  records it cannot read.
 #ifndef ANALYTICS_STORE_H
 #define ANALYTICS_STORE_H
 
@@ -24,29 +38,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "analytics_rollup.h"
 #include "tg_frame.h"
 #include "tg_pricing.h"
 
-#define ANALYTICS_SCHEMA_VERSION 3
+#define ANALYTICS_SCHEMA_VERSION 4
 #define ANALYTICS_BASELINE_MODEL "claude-3-opus-20240229"  //  default savings baseline
 #define ANALYTICS_MAX_EID 128  //  longest event id accepted (the rest of the key is bounded)
-#define ANALYTICS_MAX_DIM 96   //  group values (provider, model, key, agent) are cut to this
 
 typedef struct analytics_store analytics_store_t;
-
-typedef struct {
-    uint64_t requests;          //  usage events
-    uint64_t errors;            //  events with status >= 400 or an error type
-    uint64_t tok_in;            //  prompt tokens (cached included)
-    uint64_t tok_out;           //  completion tokens
-    uint64_t tok_cached;        //  cached prompt tokens
-    int64_t cost_micro;         //  cost in millionths of a USD
-    uint64_t unknown;           //  events priced at the default price (model not in the catalogue)
-    int64_t savings_micro;      //  baseline cost minus cost, µUSD (negative when dearer)
-    uint64_t auto_cls[3];       //  model "auto" calls by class: simple, medium, complex
-    uint64_t cache_hits;        //  calls answered from the response cache
-    int64_t cache_saved_micro;  //  what cache hits and coalesced calls would have cost, µUSD
-} analytics_totals_t;
 
 //  What happened to one event of a batch.
 typedef struct {
@@ -84,6 +84,8 @@ void analytics_store_destroy(analytics_store_t **self_p);
 void analytics_store_set_baseline(analytics_store_t *self, const char *model);
 //  Current map size in bytes.
 size_t analytics_store_map_size(analytics_store_t *self);
+//  Bytes of the map in use (freed pages not counted). TG_OK and *used_p, or TG_ERR.
+int analytics_store_used(analytics_store_t *self, size_t *used_p);
 //  Doubles the map, up to 1 TiB. TG_OK, or TG_ERR when it cannot grow (logged).
 int analytics_store_grow(analytics_store_t *self);
 
@@ -106,9 +108,31 @@ int analytics_store_usage(analytics_store_t *self,
                           unsigned by,
                           analytics_group_t **groups_p,
                           size_t *n_p);
+//  Visits one rollup: resolution, bucket start, dims (provider, model, key, agent) and the
+//  rollup, all borrowed for the call. Return 0 to go on, other values stop the walk.
+typedef int(analytics_rollup_fn)(analytics_res_t res,
+                                 int64_t bucket_us,
+                                 const char *const dims[4],
+                                 const analytics_rollup_t *r,
+                                 void *arg);
+//  Calls fn for each rollup of `res` whose bucket starts in from_us .. to_us (inclusive), in
+//  time order; unreadable records are skipped (logged). TG_OK or TG_ERR.
+int analytics_store_rollups(analytics_store_t *self,
+                            analytics_res_t res,
+                            int64_t from_us,
+                            int64_t to_us,
+                            analytics_rollup_fn *fn,
+                            void *arg);
+//  One retention turn at now_us: deletes at most max_deletes records, oldest first: events
+//  (and their time keys) older than retention_us, then rollups past their horizons, in one
+//  small write txn. *deleted_p tells how many went (max_deletes: more may be due). TG_OK,
+//  TG_AGAIN (map full: try later), TG_ERR.
+int analytics_store_prune(analytics_store_t *self,
+                          int64_t now_us,
+                          int64_t retention_us,
+                          size_t max_deletes,
+                          size_t *deleted_p);
 //  Frees what analytics_store_usage returned; *groups_p = NULL.
 void analytics_groups_free(analytics_group_t **groups_p, size_t n);
-//  Adds b into a.
-void analytics_totals_add(analytics_totals_t *a, const analytics_totals_t *b);
 
 #endif

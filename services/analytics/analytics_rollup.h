@@ -1,0 +1,108 @@
+//  analytics_rollup.h - the counters of a group of events, and the rollup records built from
+//  them: per minute, hour and day, per provider, model, key and agent.
+//
+//  Rollup key:   [u8 resolution 'm' | 'h' | 'd'][u64 BE bucket start, epoch µs]
+//                [provider \0 model \0 key \0 agent]   (values cut to ANALYTICS_MAX_DIM)
+//                Dimensions added later (org, environment, user) go after agent; a key with
+//                fewer parts has them empty. Keys of one resolution sort by time, so a time
+//                range is one cursor walk, and pruning walks from the oldest.
+//  Rollup value: [u8 1][u8 w = counter words (13)][w zigzag varints: the totals, in the order
+//                of analytics_totals_t][7 varints: latency sum, min, max (µs); TTFT count,
+//                sum, min, max (µs)][varint n][n bytes: latency sketch][varint n][TTFT
+//                sketch] (varints LEB128; sketch encoding in analytics_sketch.h; latency
+//                counts every request, TTFT only the calls that reported one). A later
+//                version may write more counter words: they are skipped. About 60-90 bytes
+//                for a minute with a few calls.
+#ifndef ANALYTICS_ROLLUP_H
+#define ANALYTICS_ROLLUP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "analytics_sketch.h"
+
+#define ANALYTICS_MAX_DIM 96      //  group values (provider, model, key, agent) are cut to this
+#define ANALYTICS_TOTALS_LEN 104  //  bytes of the 13 encoded counter words
+#define ANALYTICS_ROLLUP_KEY_MAX (9 + 4 * (ANALYTICS_MAX_DIM + 1))
+
+typedef struct {
+    uint64_t requests;          //  usage events
+    uint64_t errors;            //  events with status >= 400 or an error type
+    uint64_t tok_in;            //  prompt tokens (cached included)
+    uint64_t tok_out;           //  completion tokens
+    uint64_t tok_cached;        //  cached prompt tokens
+    int64_t cost_micro;         //  cost in millionths of a USD
+    uint64_t unknown;           //  events priced at the default price (model not in the catalogue)
+    int64_t savings_micro;      //  baseline cost minus cost, µUSD (negative when dearer)
+    uint64_t auto_cls[3];       //  model "auto" calls by class: simple, medium, complex
+    uint64_t cache_hits;        //  calls answered from the response cache
+    int64_t cache_saved_micro;  //  what cache hits and coalesced calls would have cost, µUSD
+} analytics_totals_t;
+
+//  Resolutions, with how long each is kept (spec A5).
+typedef enum {
+    ANALYTICS_MINUTE,  //  'm', 37 days
+    ANALYTICS_HOUR,    //  'h', 210 days
+    ANALYTICS_DAY,     //  'd', 1,096 days (3 years)
+    ANALYTICS_RESOLUTIONS
+} analytics_res_t;
+
+//  One rollup: counters, latency and TTFT figures and sketches (owned).
+typedef struct {
+    analytics_totals_t totals;  //  counters
+    uint64_t lat_sum_us;        //  sum of latencies
+    uint64_t lat_min_us;        //  smallest latency (0 when no request)
+    uint64_t lat_max_us;        //  largest latency
+    uint64_t ttft_n;            //  calls with a TTFT
+    uint64_t ttft_sum_us;       //  sum of TTFTs
+    uint64_t ttft_min_us;       //  smallest TTFT (0 when none)
+    uint64_t ttft_max_us;       //  largest TTFT
+    analytics_sketch_t *lat;    //  latencies, µs
+    analytics_sketch_t *ttft;   //  TTFTs, µs
+} analytics_rollup_t;
+
+//  Adds b into a.
+void analytics_totals_add(analytics_totals_t *a, const analytics_totals_t *b);
+//  Writes the 13 counter words (ANALYTICS_TOTALS_LEN bytes) at out.
+void analytics_totals_encode(const analytics_totals_t *t, uint8_t *out);
+//  Reads counter words; shorter records of older versions (7 or 11 words) read as 0 for the
+//  missing words, longer ones of later versions are cut. False when under 7 words.
+bool analytics_totals_decode(const void *data, size_t len, analytics_totals_t *t);
+
+//  An empty rollup (with empty sketches); analytics_rollup_fini frees them.
+void analytics_rollup_init(analytics_rollup_t *r);
+//  Frees the sketches; the rollup may be initialized again.
+void analytics_rollup_fini(analytics_rollup_t *r);
+//  Counts one event: its counters, latency and TTFT (0 = none reported).
+void analytics_rollup_add(analytics_rollup_t *r,
+                          const analytics_totals_t *t,
+                          uint64_t latency_us,
+                          uint64_t ttft_us);
+//  Adds b (borrowed) into a: counters summed, min/max kept, sketches merged.
+void analytics_rollup_merge(analytics_rollup_t *a, const analytics_rollup_t *b);
+//  The value encoding above on the heap (caller frees), its length in *len_p.
+uint8_t *analytics_rollup_encode(const analytics_rollup_t *r, size_t *len_p);
+//  Decodes a value into r (initialized here; fini it after TG_OK). TG_OK or TG_INVALID
+//  (r left empty and needs no fini).
+int analytics_rollup_decode(const void *data, size_t len, analytics_rollup_t *r);
+
+//  Start of the bucket of resolution `res` holding ts_us (>= 0).
+int64_t analytics_rollup_bucket(analytics_res_t res, int64_t ts_us);
+//  How long rollups of `res` are kept, µs.
+int64_t analytics_rollup_horizon(analytics_res_t res);
+//  Writes the key of (res, bucket start, dims = provider, model, key, agent; NULL = "") at
+//  out (ANALYTICS_ROLLUP_KEY_MAX bytes); returns its length.
+size_t analytics_rollup_key(analytics_res_t res,
+                            int64_t bucket_us,
+                            const char *const dims[4],
+                            uint8_t *out);
+//  Splits a key into its resolution, bucket and dims (NUL-terminated copies in
+//  dims_buf[4][ANALYTICS_MAX_DIM + 1]). False for a malformed key.
+bool analytics_rollup_key_parse(const void *key,
+                                size_t klen,
+                                analytics_res_t *res,
+                                int64_t *bucket_us,
+                                char dims_buf[4][ANALYTICS_MAX_DIM + 1]);
+
+#endif
