@@ -88,7 +88,8 @@ async function history() {
   const pts = points(h.json).filter((p) => timeOf(p) !== undefined && !Number.isNaN(costOf(p)));
   const pr = await api('/v1/costs/prediction');
   const note = pr.ok
-    ? `Month-end prediction: ${JSON.stringify(pr.json).slice(0, 160)}`
+    ? `Month-end prediction ${usd(pr.json.predicted_usd)} (${usd(pr.json.current_usd)} so far, ` +
+      `confidence ${Number(pr.json.confidence || 0).toFixed(2)})`
     : 'Prediction: not available from this gateway yet.';
   draw('history', {
     type: 'line',
@@ -207,12 +208,11 @@ async function breakers() {
   const rows = [];
   for (const p of points(r.json)) {
     const targets = Array.isArray(p.targets) && p.targets.length ? p.targets : [p];
-    for (const t of targets)
-      rows.push([
-        p.name ?? p.provider ?? p.id,
-        t.model ?? t.upstream_model ?? '',
-        t.breaker?.state ?? t.breaker ?? t.state ?? t.health ?? '',
-      ]);
+    for (const t of targets) {
+      const b = t.breaker;
+      const state = b?.state ?? (b?.enabled === false ? 'off' : t.health ?? (p.enabled ? '' : 'disabled'));
+      rows.push([p.name ?? p.provider ?? p.id, t === p ? '(no call yet)' : t.model ?? '', state]);
+    }
   }
   table($('#breakers table'), ['provider', 'target', 'breaker'], rows);
   panel('breakers', rows.length ? 'drawn' : 'empty', rows.length ? '' : 'No provider configured.');
