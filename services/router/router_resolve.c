@@ -100,6 +100,20 @@ router_resolve_cls(const tg_config_t *cfg,
                    const char *cls,
                    router_route_t *out)
 {
+    return router_resolve_healthy(cfg, pricing, model, agent, route, cls, NULL, NULL, out);
+}
+
+int
+router_resolve_healthy(const tg_config_t *cfg,
+                       const tg_pricing_t *pricing,
+                       const char *model,
+                       const char *agent,
+                       const char *route,
+                       const char *cls,
+                       router_healthy_fn *healthy,
+                       void *healthy_arg,
+                       router_route_t *out)
+{
     memset(out, 0, sizeof *out);
     if (!model || !*model)
         model = agent && *agent ? tg_config_agent_model(cfg, agent) : NULL;
@@ -121,7 +135,7 @@ router_resolve_cls(const tg_config_t *cfg,
     if (strcmp(model, "auto") == 0 && cls == s_nested)  //  a candidate of auto is auto
         return s_fail(out, 400, "model", tg_strdup("auto.* lists name `auto`"));
     if (strcmp(model, "auto") == 0)
-        return s_resolve_auto(cfg, pricing, route, cls, out);
+        return s_resolve_auto(cfg, pricing, route, cls, healthy, healthy_arg, out);
     //  "<provider>/<model>": an explicit provider wins.
     const char *slash = strchr(model, '/');
     if (slash) {
@@ -175,6 +189,8 @@ s_resolve_auto(const tg_config_t *cfg,
                const tg_pricing_t *pricing,
                const char *route,
                const char *cls,
+               router_healthy_fn *healthy,
+               void *healthy_arg,
                router_route_t *out)
 {
     if (route && strcmp(route, "chat") != 0 && strcmp(route, "messages") != 0)
@@ -200,7 +216,8 @@ s_resolve_auto(const tg_config_t *cfg,
             snprintf(m, sizeof m, "%.*s", (int)(n < sizeof m - 1 ? n : sizeof m - 1), at + skip);
             at += skip + n;
             router_route_t r = {0};
-            if (router_resolve_cls(cfg, pricing, m, NULL, route, s_nested, &r) != TG_OK) {
+            if (router_resolve_cls(cfg, pricing, m, NULL, route, s_nested, &r) != TG_OK
+                || (healthy && !healthy(healthy_arg, r.provider, r.model))) {
                 router_route_fini(&r);
                 continue;
             }
@@ -218,6 +235,8 @@ s_resolve_auto(const tg_config_t *cfg,
             return TG_OK;
         }
     }
+    if (healthy)  //  every candidate's breaker is open: pick as if not, the breaker answers
+        return s_resolve_auto(cfg, pricing, route, cls, NULL, NULL, out);
     return s_fail(out, 404, "model",
                   tg_strdup("The model `auto` has no candidate served by an enabled provider: "
                             "check auto.simple, auto.medium and auto.complex in the config"));

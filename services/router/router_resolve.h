@@ -33,6 +33,20 @@ int router_resolve_cls(const tg_config_t *cfg,
                        const char *route,
                        const char *cls,
                        router_route_t *out);
+//  Whether the target (provider, upstream model) can be called now (its breaker allows it).
+typedef bool(router_healthy_fn)(void *arg, const char *provider, const char *model);
+//  As router_resolve_cls; model "auto" picks only among candidates `healthy` says can be
+//  called (spec G5: "among healthy targets"), and only when none can, as if all could (the
+//  breaker then answers 503). healthy NULL: every candidate is healthy.
+int router_resolve_healthy(const tg_config_t *cfg,
+                           const tg_pricing_t *pricing,
+                           const char *model,
+                           const char *agent,
+                           const char *route,
+                           const char *cls,
+                           router_healthy_fn *healthy,
+                           void *healthy_arg,
+                           router_route_t *out);
 //  The price "auto" ranks a model by: USD per 1M tokens of a typical call, 70 % input and
 //  30 % output (the split spec A1 uses when only a total is known). Unknown models rank at
 //  the catalogue's default price.

@@ -92,6 +92,20 @@ s_target_free(void **item)
 //  The target, made on first use; NULL when it is new, not `declared`, and the table holds
 //  S_TARGETS_MAX already.
 static s_target_t *
+s_target(router_targets_t *self, const char *provider, const char *model, bool declared);
+
+//  router_healthy_fn for "auto": a target not seen yet, or whose breaker would let a call go.
+static bool
+s_healthy(void *arg, const char *provider, const char *model)
+{
+    router_targets_t *self = arg;
+    char key[512];
+    snprintf(key, sizeof key, "%s\t%s", provider, model);
+    s_target_t *t = zhashx_lookup(self->targets, key);
+    return !t || router_breaker_allows(&t->breaker, tg_mono_us());
+}
+
+static s_target_t *
 s_target(router_targets_t *self, const char *provider, const char *model, bool declared)
 {
     char key[512];
@@ -362,7 +376,8 @@ router_targets_plan(router_targets_t *self,
             return TG_NOTFOUND;
         }
     } else {
-        int rc = router_resolve_cls(self->cfg, self->pricing, model, agent, route, cls, out);
+        int rc = router_resolve_healthy(self->cfg, self->pricing, model, agent, route, cls,
+                                        s_healthy, self, out);
         if (rc != TG_OK)
             return rc;
         s_target_t *t = s_target(self, out->provider, out->model, false);

@@ -184,10 +184,38 @@ test_auto(void)
     CU_ASSERT_PTR_NULL(tg_config_load_string("auto:\n  simple: [a, {b: c}]\n"));
 }
 
+//  A breaker view where one target is open.
+static bool
+s_not(void *arg, const char *provider, const char *model)
+{
+    (void)provider;
+    return strcmp(model, arg) != 0;
+}
+
+//  "auto" picks among healthy targets: the cheapest whose breaker lets calls go; when none
+//  does, as if all did (the breaker then answers).
+static void
+test_auto_healthy(void)
+{
+    router_route_t r;
+    CU_ASSERT_EQUAL(router_resolve_healthy(s_cfg, s_pricing, "auto", NULL, "chat", "simple", s_not,
+                                           "gpt-4o-mini", &r),
+                    TG_OK);
+    CU_ASSERT_STRING_NOT_EQUAL(r.model, "gpt-4o-mini");
+    CU_ASSERT_STRING_EQUAL(r.cls, "simple");
+    router_route_fini(&r);
+    CU_ASSERT_EQUAL(router_resolve_healthy(s_cfg, s_pricing, "auto", NULL, "chat", "simple", s_not,
+                                           "no-such-model", &r),
+                    TG_OK);
+    CU_ASSERT_STRING_EQUAL(r.model, "gpt-4o-mini");
+    router_route_fini(&r);
+}
+
 void
 test_router_register(void)
 {
     CU_pSuite s = CU_add_suite("router", s_setup, s_teardown);
+    CU_add_test(s, "auto among healthy targets", test_auto_healthy);
     CU_add_test(s, "prefix rules", test_prefix_rules);
     CU_add_test(s, "openrouter fallback", test_openrouter_fallback);
     CU_add_test(s, "aliases and agents", test_aliases_and_agents);
