@@ -85,9 +85,9 @@ cli_status(const cli_opts_t *opts)
         while (fgets(line, sizeof line, f)) {
             line[strcspn(line, "\n")] = 0;
             if (!strncmp(line, "id=", 3))
-                snprintf(want, sizeof want, "\"gateway\":\"%s\"", line + 3);
+                snprintf(want, sizeof want, "\"gateway\":\"%.40s\"", line + 3);
             else if (!strncmp(line, "http=", 5))
-                snprintf(http_base, sizeof http_base, "%s", line + 5);
+                snprintf(http_base, sizeof http_base, "%.500s", line + 5);
         }
         fclose(f);
     }

@@ -79,6 +79,8 @@ static int s_resolve_auto(const tg_config_t *cfg,
                           const tg_pricing_t *pricing,
                           const char *route,
                           const char *cls,
+                          router_healthy_fn *healthy,
+                          void *healthy_arg,
                           router_route_t *out);
 
 int
