@@ -251,6 +251,16 @@ s_finish(worker_pcall_t *p, tg_buf_t *resp, int64_t now_s, char **body_p, size_t
         p->fail_msg = "a body that is not a JSON object";
         return TG_INVALID;
     }
+    //  A 2xx whose body is an error object and no answer (some servers do this on quota or
+    //  moderation errors) is a failed call, not an answer to pass on with 200.
+    json_t *err = json_object_get(doc, "error");
+    if (err && !json_is_null(err) && !json_object_get(doc, "choices")
+        && !json_object_get(doc, "data")) {
+        json_decref(doc);
+        p->fail_code = "upstream_error";
+        p->fail_msg = "an error object instead of an answer";
+        return TG_INVALID;
+    }
     worker_usage_from_openai(doc, &p->usage);
     json_decref(doc);
     *body_p = tg_buf_take(resp, len_p);  //  the upstream's bytes, unchanged

@@ -5,7 +5,7 @@
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { MASTER_KEY, startMock, startTollgate, uniq, waitFor } from './harness.mjs';
+import { MASTER_KEY, http, startMock, startTollgate, uniq, waitFor } from './harness.mjs';
 
 let mock;
 let tg;
@@ -13,7 +13,9 @@ let client;
 
 before(async () => {
   mock = await startMock();
-  tg = await startTollgate({ mock });
+  // These tests fail the upstream on purpose, back to back: no breaker (providers.test.mjs
+  // tests the breakers).
+  tg = await startTollgate({ mock, config: 'providers:\n  - name: openai\n    breaker: off\n' });
   client = new OpenAI({ baseURL: tg.baseURL, apiKey: MASTER_KEY, maxRetries: 0, timeout: 30000 });
 });
 
@@ -79,6 +81,20 @@ describe('retries', () => {
 });
 
 describe('broken upstream answers', () => {
+  test('a 200 whose body is an error object is a 502, not a 200', async () => {
+    await mock.script([
+      { chunks: ['{"error":{"message":"quota exhausted","type":"insufficient_quota"}}'], content_type: 'application/json' },
+    ]);
+    const r = await http(`${tg.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'quota?' }] }),
+    });
+    assert.equal(r.status, 502, r.text);
+    assert.equal(r.json.error.code, 'upstream_error');
+    assert.match(r.json.error.message, /error object instead of an answer/);
+  });
+
   test('garbage instead of JSON is a 502', async () => {
     await assert.rejects(client.chat.completions.create(ask('[[mock:garbage]] junk')), (err) => {
       assert.equal(err.status, 502);
