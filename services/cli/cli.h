@@ -3,6 +3,9 @@
 #define CLI_H
 
 #include "tg_config.h"
+#include "tg_frame.h"
+
+#include <jansson.h>
 
 #include <stdbool.h>
 
@@ -48,5 +51,14 @@ const char *cli_http_display_host(const tg_config_t *cfg);
 int cli_http_get(const char *url, long timeout_ms, long *status_p, char **body_p);
 //  Path of the pid file of `tollgate up` in the config's run dir. Caller frees.
 char *cli_pidfile_path(const tg_config_t *cfg);
+//  Prints one JSON object as a line on stdout (flushed) and frees it. NULL-safe.
+void cli_print_json(json_t *obj);
+//  Subscribes to `topic` at endpoint `ep` (what names it in messages) and calls print for
+//  each frame of `type` until Ctrl-C. 0, or 1 when it cannot connect (said on stderr).
+int cli_follow(const char *ep,
+               const char *what,
+               const char *topic,
+               tg_frame_type_t type,
+               void (*print)(const tg_frame_t *f));
 
 #endif

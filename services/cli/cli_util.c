@@ -1,5 +1,7 @@
 //  cli_util.c - paths, directories and a tiny HTTP GET for the tollgate command line.
 #include "cli.h"
+
+#include <czmq.h>
 #include "tg_util.h"
 
 #include <curl/curl.h>
@@ -120,4 +122,47 @@ char *
 cli_pidfile_path(const tg_config_t *cfg)
 {
     return tg_strfmt("%s/tollgate.pid", tg_config_str(cfg, "run_dir"));
+}
+
+void
+cli_print_json(json_t *obj)
+{
+    char *line = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    if (line) {
+        puts(line);
+        fflush(stdout);
+    }
+    free(line);
+    json_decref(obj);
+}
+
+int
+cli_follow(const char *ep,
+           const char *what,
+           const char *topic,
+           tg_frame_type_t type,
+           void (*print)(const tg_frame_t *f))
+{
+    zsock_t *sub = zsock_new(ZMQ_SUB);
+    if (!sub || zsock_connect(sub, "%s", ep) != 0) {
+        fprintf(stderr, "tollgate: cannot connect to the %s %s\n", what, ep);
+        zsock_destroy(&sub);
+        return 1;
+    }
+    zsock_set_subscribe(sub, topic);
+    fprintf(stderr, "tollgate: listening for %s* on %s (Ctrl-C to stop)\n", topic, ep);
+    zpoller_t *poller = zpoller_new(sub, NULL);
+    while (!zsys_interrupted) {
+        if (!zpoller_wait(poller, 500))
+            continue;
+        tg_frame_t *f = NULL;
+        while (tg_frame_recv(sub, &f) == TG_OK) {
+            if (f->type == type)
+                print(f);
+            tg_frame_destroy(&f);
+        }
+    }
+    zpoller_destroy(&poller);
+    zsock_destroy(&sub);
+    return 0;
 }
