@@ -11,24 +11,7 @@
 #include "tg_config.h"
 #include "tg_utc.h"
 #include "tg_util.h"
-
-static char *
-s_tmpdir(void)
-{
-    char tmpl[] = "/tmp/tg-test-alert-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
-    return tg_strdup(d);
-}
-
-static void
-s_rmdir(char **dir_p)
-{
-    char *cmd = tg_strfmt("rm -rf '%s'", *dir_p);
-    CU_ASSERT_EQUAL(system(cmd), 0);
-    free(cmd);
-    tg_freep(dir_p);
-}
+#include "test_tmpdir.h"
 
 //  Fires a SPEND; returns how many alerts came out, their severities/kinds joined in out.
 static int
@@ -70,7 +53,7 @@ s_spend(alert_book_t *b,
 static void
 test_thresholds_once(void)
 {
-    char *dir = s_tmpdir();
+    char *dir = test_tmpdir("alert");
     alert_book_t *b = alert_book_new(dir, 1 << 20);
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
     int64_t ts;
@@ -110,13 +93,13 @@ test_thresholds_once(void)
     CU_ASSERT_EQUAL(s_spend(b, NULL, "2026-11", 1, 1, ts, 2, 5, NULL, 0), -1);
     CU_ASSERT_EQUAL(s_spend(b, "1795617000", "2026-11", 1, 1, ts, 2, 5, NULL, 0), -1);
     alert_book_destroy(&b);
-    s_rmdir(&dir);
+    test_rmdir(&dir);
 }
 
 static void
 test_forecast(void)
 {
-    char *dir = s_tmpdir();
+    char *dir = test_tmpdir("alert");
     alert_book_t *b = alert_book_new(dir, 1 << 20);
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
     int64_t ts;
@@ -132,13 +115,13 @@ test_forecast(void)
     //  A SPEND whose month is not the month of its time does not forecast.
     CU_ASSERT_EQUAL(s_spend(b, "2026-10-31", "2026-10", 0, 2.4, ts, 0, 5, got, sizeof got), 0);
     alert_book_destroy(&b);
-    s_rmdir(&dir);
+    test_rmdir(&dir);
 }
 
 static void
 test_list(void)
 {
-    char *dir = s_tmpdir();
+    char *dir = test_tmpdir("alert");
     alert_book_t *b = alert_book_new(dir, 1 << 20);
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
     int64_t ts;
@@ -179,7 +162,7 @@ test_list(void)
     CU_ASSERT_STRING_EQUAL(body, "{\"object\":\"list\",\"data\":[]}");
     free(body);
     alert_book_destroy(&b);
-    s_rmdir(&dir);
+    test_rmdir(&dir);
 }
 
 //  ---- the service on inproc:// ---------------------------------------------------------
@@ -258,7 +241,7 @@ s_on_deadline(zloop_t *loop, int timer_id, void *arg)
 static void
 test_core_inproc(void)
 {
-    char *dir = s_tmpdir();
+    char *dir = test_tmpdir("alert");
     char *yaml = tg_strfmt("run_dir: %s\ndata_dir: %s\n"
                            "endpoints:\n  alert: inproc://test-alert\n"
                            "  alert_stream: inproc://test-alert-stream\n"
@@ -308,7 +291,7 @@ test_core_inproc(void)
     zsock_destroy(&c.stream);
     zsock_destroy(&c.bus);
     tg_config_destroy(&cfg);
-    s_rmdir(&dir);
+    test_rmdir(&dir);
 }
 
 void

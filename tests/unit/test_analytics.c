@@ -14,26 +14,9 @@
 #include "tg_pricing.h"
 #include "tg_utc.h"
 #include "tg_util.h"
+#include "test_tmpdir.h"
 
 #define S_DAY TG_UTC_DAY_US
-
-static char *
-s_tmpdir(void)
-{
-    char tmpl[] = "/tmp/tg-test-analytics-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
-    return tg_strdup(d);
-}
-
-static void
-s_rmdir(char **dir_p)
-{
-    char *cmd = tg_strfmt("rm -rf '%s'", *dir_p);
-    CU_ASSERT_EQUAL(system(cmd), 0);
-    free(cmd);
-    tg_freep(dir_p);
-}
 
 static tg_frame_t *
 s_usage(
@@ -66,7 +49,7 @@ s_find(const analytics_group_t *g, size_t n, const char *model)
 static void
 test_store_batch_dedupe_totals(void)
 {
-    char *dir = s_tmpdir();
+    char *dir = test_tmpdir("analytics");
     tg_pricing_t *pricing = tg_pricing_load(tg_pricing_default_path());
     CU_ASSERT_PTR_NOT_NULL_FATAL(pricing);
     analytics_store_t *st = analytics_store_new(dir, 8 << 20);
@@ -175,13 +158,13 @@ test_store_batch_dedupe_totals(void)
         tg_frame_destroy(&c[i]);
     analytics_store_destroy(&st);
     tg_pricing_destroy(&pricing);
-    s_rmdir(&dir);
+    test_rmdir(&dir);
 }
 
 static void
 test_store_map_full_grows(void)
 {
-    char *dir = s_tmpdir();
+    char *dir = test_tmpdir("analytics");
     tg_pricing_t *pricing = tg_pricing_load(tg_pricing_default_path());
     CU_ASSERT_PTR_NOT_NULL_FATAL(pricing);
     analytics_store_t *st = analytics_store_new(dir, 256 << 10);
@@ -213,7 +196,7 @@ test_store_map_full_grows(void)
     free(out);
     analytics_store_destroy(&st);
     tg_pricing_destroy(&pricing);
-    s_rmdir(&dir);
+    test_rmdir(&dir);
 }
 
 //  Runs a query and returns the REPLY; body parsed into *json_p when it is JSON.
@@ -239,7 +222,7 @@ s_ask(analytics_store_t *st, const char *path, const char *args, int64_t now, js
 static void
 test_query_answers(void)
 {
-    char *dir = s_tmpdir();
+    char *dir = test_tmpdir("analytics");
     tg_pricing_t *pricing = tg_pricing_load(tg_pricing_default_path());
     CU_ASSERT_PTR_NOT_NULL_FATAL(pricing);
     analytics_store_t *st = analytics_store_new(dir, 8 << 20);
@@ -313,7 +296,7 @@ test_query_answers(void)
     tg_frame_destroy(&b[1]);
     analytics_store_destroy(&st);
     tg_pricing_destroy(&pricing);
-    s_rmdir(&dir);
+    test_rmdir(&dir);
 }
 
 //  ---- the service on inproc:// ---------------------------------------------------------
@@ -400,7 +383,7 @@ s_on_deadline(zloop_t *loop, int timer_id, void *arg)
 static void
 test_core_inproc(void)
 {
-    char *dir = s_tmpdir();
+    char *dir = test_tmpdir("analytics");
     char *yaml = tg_strfmt("run_dir: %s\ndata_dir: %s\n"
                            "endpoints:\n  analytics: inproc://test-analytics\n"
                            "  bus_in: inproc://test-analytics-bus\n"
@@ -459,7 +442,7 @@ test_core_inproc(void)
     zsock_destroy(&c.inbox);
     zsock_destroy(&bus);
     tg_config_destroy(&cfg);
-    s_rmdir(&dir);
+    test_rmdir(&dir);
 }
 
 static void
@@ -476,7 +459,7 @@ s_append_map(tg_buf_t *body, const tg_frame_t *f)
 static void
 test_core_batches(void)
 {
-    char *dir = s_tmpdir();
+    char *dir = test_tmpdir("analytics");
     char *yaml = tg_strfmt("run_dir: %s\ndata_dir: %s\n"
                            "endpoints:\n  analytics: inproc://test-analytics-b\n"
                            "  bus_in: inproc://test-analytics-b-bus\n"
@@ -572,7 +555,7 @@ test_core_batches(void)
     zsock_destroy(&c.inbox);
     zsock_destroy(&bus);
     tg_config_destroy(&cfg);
-    s_rmdir(&dir);
+    test_rmdir(&dir);
 }
 
 //  Savings against the baseline (default claude-3-opus-20240229, $15 / $75 per 1M), per
@@ -580,7 +563,7 @@ test_core_batches(void)
 static void
 test_store_savings(void)
 {
-    char *dir = s_tmpdir();
+    char *dir = test_tmpdir("analytics");
     tg_pricing_t *pricing = tg_pricing_load(tg_pricing_default_path());
     analytics_store_t *st = analytics_store_new(dir, 8 << 20);
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
@@ -630,7 +613,7 @@ test_store_savings(void)
         tg_frame_destroy(&b[i]);
     analytics_store_destroy(&st);
     tg_pricing_destroy(&pricing);
-    s_rmdir(&dir);
+    test_rmdir(&dir);
 }
 
 //  A schema 1 store (records without savings, 7-word counters) opens, migrates to 2 and
@@ -638,7 +621,7 @@ test_store_savings(void)
 static void
 test_store_schema1(void)
 {
-    char *dir = s_tmpdir();
+    char *dir = test_tmpdir("analytics");
     int64_t day;
     CU_ASSERT_EQUAL_FATAL(tg_utc_parse("2026-11-25", &day), TG_OK);
     static const char *const dbs[] = {"events", "time", "totals", "rollup"};
@@ -701,7 +684,7 @@ test_store_schema1(void)
     tg_frame_destroy(&nf);
     tg_pricing_destroy(&pricing);
     analytics_store_destroy(&st);
-    s_rmdir(&dir);
+    test_rmdir(&dir);
 }
 
 void

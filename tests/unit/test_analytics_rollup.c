@@ -10,6 +10,7 @@
 #include "tg_pricing.h"
 #include "tg_utc.h"
 #include "tg_util.h"
+#include "test_tmpdir.h"
 
 #define S_MIN 60000000LL
 #define S_HOUR 3600000000LL
@@ -115,24 +116,6 @@ test_encode_keys(void)
     CU_ASSERT_FALSE(analytics_rollup_key_parse(key, 5, &res, &bucket, d));
 }
 
-static char *
-s_tmpdir(void)
-{
-    char tmpl[] = "/tmp/tg-test-rollup-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
-    return tg_strdup(d);
-}
-
-static void
-s_rmdir(char **dir_p)
-{
-    char *cmd = tg_strfmt("rm -rf '%s'", *dir_p);
-    CU_ASSERT_EQUAL(system(cmd), 0);
-    free(cmd);
-    tg_freep(dir_p);
-}
-
 static tg_frame_t *
 s_event(int i, int64_t ts, const char *model, uint64_t latency_us)
 {
@@ -201,7 +184,7 @@ s_cmp_u64(const void *a, const void *b)
 static void
 test_store_rollups(void)
 {
-    char *dir = s_tmpdir();
+    char *dir = test_tmpdir("rollup");
     tg_pricing_t *pricing = tg_pricing_load(tg_pricing_default_path());
     CU_ASSERT_PTR_NOT_NULL_FATAL(pricing);
     analytics_store_t *st = analytics_store_new(dir, 32 << 20);
@@ -256,7 +239,7 @@ test_store_rollups(void)
         analytics_rollup_fini(&acc[res].sum);
     analytics_store_destroy(&st);
     tg_pricing_destroy(&pricing);
-    s_rmdir(&dir);
+    test_rmdir(&dir);
 }
 
 static size_t
@@ -291,7 +274,7 @@ s_requests(analytics_store_t *st, int64_t from, int64_t to)
 static void
 test_retention(void)
 {
-    char *dir = s_tmpdir();
+    char *dir = test_tmpdir("rollup");
     tg_pricing_t *pricing = tg_pricing_load(tg_pricing_default_path());
     CU_ASSERT_PTR_NOT_NULL_FATAL(pricing);
     analytics_store_t *st = analytics_store_new(dir, 64 << 20);
@@ -347,7 +330,7 @@ test_retention(void)
     free(g);
     analytics_store_destroy(&st);
     tg_pricing_destroy(&pricing);
-    s_rmdir(&dir);
+    test_rmdir(&dir);
 }
 
 //  Retention cuts a day in two: a range cut inside that day counts the pruned part too
@@ -355,7 +338,7 @@ test_retention(void)
 static void
 test_retention_cuts_a_day(void)
 {
-    char *dir = s_tmpdir();
+    char *dir = test_tmpdir("rollup");
     tg_pricing_t *pricing = tg_pricing_load(tg_pricing_default_path());
     CU_ASSERT_PTR_NOT_NULL_FATAL(pricing);
     analytics_store_t *st = analytics_store_new(dir, 16 << 20);
@@ -375,7 +358,7 @@ test_retention_cuts_a_day(void)
     CU_ASSERT_EQUAL(s_requests(st, t0 - S_DAY, t0 + S_DAY), 100);  //  whole day: day rollups
     analytics_store_destroy(&st);
     tg_pricing_destroy(&pricing);
-    s_rmdir(&dir);
+    test_rmdir(&dir);
 }
 
 void
