@@ -98,7 +98,7 @@ tg_cache_normalize(const json_t *doc, const char *model)
     json_object_foreach(copy, k, v)
     {
         double d = json_is_real(v) ? json_real_value(v) : 0.5;
-        if (d == (double)(json_int_t)d && d > -1e15 && d < 1e15)
+        if (d > -1e15 && d < 1e15 && d == (double)(json_int_t)d)  //  range first: no UB cast
             json_object_set_new(copy, k, json_integer((json_int_t)d));
     }
     char *text = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);

@@ -79,6 +79,10 @@ test_cacheable(void)
     tg_config_destroy(&cfg);
     cfg = s_cfg("cache:\n  temperature: true\n");
     CU_ASSERT_EQUAL(s_plan(cfg, "chat", t7).mode, TG_CACHE_USE);
+    //  A real too large for an integer stays a real (the fuzzer found the cast; no UB).
+    CU_ASSERT_EQUAL(
+        s_plan(cfg, "chat", "{\"model\":\"m\",\"temperature\":1e22,\"top_p\":-3e300}").mode,
+        TG_CACHE_USE);
     tg_config_destroy(&cfg);
     cfg = s_cfg("cache:\n  enabled: false\n");
     CU_ASSERT_EQUAL(s_plan(cfg, "chat", t0).mode, TG_CACHE_BYPASS);
