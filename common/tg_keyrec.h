@@ -19,6 +19,18 @@
 #define TG_KEYREC_KEY_LEN 70  //  "sk-tg-" + 64 hex
 #define TG_KEYREC_ID_LEN 28   //  "key_" + 24 hex
 
+//  Roles of a key (spec A7), as bits; QUERY frames carry them (`roles`). The master key has
+//  them all and sees every organization; a virtual key sees only its own organization.
+enum {
+    TG_ROLE_METRICS_READ = 1,   //  GET /api/v1/metrics*, /api/v1/traces*
+    TG_ROLE_METRICS_QUERY = 2,  //  POST /api/v1/metrics/query
+    TG_ROLE_ADMIN = 4,          //  everything of its organization
+    TG_ROLE_EVENTS_WRITE = 8,   //  POST /api/v1/events*
+};
+#define TG_ROLE_ALL 15u
+#define TG_ROLE_DEFAULT (TG_ROLE_METRICS_READ | TG_ROLE_EVENTS_WRITE)  //  a key made without roles
+#define TG_ORG_DEFAULT "default"  //  the organization of a key made without one
+
 //  One virtual key as stored (never the key itself).
 typedef struct {
     char id[TG_KEYREC_ID_LEN + 1];  //  "key_<24 hex>"

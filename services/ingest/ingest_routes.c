@@ -397,6 +397,10 @@ s_on_query(ingest_t *self,
     f->query.path = tg_strdup(uri ? evhttp_uri_get_path(uri) : route->path);
     f->query.args = tg_strdup(uri ? evhttp_uri_get_query(uri) : NULL);
     f->query.key = tg_strdup(self->who ? self->who->id : "master");
+    //  Isolation (A7): the organization and roles the answer is limited to.
+    const tg_keyrec_t *rec = self->who && !self->who->master ? self->who->rec : NULL;
+    f->query.org = rec ? tg_strdup(rec->org && *rec->org ? rec->org : TG_ORG_DEFAULT) : NULL;
+    f->query.roles = rec ? TG_ROLE_DEFAULT : TG_ROLE_ALL;
     uint64_t seq = to == self->router ? ingest_router_next_seq(self) : 0;
     f->query.seq = seq;
     if (tg_frame_send(&f, to) != TG_OK) {
