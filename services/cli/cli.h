@@ -51,6 +51,9 @@ const char *cli_http_display_host(const tg_config_t *cfg);
 int cli_http_get(const char *url, long timeout_ms, long *status_p, char **body_p);
 //  Path of the pid file of `tollgate up` in the config's run dir. Caller frees.
 char *cli_pidfile_path(const tg_config_t *cfg);
+//  The value of `name` in <run_dir>/gateway, which `tollgate up` writes for the other commands
+//  (id, http, alert_stream, bus_out), or NULL (no such file or line). Caller frees.
+char *cli_gateway_get(const tg_config_t *cfg, const char *name);
 //  Prints one JSON object as a line on stdout (flushed) and frees it. NULL-safe.
 void cli_print_json(json_t *obj);
 //  Subscribes to `topic` at endpoint `ep` (what names it in messages) and calls print for

@@ -28,10 +28,14 @@ cli_alerts(const cli_opts_t *opts, const char *severity)
     tg_config_t *cfg = tg_config_load(opts->config_path);
     if (!cfg)
         return 2;
-    const char *ep = opts->endpoint ? opts->endpoint : tg_config_str(cfg, "endpoints.alert_stream");
+    //  The running gateway's stream (as `tollgate up` wrote it in the run dir), else the config's.
+    char *ep = opts->endpoint ? tg_strdup(opts->endpoint) : cli_gateway_get(cfg, "alert_stream");
+    if (!ep)
+        ep = tg_strdup(tg_config_str(cfg, "endpoints.alert_stream"));
     char topic[64];
     snprintf(topic, sizeof topic, "alert.%s", severity ? severity : "");
     int rc = cli_follow(ep, "alert stream", topic, TG_FRAME_ALERT, s_print);
+    free(ep);
     tg_config_destroy(&cfg);
     return rc;
 }

@@ -30,8 +30,11 @@ cli_breakers(const cli_opts_t *opts)
     tg_config_t *cfg = tg_config_load(opts->config_path);
     if (!cfg)
         return 2;
-    const char *ep = tg_config_str(cfg, "endpoints.bus_out");
+    char *ep = cli_gateway_get(cfg, "bus_out");  //  the running gateway's, else the config's
+    if (!ep)
+        ep = tg_strdup(tg_config_str(cfg, "endpoints.bus_out"));
     int rc = cli_follow(ep, "bus", "breaker", TG_FRAME_BREAKER, s_print);
+    free(ep);
     tg_config_destroy(&cfg);
     return rc;
 }

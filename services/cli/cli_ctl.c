@@ -77,22 +77,14 @@ cli_status(const cli_opts_t *opts)
     if (!cfg)
         return 2;
     //  What `tollgate up` wrote for this run dir: its id and where it listens.
-    char *gw_path = tg_strfmt("%s/gateway", tg_config_str(cfg, "run_dir"));
-    char want[64] = "", http_base[512] = "";
-    FILE *f = fopen(gw_path, "r");
-    if (f) {
-        char line[600];
-        while (fgets(line, sizeof line, f)) {
-            line[strcspn(line, "\n")] = 0;
-            if (!strncmp(line, "id=", 3))
-                snprintf(want, sizeof want, "\"gateway\":\"%.40s\"", line + 3);
-            else if (!strncmp(line, "http=", 5))
-                snprintf(http_base, sizeof http_base, "%.500s", line + 5);
-        }
-        fclose(f);
-    }
-    free(gw_path);
-    char *base = *http_base ? tg_strdup(http_base) : cli_http_base(cfg);
+    char want[64] = "";
+    char *id = cli_gateway_get(cfg, "id");
+    if (id)
+        snprintf(want, sizeof want, "\"gateway\":\"%.40s\"", id);
+    free(id);
+    char *base = cli_gateway_get(cfg, "http");
+    if (!base)
+        base = cli_http_base(cfg);
     char *url = tg_strfmt("%s/readyz", base);
     tg_config_destroy(&cfg);
     long status = 0;

@@ -267,7 +267,7 @@ s_listen(cli_up_t *up)
 
 //  This run's gateway id, in the environment of every child, and what `tollgate status`
 //  needs to find this gateway from its run dir alone: <run_dir>/gateway, "key=value" lines
-//  (id, http, alert_stream).
+//  (id, http, alert_stream, bus_out).
 static int
 s_gateway_id(cli_up_t *up)
 {
@@ -277,8 +277,9 @@ s_gateway_id(cli_up_t *up)
     char *base = cli_http_base(up->cfg);
     FILE *f = fopen(path, "w");
     int rc = f
-                     && fprintf(f, "id=%s\nhttp=%s\nalert_stream=%s\n", up->gateway_id, base,
-                                tg_config_str(up->cfg, "endpoints.alert_stream"))
+                     && fprintf(f, "id=%s\nhttp=%s\nalert_stream=%s\nbus_out=%s\n", up->gateway_id,
+                                base, tg_config_str(up->cfg, "endpoints.alert_stream"),
+                                tg_config_str(up->cfg, "endpoints.bus_out"))
                             > 0
                  ? TG_OK
                  : TG_ERR;

@@ -166,3 +166,23 @@ cli_follow(const char *ep,
     zsock_destroy(&sub);
     return 0;
 }
+
+char *
+cli_gateway_get(const tg_config_t *cfg, const char *name)
+{
+    char *path = tg_strfmt("%s/gateway", tg_config_str(cfg, "run_dir"));
+    FILE *f = fopen(path, "r");
+    free(path);
+    if (!f)
+        return NULL;
+    size_t len = strlen(name);
+    char line[1024];
+    char *value = NULL;
+    while (!value && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        if (!strncmp(line, name, len) && line[len] == '=' && line[len + 1])
+            value = tg_strdup(line + len + 1);
+    }
+    fclose(f);
+    return value;
+}

@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import http_ from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import OpenAI from 'openai';
 import { MASTER_KEY, binary, delay, http, startMock, startTollgate, waitFor } from './harness.mjs';
 
@@ -40,7 +42,10 @@ before(async () => {
     config:
       `budget:\n  daily_usd: ${DAILY}\n  monthly_usd: ${MONTHLY}\n` +
       `alert:\n  webhook_url: "http://127.0.0.1:${hook.server.address().port}/budget"\n` +
-      `  webhook_secret: "${SECRET}"\n`,
+      `  webhook_secret: "${SECRET}"\n` +
+      // Not the default address: `tollgate alerts` below is not given this config, and finds
+      // the stream from the run dir (what `tollgate up` wrote there).
+      `endpoints:\n  alert_stream: "ipc://${path.join(os.tmpdir(), `tg-as-${process.pid}.ipc`)}"\n`,
   });
   client = new OpenAI({ baseURL: tg.baseURL, apiKey: MASTER_KEY, maxRetries: 0, timeout: 30000 });
   const child = spawn(binary('tollgate'), ['alerts'], { cwd: tg.dir, env: tg.env });
