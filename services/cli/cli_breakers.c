@@ -31,7 +31,7 @@ cli_breakers(const cli_opts_t *opts)
     if (!cfg)
         return 2;
     const char *ep = tg_config_str(cfg, "endpoints.bus_out");
-    int rc = cli_follow(ep, "bus", "breaker", TG_FRAME_BREAKER, s_print);
+    int rc = cli_follow(cfg, ep, "router", "bus", "breaker", TG_FRAME_BREAKER, s_print);
     tg_config_destroy(&cfg);
     return rc;
 }
