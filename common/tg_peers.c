@@ -50,7 +50,7 @@ tg_socket_open(int type, const char *endpoint, bool bind, int hwm)
 char *
 tg_socket_advertised(zsock_t *sock, const tg_config_t *cfg)
 {
-    const char *bound = zsock_last_endpoint(sock);
+    char *bound = zsock_last_endpoint(sock);
     if (!bound) {
         tg_log_error("cannot read the bound endpoint of a socket");
         return NULL;
@@ -60,6 +60,7 @@ tg_socket_advertised(zsock_t *sock, const tg_config_t *cfg)
     if (!strcmp(public_host, "@hostname")) {
         if (gethostname(host, sizeof host - 1) != 0 || !*host) {
             tg_log_error("endpoints.public_host=@hostname but the host has no name");
+            zstr_free(&bound);
             return NULL;
         }
         public_host = host;
@@ -70,6 +71,7 @@ tg_socket_advertised(zsock_t *sock, const tg_config_t *cfg)
         tg_log_error("%s", why);
     else if (tg_addr_is_tcp(ep))
         tg_log_info("inbox bound=%s advertised=%s", bound, ep);
+    zstr_free(&bound);
     return ep;
 }
 
