@@ -281,6 +281,21 @@ tg_curve_start(const tg_config_t *cfg, const char *proc)
         tg_curve_stop();
         return TG_ERR;
     }
+    static const char *const roles[] = {"inbox", "router", "analytics", "alert"};
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
+        char *pub = tg_strfmt("%s/server/%s.cert", dir, roles[i]);
+        bool ok = s_is_file(pub);
+        if (!ok)
+            fprintf(stderr,
+                    "tollgate: %s: missing server certificate %s: run `tollgate certs --dir %s` "
+                    "and copy server/*.cert to this host\n",
+                    proc, pub, dir);
+        free(pub);
+        if (!ok) {
+            tg_curve_stop();
+            return TG_ERR;
+        }
+    }
     const char *name =
         *tg_config_str(cfg, "curve.client") ? tg_config_str(cfg, "curve.client") : proc;
     char *path = tg_strfmt("%s/clients/%s.cert", dir, name);

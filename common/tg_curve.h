@@ -21,7 +21,8 @@
 #include "tg_config.h"
 
 //  Starts CURVE for process `proc` when curve.dir is set (else does nothing): checks the
-//  directory and loads the client certificate; zauth starts with the first secured socket.
+//  directory, the public server certificates and the client certificate; zauth starts with
+//  the first secured socket.
 //  TG_OK, or TG_ERR after printing one line to stderr.
 int tg_curve_start(const tg_config_t *cfg, const char *proc);
 //  Stops zauth and the handshake monitor; forgets the certificates. Idempotent.
