@@ -60,6 +60,17 @@ tg_addr_host_is_wildcard(const char *host)
 }
 
 char *
+tg_addr_connectable(const char *endpoint)
+{
+    char host[256];
+    if (!tg_addr_host(endpoint, host, sizeof host) || !tg_addr_host_is_wildcard(host))
+        return tg_strdup(endpoint);
+    const char *hp = s_hostport(endpoint);
+    const char *port = hp[0] == '[' ? strchr(hp, ']') + 1 : strrchr(hp, ':');
+    return tg_strfmt("tcp://%s%s", strcmp(host, "::") ? "127.0.0.1" : "[::1]", port);
+}
+
+char *
 tg_addr_advertise(const char *bound, const char *public_host, char *why, size_t why_size)
 {
     if (!tg_addr_is_tcp(bound))

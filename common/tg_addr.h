@@ -16,6 +16,10 @@ bool tg_addr_host(const char *endpoint, char *host, size_t size);
 bool tg_addr_host_is_loopback(const char *host);
 //  True for a wildcard host: "*", "0.0.0.0", "::".
 bool tg_addr_host_is_wildcard(const char *host);
+//  What a process connects to for `endpoint`: a tcp wildcard host (a bind address such as
+//  tcp://*:5552, which the binding process itself may also connect to) becomes loopback
+//  (127.0.0.1, or ::1 for "::"); anything else is returned as it is. Caller frees.
+char *tg_addr_connectable(const char *endpoint);
 //  The address a socket bound at `bound` (its ZMQ_LAST_ENDPOINT, port resolved) tells others
 //  to send to: with `public_host` (not NULL or ""), tcp://PUBLIC_HOST:PORT; else `bound`
 //  itself when its host is concrete. Non-tcp endpoints are returned unchanged. NULL, with

@@ -38,7 +38,9 @@ tg_socket_open(int type, const char *endpoint, bool bind, int hwm)
         zsock_destroy(&s);
         return NULL;
     }
-    int rc = bind ? zsock_bind(s, "%s", endpoint) : zsock_connect(s, "%s", endpoint);
+    char *target = bind ? tg_strdup(endpoint) : tg_addr_connectable(endpoint);
+    int rc = bind ? zsock_bind(s, "%s", target) : zsock_connect(s, "%s", target);
+    free(target);
     if (rc < 0) {
         tg_log_error("cannot %s endpoint=%s err=%s", bind ? "bind" : "connect", endpoint,
                      zmq_strerror(zmq_errno()));

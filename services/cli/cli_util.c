@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <czmq.h>
+#include "tg_addr.h"
 #include "tg_curve.h"
 #include "tg_util.h"
 
@@ -149,8 +150,12 @@ cli_follow(const tg_config_t *cfg,
     if (tg_curve_start(cfg, "cli") != TG_OK)
         return 2;
     zsock_t *sub = zsock_new(ZMQ_SUB);
-    if (!sub || tg_curve_secure_as(sub, ep, false, role) != TG_OK
-        || zsock_connect(sub, "%s", ep) != 0) {
+    char *target = tg_addr_connectable(ep);
+    int rc = sub && tg_curve_secure_as(sub, ep, false, role) == TG_OK
+                 ? zsock_connect(sub, "%s", target)
+                 : -1;
+    free(target);
+    if (rc != 0) {
         fprintf(stderr, "tollgate: cannot connect to the %s %s\n", what, ep);
         zsock_destroy(&sub);
         return 1;

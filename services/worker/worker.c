@@ -1,6 +1,7 @@
 //  worker.c - the provider-worker core: JOB -> upstream call -> answer to ingest + USAGE.
 #include "worker_int.h"
 
+#include "tg_addr.h"
 #include "tg_curve.h"
 #include "tg_error.h"
 #include "tg_log.h"
@@ -119,8 +120,12 @@ worker_new(const tg_config_t *cfg)
     zsock_set_rcvhwm(self->jobs, 100000);
     zsock_set_sndhwm(self->jobs, 100000);
     zsock_set_linger(self->jobs, 1000);
-    if (tg_curve_secure(self->jobs, ep, false) != TG_OK
-        || zsock_connect(self->jobs, "%s", ep) != 0) {
+    char *target = tg_addr_connectable(ep);
+    int rc = tg_curve_secure(self->jobs, ep, false) == TG_OK
+                 ? zsock_connect(self->jobs, "%s", target)
+                 : -1;
+    free(target);
+    if (rc != 0) {
         tg_log_error("cannot connect endpoint=%s", ep);
         goto fail;
     }

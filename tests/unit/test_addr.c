@@ -71,6 +71,26 @@ test_advertise(void)
 }
 
 static void
+test_connectable(void)
+{
+    char *ep = tg_addr_connectable("tcp://*:5552");
+    CU_ASSERT_STRING_EQUAL(ep, "tcp://127.0.0.1:5552");
+    free(ep);
+    ep = tg_addr_connectable("tcp://0.0.0.0:5552");
+    CU_ASSERT_STRING_EQUAL(ep, "tcp://127.0.0.1:5552");
+    free(ep);
+    ep = tg_addr_connectable("tcp://[::]:5552");
+    CU_ASSERT_STRING_EQUAL(ep, "tcp://[::1]:5552");
+    free(ep);
+    ep = tg_addr_connectable("tcp://router:5552");
+    CU_ASSERT_STRING_EQUAL(ep, "tcp://router:5552");
+    free(ep);
+    ep = tg_addr_connectable("ipc:///run/tollgate/bus_in.ipc");
+    CU_ASSERT_STRING_EQUAL(ep, "ipc:///run/tollgate/bus_in.ipc");
+    free(ep);
+}
+
+static void
 test_config_needs_curve(void)
 {
     tg_config_t *c = tg_config_load_string("endpoints:\n  worker: 'tcp://*:7000'\n");
@@ -97,5 +117,6 @@ test_addr_register(void)
     CU_pSuite s = CU_add_suite("addr", NULL, NULL);
     CU_add_test(s, "host", test_host);
     CU_add_test(s, "advertise", test_advertise);
+    CU_add_test(s, "connectable", test_connectable);
     CU_add_test(s, "config_needs_curve", test_config_needs_curve);
 }
