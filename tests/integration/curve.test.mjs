@@ -256,6 +256,24 @@ describe('tcp + CURVE: a worker on another host', { timeout: 240000 }, () => {
     assert.ok(lines.length <= 3, `${lines.length} refusal lines`);
   });
 
+  test('a client allowed while the gateway runs joins without a restart', async () => {
+    // zauth reads allowed/ again when it changes (the rotation docs rely on this).
+    const made = spawnSync(binary('tollgate'), ['certs', '--dir', certs, '--client', 'late-1'], {
+      encoding: 'utf8',
+    });
+    assert.equal(made.status, 0, made.stderr);
+    assert.match(made.stdout, /allowed .*allowed\/late-1\.cert/);
+    const rcerts = path.join(dir, 'late-certs');
+    remoteCerts(certs, rcerts, 'late-1');
+    const late = startWorker(dir, 'late-1', rcerts, mockB.url);
+    const id = `worker-${late.child.pid}-`;
+    await waitFor(async () => (await routerWorkers(tg)).some((w) => w.startsWith(id)), {
+      timeout: 20000,
+      what: 'the router to know the worker allowed late',
+    });
+    late.child.kill('SIGTERM');
+  });
+
   test('a tcp endpoint outside loopback without certificates refuses to start', () => {
     const env = {
       PATH: process.env.PATH,
