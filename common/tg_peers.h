@@ -15,7 +15,9 @@
 typedef struct tg_peers tg_peers_t;
 
 //  A new socket of `type`, bound (`bind`) or connected to `endpoint`, with both high-water
-//  marks set to `hwm` (0 = libzmq's default). NULL, logged with the zmq error, on failure.
+//  marks set to `hwm` (0 = libzmq's default); CURVE on tcp when it is on (tg_curve_secure); a
+//  connect to a wildcard host goes to loopback (tg_addr_connectable). NULL, logged with the
+//  zmq error, on failure.
 zsock_t *tg_socket_open(int type, const char *endpoint, bool bind, int hwm);
 
 //  The address others send to for sock (borrowed, bound): its bound endpoint, with the host
