@@ -7,7 +7,7 @@
 // certificate that is not in allowed/ is refused: both sides log it and no call reaches its
 // mock. As root, the two workers run in a network namespace of their own, joined to this host
 // by a veth pair (10.213.<n>.1 here, 10.213.<n>.2 there), and the gateway binds the veth
-// address; without root they run on loopback, and the test says so. Last, a tcp endpoint
+// address; without root (or with TG_CURVE_NETNS=0) they run on loopback, and the test says so. Last, a tcp endpoint
 // outside loopback without certificates refuses to start, with the reason.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,7 +27,11 @@ import {
 } from './harness.mjs';
 
 const AUTH = { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json' };
-const ROOT = process.getuid?.() === 0 && spawnSync('ip', ['-V']).status === 0;
+// TG_CURVE_NETNS=0 runs the loopback variant even as root.
+const ROOT =
+  process.env.TG_CURVE_NETNS !== '0' &&
+  process.getuid?.() === 0 &&
+  spawnSync('ip', ['-V']).status === 0;
 const N = process.pid % 250;
 const NS = `tgcurve${process.pid}`;
 const VETH = `tgc${process.pid % 100000}`;
@@ -137,6 +141,10 @@ async function chat(tg, content) {
   });
 }
 
+// True when router worker id `id` is the instance of process `pid` ("worker-<pid>-<rnd>", or
+// "worker-<host>-<pid>-<rnd>").
+const isWorker = (id, pid) => new RegExp(`^worker-(.+-)?${pid}-[^-]+$`).test(id);
+
 async function routerWorkers(tg) {
   const res = await http(`${tg.baseURL}/router/metrics`, { headers: AUTH });
   assert.equal(res.status, 200, res.text);
@@ -197,13 +205,12 @@ describe('tcp + CURVE: a worker on another host', { timeout: 240000 }, () => {
   });
 
   test('a remote worker joins over tcp+CURVE and serves calls', async (t) => {
-    t.diagnostic(ROOT ? `remote side: netns ${NS} at ${REMOTE_IP}` : 'not root: remote side on loopback');
+    t.diagnostic(ROOT ? `remote side: netns ${NS} at ${REMOTE_IP}` : 'no netns (not root, or TG_CURVE_NETNS=0): remote side on loopback');
     mockB = await remoteMock(dir, 'mock-remote');
     const rcerts = path.join(dir, 'remote-certs');
     remoteCerts(certs, rcerts, 'remote-1');
     good = startWorker(dir, 'remote-1', rcerts, mockB.url);
-    const id = `worker-${good.child.pid}-`;
-    await waitFor(async () => (await routerWorkers(tg)).some((w) => w.startsWith(id)), {
+    await waitFor(async () => (await routerWorkers(tg)).some((w) => isWorker(w, good.child.pid)), {
       timeout: 20000,
       what: 'the router to know the remote worker',
     });
@@ -244,12 +251,11 @@ describe('tcp + CURVE: a worker on another host', { timeout: 240000 }, () => {
         ),
       { timeout: 15000, what: 'the router to log the refusal' },
     );
-    const rid = `worker-${rogue.child.pid}-`;
     for (let i = 0; i < 12; i++) {
       const res = await chat(tg, `after rogue ${i}`);
       assert.equal(res.status, 200, res.text);
     }
-    assert.ok(!(await routerWorkers(tg)).some((w) => w.startsWith(rid)));
+    assert.ok(!(await routerWorkers(tg)).some((w) => isWorker(w, rogue.child.pid)));
     assert.equal((await mockC.stats()).requests, 0);
     // Rate-limited: one line per socket and 10 s, not one per reconnect attempt.
     const lines = fs.readFileSync(tg.log, 'utf8').match(/router W curve: refused a client/g);
@@ -266,8 +272,7 @@ describe('tcp + CURVE: a worker on another host', { timeout: 240000 }, () => {
     const rcerts = path.join(dir, 'late-certs');
     remoteCerts(certs, rcerts, 'late-1');
     const late = startWorker(dir, 'late-1', rcerts, mockB.url);
-    const id = `worker-${late.child.pid}-`;
-    await waitFor(async () => (await routerWorkers(tg)).some((w) => w.startsWith(id)), {
+    await waitFor(async () => (await routerWorkers(tg)).some((w) => isWorker(w, late.child.pid)), {
       timeout: 20000,
       what: 'the router to know the worker allowed late',
     });
