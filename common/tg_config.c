@@ -1,5 +1,6 @@
 //  tg_config.c - YAML (libyaml) + environment + defaults, checked against tg_config_keys.def.
 #include "tg_config.h"
+#include "tg_addr.h"
 #include "tg_config_routes.h"
 #include "tg_util.h"
 
@@ -501,6 +502,35 @@ s_load_yaml(tg_config_t *self, const char *text, size_t len, const char *origin)
     return rc;
 }
 
+//  A tcp:// endpoint that other hosts can reach needs CURVE (curve.dir): refuse it without.
+static int
+s_check_endpoints(const tg_config_t *self)
+{
+    static const char *const names[] = {"router", "jobs",         "bus_in", "bus_out", "analytics",
+                                        "alert",  "alert_stream", "ingest", "worker"};
+    if (*tg_config_str(self, "curve.dir"))
+        return TG_OK;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "endpoints.%s", names[i]);
+        const char *ep = tg_config_str(self, key);
+        char host[256];
+        if (!tg_addr_is_tcp(ep))
+            continue;
+        if (!tg_addr_host(ep, host, sizeof host)) {
+            s_error("%s=%s is not tcp://HOST:PORT", key, ep);
+            return TG_INVALID;
+        }
+        if (!tg_addr_host_is_loopback(host)) {
+            s_error("%s=%s is reachable from other hosts and curve.dir is not set: run "
+                    "`tollgate certs` and set curve.dir (TOLLGATE_CURVE_DIR), or bind 127.0.0.1",
+                    key, ep);
+            return TG_INVALID;
+        }
+    }
+    return TG_OK;
+}
+
 static int
 s_check(tg_config_t *self)
 {
@@ -555,6 +585,8 @@ s_check(tg_config_t *self)
                 tg_config_str(self, "keys.default_tier"));
         return TG_INVALID;
     }
+    if (s_check_endpoints(self) != TG_OK)
+        return TG_INVALID;
     if (tg_config_dbl(self, "cache.low_water") >= tg_config_dbl(self, "cache.high_water")) {
         s_error("cache.low_water (%g) must be below cache.high_water (%g)",
                 tg_config_dbl(self, "cache.low_water"), tg_config_dbl(self, "cache.high_water"));

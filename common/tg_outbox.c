@@ -1,6 +1,8 @@
 //  tg_outbox.c - pending usage events, kept encoded, in two lists (waiting for their first
 //  batch, sent) with an index by eid (zhashx); each batch goes as one USAGES message.
 #include "tg_outbox.h"
+#include "tg_addr.h"
+#include "tg_curve.h"
 #include "tg_log.h"
 #include "tg_util.h"
 
@@ -103,7 +105,10 @@ tg_outbox_new(const tg_config_t *cfg, const char *ack_endpoint)
     }
     zsock_set_sndhwm(push, 200000);
     zsock_set_linger(push, 2000);
-    if (zsock_connect(push, "%s", ep) != 0) {
+    char *target = tg_addr_connectable(ep);
+    int rc = tg_curve_secure(push, ep, false) == TG_OK ? zsock_connect(push, "%s", target) : -1;
+    free(target);
+    if (rc != 0) {
         tg_log_error("cannot connect usage socket endpoint=%s", ep);
         zsock_destroy(&push);
         return NULL;

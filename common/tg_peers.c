@@ -1,5 +1,7 @@
 //  tg_peers.c - lazily connected PUSH sockets, one per reply endpoint.
 #include "tg_peers.h"
+#include "tg_addr.h"
+#include "tg_curve.h"
 #include "tg_log.h"
 #include "tg_util.h"
 
@@ -32,13 +34,47 @@ tg_socket_open(int type, const char *endpoint, bool bind, int hwm)
         zsock_set_sndhwm(s, hwm);
         zsock_set_rcvhwm(s, hwm);
     }
-    int rc = bind ? zsock_bind(s, "%s", endpoint) : zsock_connect(s, "%s", endpoint);
+    if (tg_curve_secure(s, endpoint, bind) != TG_OK) {
+        zsock_destroy(&s);
+        return NULL;
+    }
+    char *target = bind ? tg_strdup(endpoint) : tg_addr_connectable(endpoint);
+    int rc = bind ? zsock_bind(s, "%s", target) : zsock_connect(s, "%s", target);
+    free(target);
     if (rc < 0) {
         tg_log_error("cannot %s endpoint=%s err=%s", bind ? "bind" : "connect", endpoint,
                      zmq_strerror(zmq_errno()));
         zsock_destroy(&s);
     }
     return s;
+}
+
+char *
+tg_socket_advertised(zsock_t *sock, const tg_config_t *cfg)
+{
+    char *bound = zsock_last_endpoint(sock);
+    if (!bound) {
+        tg_log_error("cannot read the bound endpoint of a socket");
+        return NULL;
+    }
+    const char *public_host = tg_config_str(cfg, "endpoints.public_host");
+    char host[256] = "";
+    if (!strcmp(public_host, "@hostname")) {
+        if (gethostname(host, sizeof host - 1) != 0 || !*host) {
+            tg_log_error("endpoints.public_host=@hostname but the host has no name");
+            zstr_free(&bound);
+            return NULL;
+        }
+        public_host = host;
+    }
+    char why[512];
+    char *ep = tg_addr_advertise(bound, public_host, why, sizeof why);
+    if (!ep)
+        tg_log_error("%s", why);
+    else if (tg_addr_is_tcp(ep))
+        tg_log_info("inbox bound=%s advertised=%s", bound, ep);
+    zstr_free(&bound);
+    return ep;
 }
 
 tg_peers_t *
@@ -73,7 +109,8 @@ tg_peers_send(tg_peers_t *self, const char *endpoint, tg_frame_t **frame_p)
         sock = zsock_new(ZMQ_PUSH);
         zsock_set_sndhwm(sock, 100000);
         zsock_set_linger(sock, 1000);
-        if (zsock_connect(sock, "%s", endpoint) != 0) {
+        if (tg_curve_secure(sock, endpoint, false) != TG_OK
+            || zsock_connect(sock, "%s", endpoint) != 0) {
             tg_log_warn("cannot connect reply endpoint=%s", endpoint);
             zsock_destroy(&sock);
         } else

@@ -7,6 +7,7 @@
 #include <czmq.h>
 #include <stdbool.h>
 
+#include "tg_config.h"
 #include "tg_frame.h"
 
 #define TG_PEERS_MAX_ENDPOINT 512  //  longest reply endpoint accepted from a frame
@@ -14,8 +15,15 @@
 typedef struct tg_peers tg_peers_t;
 
 //  A new socket of `type`, bound (`bind`) or connected to `endpoint`, with both high-water
-//  marks set to `hwm` (0 = libzmq's default). NULL, logged with the zmq error, on failure.
+//  marks set to `hwm` (0 = libzmq's default); CURVE on tcp when it is on (tg_curve_secure); a
+//  connect to a wildcard host goes to loopback (tg_addr_connectable). NULL, logged with the
+//  zmq error, on failure.
 zsock_t *tg_socket_open(int type, const char *endpoint, bool bind, int hwm);
+
+//  The address others send to for sock (borrowed, bound): its bound endpoint, with the host
+//  replaced by endpoints.public_host when set ("@hostname": this host's name). NULL, logged,
+//  for a wildcard bind (tcp://*:N) without public_host. Caller frees.
+char *tg_socket_advertised(zsock_t *sock, const tg_config_t *cfg);
 
 //  An empty set of peer sockets.
 tg_peers_t *tg_peers_new(void);

@@ -2,6 +2,7 @@
 #include "tg_service.h"
 
 #include <sys/resource.h>
+#include "tg_curve.h"
 #include "tg_log.h"
 #include "tg_util.h"
 
@@ -28,6 +29,10 @@ tg_service_start(int argc, char **argv, const char *proc, bool czmq_signals)
     if (!czmq_signals)
         zsys_handler_set(NULL);
     zsys_init();
+    if (tg_curve_start(cfg, proc) != TG_OK) {
+        tg_config_destroy(&cfg);
+        return NULL;
+    }
     return cfg;
 }
 

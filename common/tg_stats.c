@@ -1,6 +1,8 @@
 //  tg_stats.c - heartbeat + metrics snapshot on the bus.
 #include "tg_stats.h"
 #include "tg_frame.h"
+#include "tg_addr.h"
+#include "tg_curve.h"
 #include "tg_log.h"
 #include "tg_util.h"
 
@@ -32,7 +34,11 @@ tg_stats_new(const tg_config_t *cfg, const char *proc)
 {
     const char *ep = tg_config_str(cfg, "endpoints.bus_in");
     zsock_t *pub = zsock_new(ZMQ_PUB);
-    if (!pub || zsock_connect(pub, "%s", ep) != 0) {
+    char *target = tg_addr_connectable(ep);
+    int rc =
+        pub && tg_curve_secure(pub, ep, false) == TG_OK ? zsock_connect(pub, "%s", target) : -1;
+    free(target);
+    if (rc != 0) {
         tg_log_error("cannot connect stats bus endpoint=%s", ep);
         zsock_destroy(&pub);
         return NULL;

@@ -37,6 +37,11 @@ int cli_alerts(const cli_opts_t *opts, const char *severity);
 //  prints each circuit breaker transition as a JSON line until Ctrl-C. 0 on Ctrl-C.
 int cli_breakers(const cli_opts_t *opts);
 
+//  `tollgate certs [--dir DIR] [--client NAME]... [--revoke NAME]... [-c FILE]`: makes the
+//  missing CURVE certificates (see cli_certs.c for the layout). 0, 1 on a write error, 2 on
+//  bad arguments.
+int cli_certs(int argc, char **argv);
+
 //  The directory of the running executable (from /proc/self/exe). Caller frees; NULL on error.
 char *cli_bin_dir(void);
 //  Creates `path` and its missing parents (mkdir -p). TG_OK or TG_ERR (printed).
@@ -57,8 +62,11 @@ char *cli_gateway_get(const tg_config_t *cfg, const char *name);
 //  Prints one JSON object as a line on stdout (flushed) and frees it. NULL-safe.
 void cli_print_json(json_t *obj);
 //  Subscribes to `topic` at endpoint `ep` (what names it in messages) and calls print for
-//  each frame of `type` until Ctrl-C. 0, or 1 when it cannot connect (said on stderr).
-int cli_follow(const char *ep,
+//  each frame of `type` until Ctrl-C; over CURVE (as a client of server `role`) when curve.dir
+//  is set. 0, or 1 when it cannot connect (said on stderr).
+int cli_follow(const tg_config_t *cfg,
+               const char *ep,
+               const char *role,
                const char *what,
                const char *topic,
                tg_frame_type_t type,

@@ -34,7 +34,7 @@ cli_alerts(const cli_opts_t *opts, const char *severity)
         ep = tg_strdup(tg_config_str(cfg, "endpoints.alert_stream"));
     char topic[64];
     snprintf(topic, sizeof topic, "alert.%s", severity ? severity : "");
-    int rc = cli_follow(ep, "alert stream", topic, TG_FRAME_ALERT, s_print);
+    int rc = cli_follow(cfg, ep, "alert", "alert stream", topic, TG_FRAME_ALERT, s_print);
     free(ep);
     tg_config_destroy(&cfg);
     return rc;

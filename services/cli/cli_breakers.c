@@ -33,7 +33,7 @@ cli_breakers(const cli_opts_t *opts)
     char *ep = cli_gateway_get(cfg, "bus_out");  //  the running gateway's, else the config's
     if (!ep)
         ep = tg_strdup(tg_config_str(cfg, "endpoints.bus_out"));
-    int rc = cli_follow(ep, "bus", "breaker", TG_FRAME_BREAKER, s_print);
+    int rc = cli_follow(cfg, ep, "router", "bus", "breaker", TG_FRAME_BREAKER, s_print);
     free(ep);
     tg_config_destroy(&cfg);
     return rc;

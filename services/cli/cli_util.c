@@ -2,6 +2,8 @@
 #include "cli.h"
 
 #include <czmq.h>
+#include "tg_addr.h"
+#include "tg_curve.h"
 #include "tg_util.h"
 
 #include <curl/curl.h>
@@ -137,14 +139,23 @@ cli_print_json(json_t *obj)
 }
 
 int
-cli_follow(const char *ep,
+cli_follow(const tg_config_t *cfg,
+           const char *ep,
+           const char *role,
            const char *what,
            const char *topic,
            tg_frame_type_t type,
            void (*print)(const tg_frame_t *f))
 {
+    if (tg_curve_start(cfg, "cli") != TG_OK)
+        return 2;
     zsock_t *sub = zsock_new(ZMQ_SUB);
-    if (!sub || zsock_connect(sub, "%s", ep) != 0) {
+    char *target = tg_addr_connectable(ep);
+    int rc = sub && tg_curve_secure_as(sub, ep, false, role) == TG_OK
+                 ? zsock_connect(sub, "%s", target)
+                 : -1;
+    free(target);
+    if (rc != 0) {
         fprintf(stderr, "tollgate: cannot connect to the %s %s\n", what, ep);
         zsock_destroy(&sub);
         return 1;
@@ -164,6 +175,7 @@ cli_follow(const char *ep,
     }
     zpoller_destroy(&poller);
     zsock_destroy(&sub);
+    tg_curve_stop();
     return 0;
 }
 

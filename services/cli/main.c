@@ -31,6 +31,10 @@ s_usage(FILE *out)
             "                 (tcp://host:port, its endpoints.alert_stream)\n"
             "  breakers [-c FILE]\n"
             "                 print each circuit breaker transition as a JSON line until Ctrl-C\n"
+            "  certs [--dir DIR] [--client NAME]... [--revoke NAME]... [-c FILE]\n"
+            "                 make the CURVE certificates for tcp:// endpoints (server/,\n"
+            "                 clients/, allowed/ under DIR, default curve.dir or ./certs);\n"
+            "                 existing ones are kept; --revoke takes a client off allowed/\n"
             "  version        print the version\n"
             "  help           print this help\n"
             "\n"
@@ -118,6 +122,8 @@ main(int argc, char **argv)
         printf("tollgate %s\n", TOLLGATE_VERSION);
         return 0;
     }
+    if (!strcmp(cmd, "certs"))
+        return cli_certs(argc, argv);
     cli_opts_t opts = {.config_path = NULL, .workers = 1, .ingest = 1};
     bool is_up = !strcmp(cmd, "up");
     bool is_alerts = !strcmp(cmd, "alerts");

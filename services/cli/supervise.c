@@ -325,6 +325,14 @@ supervisor_reap(supervisor_t *self)
             tg_log_info("%s pid=%d %s", child->name, (int)pid, how);
             continue;
         }
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 2) {
+            //  Status 2: the service refused its configuration (said why on its own line);
+            //  a restart would say the same again, forever.
+            tg_log_error("%s pid=%d exited with status 2: it refused its configuration (see "
+                         "its line above); not restarting it",
+                         child->name, (int)pid);
+            continue;
+        }
         if (up_ms >= CLI_BACKOFF_RESET_MS)
             child->backoff_ms = CLI_BACKOFF_MIN_MS;
         tg_log_warn("%s pid=%d %s after %.1f s; restarting in %lld ms", child->name, (int)pid, how,

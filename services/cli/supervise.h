@@ -35,7 +35,8 @@ int supervisor_start_fd(supervisor_t *self, const char *name, char *const argv[]
 int supervisor_set_argv(supervisor_t *self, const char *name, char *const argv[]);
 //  The pid of child `name`, or 0 when it is not running (or unknown).
 pid_t supervisor_pid(const supervisor_t *self, const char *name);
-//  Collects every exited child, logs how it ended and schedules its restart. Call on SIGCHLD.
+//  Collects every exited child, logs how it ended and schedules its restart (not for exit
+//  status 2: a refused configuration, which a restart would not change). Call on SIGCHLD.
 void supervisor_reap(supervisor_t *self);
 //  Stops every child: SIGTERM by ascending rank, each rank waited for before the next, all
 //  within `timeout_ms`; then SIGKILL for what is left. Blocks. TG_OK if every child exited

@@ -136,7 +136,6 @@ ingest_new(const tg_config_t *cfg, struct event_base *base)
     self->base = base;
     self->timeout_us = tg_config_int(cfg, "http.timeout_ms") * 1000;
     self->max_body = (size_t)tg_config_int(cfg, "http.max_body_bytes");
-    self->inbox_ep = tg_config_str(cfg, "endpoints.ingest");
     tg_id_fill(self->id_prefix, "", 6);
     bool generated = false;
     self->master_key = tg_master_key_resolve(cfg, &generated);
@@ -144,15 +143,16 @@ ingest_new(const tg_config_t *cfg, struct event_base *base)
         goto fail;
     if (generated)
         tg_log_info("generated a master key into %s/master.key", tg_config_str(cfg, "data_dir"));
-    self->inbox = tg_socket_open(ZMQ_PULL, self->inbox_ep, true, 100000);
+    self->inbox = tg_socket_open(ZMQ_PULL, tg_config_str(cfg, "endpoints.ingest"), true, 100000);
+    self->inbox_ep = self->inbox ? tg_socket_advertised(self->inbox, cfg) : NULL;
     self->router = tg_socket_open(ZMQ_PUSH, tg_config_str(cfg, "endpoints.router"), false, 100000);
     self->analytics =
         tg_socket_open(ZMQ_PUSH, tg_config_str(cfg, "endpoints.analytics"), false, 100000);
     self->alert = tg_socket_open(ZMQ_PUSH, tg_config_str(cfg, "endpoints.alert"), false, 100000);
     self->bus = tg_socket_open(ZMQ_SUB, tg_config_str(cfg, "endpoints.bus_out"), false, 100000);
     self->stats = tg_stats_new(cfg, "ingest");
-    if (!self->inbox || !self->router || !self->analytics || !self->alert || !self->bus
-        || !self->stats)
+    if (!self->inbox || !self->inbox_ep || !self->router || !self->analytics || !self->alert
+        || !self->bus || !self->stats)
         goto fail;
     zsock_set_subscribe(self->bus, "sta");
     self->metrics = tg_metrics_new();
@@ -216,6 +216,7 @@ ingest_destroy(ingest_t **self_p)
     zsock_destroy(&self->analytics);
     zsock_destroy(&self->router);
     zsock_destroy(&self->inbox);
+    free(self->inbox_ep);
     if (self->master_key) {
         sodium_memzero(self->master_key, strlen(self->master_key));
         free(self->master_key);

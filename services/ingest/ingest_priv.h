@@ -143,7 +143,7 @@ struct ingest {
     struct evconnlistener *listener;    //  the same, as libevent's listener (owned by bound)
     char http_addr[80];                 //  "host:port" bound
     char *master_key;                   //  accepted bearer key; owned, wiped on destroy
-    const char *inbox_ep;               //  endpoints.ingest (borrowed from cfg)
+    char *inbox_ep;                     //  the inbox's address as others reach it (reply_to)
     int64_t timeout_us;                 //  http.timeout_ms in µs
     size_t max_body;                    //  http.max_body_bytes
     zsock_t *inbox;                     //  PULL: REPLY, HEAD, CHUNK, END

@@ -9,6 +9,7 @@
 #include "router_resolve.h"
 #include "router_targets.h"
 #include "tg_complexity.h"
+#include "tg_curve.h"
 #include "tg_error.h"
 #include "tg_evzmq.h"
 #include "tg_frame.h"
@@ -58,6 +59,7 @@ struct router {
     const tg_config_t *cfg;  //  borrowed
     tg_pricing_t *pricing;   //  catalogue for resolution and /v1/models
     zsock_t *inbox;          //  PULL: REQUEST, QUERY, CANCEL from ingests
+    char *inbox_ep;          //  the inbox's address as others reach it (reply_to)
     zsock_t *jobs;           //  ROUTER: JOB, CANCEL to a worker; LOAD from workers
     zactor_t *proxy;         //  bus XSUB -> XPUB
     tg_peers_t *peers;       //  replies and MARKs to ingest inboxes
@@ -135,17 +137,25 @@ router_new(const tg_config_t *cfg)
     self->jobs = zsock_new(ZMQ_ROUTER);
     if (!self->inbox || !self->jobs)
         goto fail;
+    self->inbox_ep = tg_socket_advertised(self->inbox, cfg);
+    if (!self->inbox_ep)
+        goto fail;
     //  A send to a worker that is gone fails (EHOSTUNREACH) instead of vanishing.
     zsock_set_router_mandatory(self->jobs, 1);
     zsock_set_sndhwm(self->jobs, 100000);
     zsock_set_rcvhwm(self->jobs, 100000);
     zsock_set_linger(self->jobs, 1000);
-    if (zsock_bind(self->jobs, "%s", tg_config_str(cfg, "endpoints.jobs")) < 0) {
+    if (tg_curve_secure(self->jobs, tg_config_str(cfg, "endpoints.jobs"), true) != TG_OK
+        || zsock_bind(self->jobs, "%s", tg_config_str(cfg, "endpoints.jobs")) < 0) {
         tg_log_error("cannot bind endpoint=%s err=%s", tg_config_str(cfg, "endpoints.jobs"),
                      zmq_strerror(zmq_errno()));
         goto fail;
     }
     self->proxy = zactor_new(zproxy, NULL);
+    if (tg_curve_proxy(self->proxy, tg_config_str(cfg, "endpoints.bus_in"),
+                       tg_config_str(cfg, "endpoints.bus_out"))
+        != TG_OK)
+        goto fail;
     zstr_sendx(self->proxy, "FRONTEND", "XSUB", tg_config_str(cfg, "endpoints.bus_in"), NULL);
     zsock_wait(self->proxy);
     zstr_sendx(self->proxy, "BACKEND", "XPUB", tg_config_str(cfg, "endpoints.bus_out"), NULL);
@@ -173,7 +183,7 @@ router_new(const tg_config_t *cfg)
                        "Calls waiting for a worker with room.", s_no_buckets, 0);
     self->cache = router_cache_new(cfg, self->pricing, self->metrics);
     self->tgts = router_targets_new(cfg, self->pricing, self->metrics, s_on_breaker, self);
-    self->outbox = tg_outbox_new(cfg, tg_config_str(cfg, "endpoints.router"));
+    self->outbox = tg_outbox_new(cfg, self->inbox_ep);
     self->keys = router_keys_new(cfg);
     if (!self->cache || !self->outbox || !self->keys)
         goto fail;
@@ -213,6 +223,7 @@ router_destroy(router_t **self_p)
     tg_peers_destroy(&self->peers);
     zsock_destroy(&self->jobs);
     zsock_destroy(&self->inbox);
+    free(self->inbox_ep);
     tg_pricing_destroy(&self->pricing);
     free(self);
     *self_p = NULL;
@@ -831,7 +842,7 @@ s_probe(const char *provider, const char *model, void *arg)
     tg_fr_job_t *j = &job->job;
     j->id = tg_strfmt("hc-%s-%s-%lld", provider, tg_stats_instance(self->stats),
                       (long long)tg_mono_us());
-    j->reply_to = tg_strdup(tg_config_str(self->cfg, "endpoints.router"));
+    j->reply_to = tg_strdup(self->inbox_ep);
     j->route = tg_strdup("chat");
     j->provider = tg_strdup(provider);
     j->model = tg_strdup(model);

@@ -1,6 +1,8 @@
 //  worker.c - the provider-worker core: JOB -> upstream call -> answer to ingest + USAGE.
 #include "worker_int.h"
 
+#include "tg_addr.h"
+#include "tg_curve.h"
 #include "tg_error.h"
 #include "tg_log.h"
 
@@ -118,7 +120,12 @@ worker_new(const tg_config_t *cfg)
     zsock_set_rcvhwm(self->jobs, 100000);
     zsock_set_sndhwm(self->jobs, 100000);
     zsock_set_linger(self->jobs, 1000);
-    if (zsock_connect(self->jobs, "%s", ep) != 0) {
+    char *target = tg_addr_connectable(ep);
+    int rc = tg_curve_secure(self->jobs, ep, false) == TG_OK
+                 ? zsock_connect(self->jobs, "%s", target)
+                 : -1;
+    free(target);
+    if (rc != 0) {
         tg_log_error("cannot connect endpoint=%s", ep);
         goto fail;
     }
@@ -126,8 +133,11 @@ worker_new(const tg_config_t *cfg)
     if (!self->inbox)
         goto fail;
     zsock_set_rcvhwm(self->inbox, 100000);
+    self->inbox_ep = tg_socket_advertised(self->inbox, cfg);
+    if (!self->inbox_ep)
+        goto fail;
     self->peers = tg_peers_new();
-    self->outbox = tg_outbox_new(cfg, tg_config_str(cfg, "endpoints.worker"));
+    self->outbox = tg_outbox_new(cfg, self->inbox_ep);
     if (!self->outbox)
         goto fail;
     tg_buf_init(&self->done, 1u << 20);
@@ -179,6 +189,7 @@ worker_destroy(worker_t **self_p)
     tg_stats_destroy(&self->stats);
     tg_metrics_destroy(&self->metrics);
     zsock_destroy(&self->inbox);
+    free(self->inbox_ep);
     zsock_destroy(&self->jobs);
     for (size_t i = 0; self->provs && i < self->nprovs; i++) {
         free(self->provs[i].url_chat);

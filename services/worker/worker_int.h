@@ -160,6 +160,7 @@ struct worker {
     struct event_base *base;   //  loop, borrowed (set by attach)
     zsock_t *jobs;             //  DEALER to endpoints.jobs: JOB, CANCEL in; LOAD out
     zsock_t *inbox;            //  PULL bound at endpoints.worker (ACKs)
+    char *inbox_ep;            //  the inbox's address as others reach it (reply_to)
     tg_evzmq_t *jobs_rd;       //  jobs reader
     tg_evzmq_t *inbox_rd;      //  inbox reader
     tg_buf_t done;             //  ids of finished calls not yet reported, one a line
