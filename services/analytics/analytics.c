@@ -41,9 +41,25 @@ struct analytics {
 static const double s_commit_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                           0.05,   0.1,   0.25,   0.5,   1,    2.5};
 
+//  OpenTelemetry GenAI semantic conventions: the buckets the conventions advise.
+static const double s_genai_token_buckets[] = {
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864};
+static const double s_genai_duration_buckets[] = {0.01, 0.02, 0.04, 0.08,  0.16,  0.32,  0.64,
+                                                  1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92};
+
 static void
 s_declare_metrics(tg_metrics_t *m)
 {
+    tg_metrics_declare(m, "gen_ai_client_token_usage", TG_METRIC_HISTOGRAM,
+                       "OpenTelemetry gen_ai.client.token.usage: tokens per upstream call, by "
+                       "gen_ai_token_type (input, output).",
+                       s_genai_token_buckets,
+                       sizeof s_genai_token_buckets / sizeof s_genai_token_buckets[0]);
+    tg_metrics_declare(m, "gen_ai_client_operation_duration_seconds", TG_METRIC_HISTOGRAM,
+                       "OpenTelemetry gen_ai.client.operation.duration: seconds from request to "
+                       "last byte of calls that reached a provider.",
+                       s_genai_duration_buckets,
+                       sizeof s_genai_duration_buckets / sizeof s_genai_duration_buckets[0]);
     tg_metrics_declare(m, "llm_tokens_total", TG_METRIC_COUNTER,
                        "Tokens accounted, by type (input includes cached; cached is the "
                        "cache-read part of input), provider and model.",
@@ -110,6 +126,35 @@ fail:
     return NULL;
 }
 
+//  The OpenTelemetry GenAI client metrics of one event that reached a provider (cache hits and
+//  calls refused before one are not GenAI client operations).
+static void
+s_count_genai(tg_metrics_t *m, const tg_fr_usage_t *u)
+{
+    if (!u->provider || !*u->provider || (u->cache && strcmp(u->cache, "hit") == 0))
+        return;
+    const char *op = u->route && strcmp(u->route, "embeddings") == 0 ? "embeddings" : "chat";
+    const char *asked = u->asked && *u->asked ? u->asked : u->model;
+    char labels[1024];
+    if (tg_metrics_labels_buf(labels, sizeof labels, "gen_ai_operation_name", op, "gen_ai_system",
+                              u->provider, "gen_ai_request_model", asked, "gen_ai_response_model",
+                              u->model, NULL)
+        >= 0)
+        tg_metrics_observe(m, "gen_ai_client_operation_duration_seconds", labels,
+                           (double)u->latency_us / 1e6);
+    if (u->error && *u->error)
+        return;  //  no usage to report
+    static const char *const types[] = {"input", "output"};
+    const uint64_t counts[] = {u->tok_in, u->tok_out};
+    for (int i = 0; i < 2; i++)
+        if (tg_metrics_labels_buf(labels, sizeof labels, "gen_ai_operation_name", op,
+                                  "gen_ai_system", u->provider, "gen_ai_request_model", asked,
+                                  "gen_ai_response_model", u->model, "gen_ai_token_type", types[i],
+                                  NULL)
+            >= 0)
+            tg_metrics_observe(m, "gen_ai_client_token_usage", labels, (double)counts[i]);
+}
+
 //  Counts one committed event in the metrics.
 static void
 s_count(analytics_t *self, const tg_fr_usage_t *u, const analytics_outcome_t *o)
@@ -132,6 +177,7 @@ s_count(analytics_t *self, const tg_fr_usage_t *u, const analytics_outcome_t *o)
                               NULL)
         >= 0)
         tg_metrics_add(m, "llm_cost_usd_total", labels, (double)o->cost_micro / 1e6);
+    s_count_genai(m, u);
 }
 
 //  SPEND{today, this month} on the bus (UTC periods of now).
