@@ -68,6 +68,10 @@ s_declare_metrics(tg_metrics_t *m)
                        "Cost in USD of the calls accounted (spec llm_cost_usd), by provider and "
                        "model.",
                        NULL, 0);
+    tg_metrics_declare(m, "tollgate_pricing_unknown_total", TG_METRIC_COUNTER,
+                       "Events whose model the pricing catalogue does not know, priced at the "
+                       "default price (pricing.json default, or pricing.models in the config).",
+                       NULL, 0);
     tg_metrics_declare(m, "tollgate_usage_events_total", TG_METRIC_COUNTER,
                        "Usage events received by analytics, by outcome (stored, duplicate, or "
                        "invalid: dropped unread).",
@@ -97,8 +101,8 @@ analytics_new(const tg_config_t *cfg)
         tg_log_error("no pricing file found: set pricing.file or TOLLGATE_PRICING_FILE");
         goto fail;
     }
-    if (!(self->pricing = tg_pricing_load(pfile)))
-        goto fail;  //  logged by tg_pricing
+    if (!(self->pricing = tg_pricing_load_config(cfg)))  //  pricing.file + pricing.models
+        goto fail;                                       //  logged by tg_pricing
     char *dir = tg_strfmt("%s/analytics", tg_config_str(cfg, "data_dir"));
     size_t map = (size_t)tg_config_int(cfg, "analytics.map_size_mb") << 20;
     self->store = analytics_store_new(dir, map);
@@ -177,6 +181,10 @@ s_count(analytics_t *self, const tg_fr_usage_t *u, const analytics_outcome_t *o)
                               NULL)
         >= 0)
         tg_metrics_add(m, "llm_cost_usd_total", labels, (double)o->cost_micro / 1e6);
+    if (o->unknown
+        && tg_metrics_labels_buf(labels, sizeof labels, "model", u->model ? u->model : "", NULL)
+               >= 0)
+        tg_metrics_add(m, "tollgate_pricing_unknown_total", labels, 1);
     s_count_genai(m, u);
 }
 
@@ -242,6 +250,7 @@ s_publish_events(analytics_t *self)
             continue;
         tg_frame_t *u = self->batch[i];
         u->usage.cost_usd = (double)self->outcome[i].cost_micro / 1e6;
+        u->usage.unpriced = self->outcome[i].unknown;
         size_t len;
         char *map = tg_frame_encode_map(u, &len);
         if (map)
