@@ -3,7 +3,7 @@
 #include "analytics_query.h"
 #include "analytics_store.h"
 #include "tg_frame.h"
-#include "tg_inbox.h"
+#include "tg_evzmq.h"
 #include "tg_log.h"
 #include "tg_metrics.h"
 #include "tg_peers.h"
@@ -14,19 +14,24 @@
 #include "tg_util.h"
 
 #include <assert.h>
+#include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define S_BATCH_MAX 1000   //  events per commit at most
-#define S_RECV_BURST 2000  //  frames read per wake-up before timers get a turn
-#define S_SPEND_MS 1000    //  SPEND heartbeat
-#define S_PRUNE_MS 50      //  retention turn: one small txn of at most analytics.prune_batch
+#define S_BATCH_MAX 1000  //  events per commit at most
+#define S_SPEND_MS 1000   //  SPEND heartbeat
+#define S_PRUNE_MS 50     //  retention turn: one small txn of at most analytics.prune_batch
 
 struct analytics {
     const tg_config_t *cfg;                    //  borrowed configuration
     analytics_store_t *store;                  //  the LMDB book
     tg_pricing_t *pricing;                     //  price catalogue
     zsock_t *inbox;                            //  PULL bound at endpoints.analytics
+    tg_evzmq_t *reader;                        //  reads inbox on the loop
+    struct event *commit_ev;                   //  timer: commit the batch
+    struct event *spend_ev;                    //  timer: SPEND heartbeat
+    struct event *prune_ev;                    //  timer: one retention turn
+    struct event *stats_ev;                    //  timer: STATS heartbeat
     tg_peers_t *peers;                         //  PUSH sockets to reply_to endpoints (ACK, REPLY)
     tg_stats_t *stats;                         //  heartbeat; its PUB also carries SPEND
     tg_metrics_t *metrics;                     //  this process's counters
@@ -135,7 +140,8 @@ fail:
 static void
 s_count_genai(tg_metrics_t *m, const tg_fr_usage_t *u)
 {
-    if (!u->provider || !*u->provider || (u->cache && strcmp(u->cache, "hit") == 0))
+    if (!u->provider || !*u->provider
+        || (u->cache && (strcmp(u->cache, "hit") == 0 || strcmp(u->cache, "coalesced") == 0)))
         return;
     const char *op = u->route && strcmp(u->route, "embeddings") == 0 ? "embeddings" : "chat";
     const char *asked = u->asked && *u->asked ? u->asked : u->model;
@@ -401,43 +407,33 @@ s_on_inbox_frame(tg_frame_t **frame_p, void *arg)
         tg_log_warn("analytics ignored a %s frame", tg_frame_name(type));
 }
 
-static int
-s_on_inbox(zloop_t *loop, zsock_t *sock, void *arg)
+static void
+s_on_commit_timer(evutil_socket_t fd, short what, void *arg)
 {
-    (void)loop;
-    int rc = tg_inbox_drain(sock, S_RECV_BURST, s_on_inbox_frame, arg);
-    return rc == TG_ERR && zsys_interrupted ? -1 : 0;
-}
-
-static int
-s_on_commit_timer(zloop_t *loop, int timer_id, void *arg)
-{
-    (void)loop;
-    (void)timer_id;
+    (void)fd;
+    (void)what;
     s_flush(arg);
-    return 0;
 }
 
-static int
-s_on_spend_timer(zloop_t *loop, int timer_id, void *arg)
+static void
+s_on_spend_timer(evutil_socket_t fd, short what, void *arg)
 {
-    (void)loop;
-    (void)timer_id;
+    (void)fd;
+    (void)what;
     s_publish_spend(arg);
-    return 0;
 }
 
 //  One retention turn: at most prune_batch deletes in one small txn, so ingestion waits at
 //  most one turn. When nothing was due the next look is a second later.
-static int
-s_on_prune_timer(zloop_t *loop, int timer_id, void *arg)
+static void
+s_on_prune_timer(evutil_socket_t fd, short what, void *arg)
 {
-    (void)loop;
-    (void)timer_id;
+    (void)fd;
+    (void)what;
     analytics_t *self = arg;
     int64_t mono = tg_mono_us();
     if (mono < self->prune_idle_until)
-        return 0;
+        return;
     size_t n = 0;
     int rc =
         analytics_store_prune(self->store, tg_now_us(), self->retention_us, self->prune_batch, &n);
@@ -448,34 +444,43 @@ s_on_prune_timer(zloop_t *loop, int timer_id, void *arg)
         tg_metrics_add(self->metrics, "tollgate_analytics_pruned_total", NULL, (double)n);
     if (rc != TG_OK || n < self->prune_batch)
         self->prune_idle_until = mono + 1000000;
-    return 0;
 }
 
-static int
-s_on_stats_timer(zloop_t *loop, int timer_id, void *arg)
+static void
+s_on_stats_timer(evutil_socket_t fd, short what, void *arg)
 {
-    (void)loop;
-    (void)timer_id;
+    (void)fd;
+    (void)what;
     analytics_t *self = arg;
     size_t used;
     if (analytics_store_used(self->store, &used) == TG_OK)
         tg_metrics_set(self->metrics, "tollgate_analytics_used_bytes", NULL, (double)used);
     tg_stats_publish(self->stats, self->metrics, true);
-    return 0;
+}
+
+//  A persistent timer every ms milliseconds on base.
+static struct event *
+s_timer(struct event_base *base, int64_t ms, event_callback_fn fn, void *arg)
+{
+    struct event *ev = event_new(base, -1, EV_PERSIST, fn, arg);
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    event_add(ev, &tv);
+    return ev;
 }
 
 int
-analytics_attach(analytics_t *self, zloop_t *loop)
+analytics_attach(analytics_t *self, struct event_base *base)
 {
-    assert(self && loop);
-    if (zloop_reader(loop, self->inbox, s_on_inbox, self) != 0)
+    assert(self && base);
+    self->reader = tg_evzmq_new(base, self->inbox, s_on_inbox_frame, self);
+    if (!self->reader)
         return TG_ERR;
-    zloop_timer(loop, (size_t)tg_config_int(self->cfg, "analytics.commit_interval_ms"), 0,
-                s_on_commit_timer, self);
-    zloop_timer(loop, S_SPEND_MS, 0, s_on_spend_timer, self);
-    zloop_timer(loop, S_PRUNE_MS, 0, s_on_prune_timer, self);
-    zloop_timer(loop, (size_t)tg_config_int(self->cfg, "stats.interval_ms"), 0, s_on_stats_timer,
-                self);
+    self->commit_ev = s_timer(base, tg_config_int(self->cfg, "analytics.commit_interval_ms"),
+                              s_on_commit_timer, self);
+    self->spend_ev = s_timer(base, S_SPEND_MS, s_on_spend_timer, self);
+    self->prune_ev = s_timer(base, S_PRUNE_MS, s_on_prune_timer, self);
+    self->stats_ev =
+        s_timer(base, tg_config_int(self->cfg, "stats.interval_ms"), s_on_stats_timer, self);
     tg_stats_publish(self->stats, self->metrics, true);
     return TG_OK;
 }
@@ -487,6 +492,13 @@ analytics_destroy(analytics_t **self_p)
     analytics_t *self = *self_p;
     if (!self)
         return;
+    struct event **evs[] = {&self->commit_ev, &self->spend_ev, &self->prune_ev, &self->stats_ev};
+    for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
+        if (*evs[i]) {
+            event_free(*evs[i]);
+            *evs[i] = NULL;
+        }
+    tg_evzmq_destroy(&self->reader);
     if (self->store)
         s_flush(self);               //  the last batch: committed and acknowledged before we go
     tg_peers_destroy(&self->peers);  //  linger: the ACKs still leave
