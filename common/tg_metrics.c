@@ -186,7 +186,7 @@ tg_metrics_destroy(tg_metrics_t **self_p)
     *self_p = NULL;
 }
 
-static bool
+static bool __attribute__((unused))  //  used by asserts only
 s_ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), k = strlen(suffix);
