@@ -95,6 +95,20 @@ s_write_value(s_writer_t *w, const char *value, bool cut)
     const unsigned char *s = (const unsigned char *)value;
     size_t avail = strlen(value), used = 0;
     while (avail) {
+        //  A run of printable ASCII that needs no escape is copied at once (the usual case:
+        //  provider and model names); anything else goes one character at a time below.
+        size_t limit =
+            cut && TG_METRICS_MAX_VALUE - used < avail ? TG_METRICS_MAX_VALUE - used : avail;
+        size_t run = 0;
+        while (run < limit && s[run] >= 0x20 && s[run] < 0x7f && s[run] != '\\' && s[run] != '"')
+            run++;
+        if (run) {
+            s_write(w, (const char *)s, run);
+            s += run;
+            avail -= run;
+            used += run;
+            continue;
+        }
         size_t n = s_utf8_len(s, avail);
         if (cut && used + (n ? n : 1) > TG_METRICS_MAX_VALUE)
             break;

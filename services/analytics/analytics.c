@@ -22,6 +22,16 @@
 #define S_SPEND_MS 1000   //  SPEND heartbeat
 #define S_PRUNE_MS 50     //  retention turn: one small txn of at most analytics.prune_batch
 
+//  The GenAI metric label sets of the last (operation, provider, asked, model) seen: most
+//  events repeat it, and building label text is most of what counting them costs.
+typedef struct {
+    char key[600];        //  "op\x1fprovider\x1fasked\x1fmodel", "" = empty
+    char duration[1024];  //  labels of gen_ai_client_operation_duration_seconds
+    char input[1024];     //  labels of gen_ai_client_token_usage, gen_ai_token_type="input"
+    char output[1024];    //  the same, gen_ai_token_type="output"
+    bool ok;              //  the label sets fit their buffers
+} s_genai_memo_t;
+
 struct analytics {
     const tg_config_t *cfg;                    //  borrowed configuration
     analytics_store_t *store;                  //  the LMDB book
@@ -35,6 +45,7 @@ struct analytics {
     tg_peers_t *peers;                         //  PUSH sockets to reply_to endpoints (ACK, REPLY)
     tg_stats_t *stats;                         //  heartbeat; its PUB also carries SPEND
     tg_metrics_t *metrics;                     //  this process's counters
+    s_genai_memo_t genai;                      //  GenAI label sets of the last model seen
     tg_frame_t *batch[S_BATCH_MAX];            //  usage frames waiting for the next commit
     analytics_outcome_t outcome[S_BATCH_MAX];  //  per batch slot, filled by the store
     size_t nbatch;                             //  frames in batch
@@ -138,31 +149,43 @@ fail:
 //  The OpenTelemetry GenAI client metrics of one event that reached a provider (cache hits and
 //  calls refused before one are not GenAI client operations).
 static void
-s_count_genai(tg_metrics_t *m, const tg_fr_usage_t *u)
+s_count_genai(tg_metrics_t *m, s_genai_memo_t *memo, const tg_fr_usage_t *u)
 {
     if (!u->provider || !*u->provider
         || (u->cache && (strcmp(u->cache, "hit") == 0 || strcmp(u->cache, "coalesced") == 0)))
         return;
     const char *op = u->route && strcmp(u->route, "embeddings") == 0 ? "embeddings" : "chat";
-    const char *asked = u->asked && *u->asked ? u->asked : u->model;
-    char labels[1024];
-    if (tg_metrics_labels_buf(labels, sizeof labels, "gen_ai_operation_name", op, "gen_ai_system",
-                              u->provider, "gen_ai_request_model", asked, "gen_ai_response_model",
-                              u->model, NULL)
-        >= 0)
-        tg_metrics_observe(m, "gen_ai_client_operation_duration_seconds", labels,
-                           (double)u->latency_us / 1e6);
+    const char *model = u->model ? u->model : "";
+    const char *asked = u->asked && *u->asked ? u->asked : model;
+    char key[sizeof memo->key];
+    int klen = snprintf(key, sizeof key, "%s\x1f%s\x1f%s\x1f%s", op, u->provider, asked, model);
+    if (klen < 0 || (size_t)klen >= sizeof key || strcmp(key, memo->key) != 0) {
+        memo->ok =
+            tg_metrics_labels_buf(memo->duration, sizeof memo->duration, "gen_ai_operation_name",
+                                  op, "gen_ai_system", u->provider, "gen_ai_request_model", asked,
+                                  "gen_ai_response_model", model, NULL)
+                >= 0
+            && tg_metrics_labels_buf(memo->input, sizeof memo->input, "gen_ai_operation_name", op,
+                                     "gen_ai_system", u->provider, "gen_ai_request_model", asked,
+                                     "gen_ai_response_model", model, "gen_ai_token_type", "input",
+                                     NULL)
+                   >= 0
+            && tg_metrics_labels_buf(memo->output, sizeof memo->output, "gen_ai_operation_name", op,
+                                     "gen_ai_system", u->provider, "gen_ai_request_model", asked,
+                                     "gen_ai_response_model", model, "gen_ai_token_type", "output",
+                                     NULL)
+                   >= 0;
+        //  A key too long to keep is not remembered: the next event builds its labels again.
+        snprintf(memo->key, sizeof memo->key, "%s", (size_t)klen < sizeof key ? key : "");
+    }
+    if (!memo->ok)
+        return;
+    tg_metrics_observe(m, "gen_ai_client_operation_duration_seconds", memo->duration,
+                       (double)u->latency_us / 1e6);
     if (u->error && *u->error)
         return;  //  no usage to report
-    static const char *const types[] = {"input", "output"};
-    const uint64_t counts[] = {u->tok_in, u->tok_out};
-    for (int i = 0; i < 2; i++)
-        if (tg_metrics_labels_buf(labels, sizeof labels, "gen_ai_operation_name", op,
-                                  "gen_ai_system", u->provider, "gen_ai_request_model", asked,
-                                  "gen_ai_response_model", u->model, "gen_ai_token_type", types[i],
-                                  NULL)
-            >= 0)
-            tg_metrics_observe(m, "gen_ai_client_token_usage", labels, (double)counts[i]);
+    tg_metrics_observe(m, "gen_ai_client_token_usage", memo->input, (double)u->tok_in);
+    tg_metrics_observe(m, "gen_ai_client_token_usage", memo->output, (double)u->tok_out);
 }
 
 //  Counts one committed event in the metrics.
@@ -191,7 +214,7 @@ s_count(analytics_t *self, const tg_fr_usage_t *u, const analytics_outcome_t *o)
         && tg_metrics_labels_buf(labels, sizeof labels, "model", u->model ? u->model : "", NULL)
                >= 0)
         tg_metrics_add(m, "tollgate_pricing_unknown_total", labels, 1);
-    s_count_genai(m, u);
+    s_count_genai(m, &self->genai, u);
 }
 
 //  SPEND{today, this month} on the bus (UTC periods of now).

@@ -133,6 +133,16 @@ test_labels(void)
     l = tg_metrics_labels("m", big, NULL);
     CU_ASSERT_EQUAL(strlen(l), TG_METRICS_MAX_VALUE + 4);
     free(l);
+    //  Whole characters only: a 2-byte character that would cross the cut is left out.
+    memset(big, 'x', TG_METRICS_MAX_VALUE - 1);
+    memcpy(big + TG_METRICS_MAX_VALUE - 1, "\xc3\xa9z", 4);
+    l = tg_metrics_labels("m", big, NULL);
+    CU_ASSERT_EQUAL(strlen(l), TG_METRICS_MAX_VALUE - 1 + 4);
+    free(l);
+    //  Plain runs and escapes interleaved.
+    l = tg_metrics_labels("m", "ab\"cd\\ef\ngh\x01ij", NULL);
+    CU_ASSERT_STRING_EQUAL(l, "m=\"ab\\\"cd\\\\ef\\ngh?ij\"");
+    free(l);
 
     char buf[64];
     CU_ASSERT_EQUAL(tg_metrics_labels_buf(buf, sizeof buf, "a", "1", "b", "\"", NULL), 12);
