@@ -1,6 +1,7 @@
 //  tg_config.c - YAML (libyaml) + environment + defaults, checked against tg_config_keys.def.
 #include "tg_config.h"
 #include "tg_addr.h"
+#include "tg_pricing.h"
 #include "tg_config_routes.h"
 #include "tg_util.h"
 
@@ -43,19 +44,21 @@ typedef struct {
 } s_pair_t;
 
 struct tg_config {
-    char *values[S_NKEYS];     //  text value of every key, after overrides
-    int64_t ints[S_NKEYS];     //  parsed INT / BOOL values
-    double dbls[S_NKEYS];      //  parsed DBL values
-    tg_provider_t *providers;  //  providers, built-ins first
-    size_t nproviders;         //  entries in providers
-    s_pair_t *aliases;         //  alias -> model
-    size_t naliases;           //  entries in aliases
-    s_pair_t *agents;          //  agent -> default model
-    size_t nagents;            //  entries in agents
-    tg_route_t *routes;        //  models declared under `models:`
-    size_t nroutes;            //  entries in routes
-    tg_tier_t *tiers;          //  tiers of virtual keys, built-ins first
-    size_t ntiers;             //  entries in tiers
+    char *values[S_NKEYS];        //  text value of every key, after overrides
+    int64_t ints[S_NKEYS];        //  parsed INT / BOOL values
+    double dbls[S_NKEYS];         //  parsed DBL values
+    tg_provider_t *providers;     //  providers, built-ins first
+    size_t nproviders;            //  entries in providers
+    s_pair_t *aliases;            //  alias -> model
+    size_t naliases;              //  entries in aliases
+    s_pair_t *agents;             //  agent -> default model
+    size_t nagents;               //  entries in agents
+    tg_route_t *routes;           //  models declared under `models:`
+    size_t nroutes;               //  entries in routes
+    tg_tier_t *tiers;             //  tiers of virtual keys, built-ins first
+    size_t ntiers;                //  entries in tiers
+    tg_price_override_t *prices;  //  pricing.models.<name>: per-deployment prices
+    size_t nprices;               //  entries in prices
 };
 
 //  The built-in tiers and their limits (requests/min, tokens/min, requests/month, tokens/month).
@@ -424,6 +427,67 @@ s_load_list(tg_config_t *self, yaml_document_t *doc, yaml_node_t *node, const ch
     return TG_OK;
 }
 
+//  pricing.models: model name -> {input, output, cached_input, cache_write} in USD per 1M.
+static int
+s_load_prices(tg_config_t *self, yaml_document_t *doc, yaml_node_t *node)
+{
+    static const char *const keys[4] = {"input", "output", "cached_input", "cache_write"};
+    if (node->type != YAML_MAPPING_NODE) {
+        s_error("pricing.models must be a mapping of model names to prices");
+        return TG_INVALID;
+    }
+    for (yaml_node_pair_t *pr = node->data.mapping.pairs.start; pr < node->data.mapping.pairs.top;
+         pr++) {
+        const char *name = s_scalar(yaml_document_get_node(doc, pr->key));
+        yaml_node_t *vn = yaml_document_get_node(doc, pr->value);
+        if (!name || !*name || strlen(name) > 200) {
+            s_error("pricing.models: keys must be model names (1 to 200 characters)");
+            return TG_INVALID;
+        }
+        if (!vn || vn->type != YAML_MAPPING_NODE) {
+            s_error("pricing.models.%s must be a mapping of prices (input, output, cached_input, "
+                    "cache_write)",
+                    name);
+            return TG_INVALID;
+        }
+        double v[4] = {-1, -1, -1, -1};
+        for (yaml_node_pair_t *ip = vn->data.mapping.pairs.start; ip < vn->data.mapping.pairs.top;
+             ip++) {
+            const char *k = s_scalar(yaml_document_get_node(doc, ip->key));
+            const char *val = s_scalar(yaml_document_get_node(doc, ip->value));
+            int which = -1;
+            for (int w = 0; k && w < 4; w++)
+                if (strcmp(k, keys[w]) == 0)
+                    which = w;
+            if (which < 0) {
+                s_error("unknown key pricing.models.%s.%s (input, output, cached_input, "
+                        "cache_write)",
+                        name, k ? k : "?");
+                return TG_INVALID;
+            }
+            char *end = NULL;
+            errno = 0;
+            double d = val ? strtod(val, &end) : -1;
+            if (!val || errno || end == val || *end || !isfinite(d) || d < 0 || d > 1000000) {
+                s_error("pricing.models.%s.%s must be a price in USD per 1M tokens (0 to "
+                        "1000000), not '%s'",
+                        name, k, val ? val : "?");
+                return TG_INVALID;
+            }
+            v[which] = d;
+        }
+        self->prices = tg_realloc(self->prices, (self->nprices + 1) * sizeof *self->prices);
+        self->prices[self->nprices++] = (tg_price_override_t){
+            .name = tg_strdup(name),
+            .input = v[0],
+            .output = v[1],
+            .cached_input = v[2],
+            .cache_write = v[3],
+        };
+    }
+    return TG_OK;
+}
+
 static int
 s_load_mapping(tg_config_t *self, yaml_document_t *doc, yaml_node_t *node, const char *prefix)
 {
@@ -455,6 +519,8 @@ s_load_mapping(tg_config_t *self, yaml_document_t *doc, yaml_node_t *node, const
             rc = s_load_pairs(doc, vn, "agents", &self->agents, &self->nagents, "default_model");
         else if (!*prefix && strcmp(k, "tiers") == 0)
             rc = s_load_tiers(self, doc, vn);
+        else if (strcmp(prefix, "pricing") == 0 && strcmp(k, "models") == 0)
+            rc = s_load_prices(self, doc, vn);
         else if (vn->type == YAML_MAPPING_NODE)
             rc = s_load_mapping(self, doc, vn, path);
         else if (vn->type == YAML_SCALAR_NODE) {
@@ -790,6 +856,9 @@ tg_config_destroy(tg_config_t **self_p)
         free(self->agents[i].name);
         free(self->agents[i].target);
     }
+    for (size_t i = 0; i < self->nprices; i++)
+        free((char *)self->prices[i].name);
+    free(self->prices);
     free(self->agents);
     for (size_t i = 0; i < self->ntiers; i++)
         free(self->tiers[i].name);
@@ -956,4 +1025,16 @@ tg_config_ensure_dirs(const tg_config_t *self)
     if (s_mkdirs(tg_config_str(self, "run_dir")) != TG_OK)
         return TG_ERR;
     return s_mkdirs(tg_config_str(self, "data_dir"));
+}
+
+size_t
+tg_config_price_count(const tg_config_t *self)
+{
+    return self->nprices;
+}
+
+const struct tg_price_override *
+tg_config_price(const tg_config_t *self, size_t index)
+{
+    return index < self->nprices ? &self->prices[index] : NULL;
 }

@@ -106,4 +106,11 @@ const tg_tier_t *tg_config_tier(const tg_config_t *self, size_t index);
 //  The default model of agent `agent`, or NULL.
 const char *tg_config_agent_model(const tg_config_t *self, const char *agent);
 
+//  Per-deployment prices (`pricing.models.<name>`: input, output, cached_input, cache_write in
+//  USD per 1M tokens; a price not given is negative), in file order. Borrowed for the
+//  config's life; tg_pricing_override applies one.
+struct tg_price_override;
+size_t tg_config_price_count(const tg_config_t *self);
+const struct tg_price_override *tg_config_price(const tg_config_t *self, size_t index);
+
 #endif

@@ -437,6 +437,13 @@ s_msgpack_skip(const uint8_t *p, const uint8_t *end, int depth)
     return p + len;
 }
 
+bool
+tg_frame_msgpack_whole(const void *data, size_t len)
+{
+    const uint8_t *end = (const uint8_t *)data + len;
+    return data && len && s_msgpack_skip(data, end, 0) == end;
+}
+
 //  Decodes one msgpack map (exactly map_len bytes) as a frame of `type`; the tag and body
 //  parts are the caller's. TG_OK and *out_p, or TG_INVALID with the reason in err.
 static int

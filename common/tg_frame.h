@@ -125,4 +125,9 @@ int tg_frame_field(tg_frame_type_t type,
 //  Writes the tag part ("<tag>" or "<tag>.<topic>") into out; returns its length.
 size_t tg_frame_tag(const tg_frame_t *self, char *out, size_t size);
 
+//  True if data[len] is exactly one msgpack object whose containers claim no more entries than
+//  there are bytes left (check bytes from the network with it before msgpack_unpack_next,
+//  which allocates a container's declared size first).
+bool tg_frame_msgpack_whole(const void *data, size_t len);
+
 #endif

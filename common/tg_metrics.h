@@ -1,5 +1,6 @@
-//  tg_metrics.h - per-process metrics registry, Prometheus text snapshots, and the aggregator
-//  that merges the snapshots of all processes into one exposition for GET /metrics.
+//  tg_metrics.h - the metrics registry of one process: the counters, gauges and histograms it
+//  updates, and their snapshot as msgpack for the bus. The aggregation of all processes'
+//  snapshots is tg_metrics_agg.h, the text exposition tg_metrics_render.h.
 #ifndef TG_METRICS_H
 #define TG_METRICS_H
 
@@ -13,12 +14,11 @@ typedef enum {
 } tg_metric_type_t;
 
 #define TG_METRICS_MAX_SERIES 20000         //  series per registry; new ones beyond are dropped
-#define TG_METRICS_MAX_LINE 16384           //  longest snapshot line the aggregator accepts
+#define TG_METRICS_MAX_LINE 16384           //  longest label text of a series
 #define TG_METRICS_MAX_SNAPSHOT (32 << 20)  //  largest snapshot the aggregator accepts (bytes)
 #define TG_METRICS_MAX_VALUE 256            //  label values are cut to this many bytes
 
 typedef struct tg_metrics tg_metrics_t;
-typedef struct tg_metrics_agg tg_metrics_agg_t;
 
 //  A registry for one process. Not thread-safe: use it from one thread.
 tg_metrics_t *tg_metrics_new(void);
@@ -54,27 +54,12 @@ void tg_metrics_set(tg_metrics_t *self, const char *name, const char *labels, do
 void tg_metrics_observe(tg_metrics_t *self, const char *name, const char *labels, double value);
 
 //  Prometheus text exposition of every family (HELP, TYPE, samples), families sorted by name
-//  and series by labels. Caller frees.
+//  and series by labels (label names sorted). Caller frees. For tests and tools: processes
+//  publish tg_metrics_encode's msgpack instead.
 char *tg_metrics_snapshot(const tg_metrics_t *self);
 
-//  An aggregator of snapshots from many sources (processes).
-tg_metrics_agg_t *tg_metrics_agg_new(void);
-//  Frees the aggregator and sets *self_p to NULL. NULL-safe, idempotent.
-void tg_metrics_agg_destroy(tg_metrics_agg_t **self_p);
-//  Replaces source's snapshot (text from the network: checked, capped). Returns TG_OK,
-//  TG_INVALID on unparsable text (the previous snapshot is kept), or TG_AGAIN for a new source
-//  beyond 1024 sources. If the source's counters went
-//  down or vanished (it restarted), its previous counters are kept in the totals so that the
-//  aggregated counters never decrease.
-int tg_metrics_agg_put(tg_metrics_agg_t *self,
-                       const char *source,
-                       const char *snapshot,
-                       int64_t now_us);
-//  Drops the sources last put before older_than_us; their counters stay in the totals, their
-//  gauges go.
-void tg_metrics_agg_expire(tg_metrics_agg_t *self, int64_t older_than_us);
-//  One exposition for all sources: samples with the same name and labels summed (gauges too),
-//  one HELP/TYPE per family, families sorted by name, deterministic order. Caller frees.
-char *tg_metrics_agg_render(tg_metrics_agg_t *self);
+//  The registries' families and series as one msgpack body (the STATS frame body,
+//  tg_metrics_wire.h). NULL entries are skipped. Caller frees; *len_p its size.
+char *tg_metrics_encode(const tg_metrics_t *const *regs, size_t nregs, size_t *len_p);
 
 #endif

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tg_config.h"
 #include "tg_log.h"
 #include "tg_util.h"
 
@@ -30,6 +31,7 @@ typedef struct {
     uint64_t input_u;   //  input price in 1e-6 USD per 1M tokens (= 1e-12 USD per token)
     uint64_t output_u;  //  output price, same unit
     uint64_t cached_u;  //  cached input price, same unit
+    uint64_t cwrite_u;  //  cache-write input price, same unit
 } s_model_t;
 
 //  One lookup key (a normalized name or alias) and the model it names.
@@ -228,14 +230,15 @@ tg_pricing_default(const tg_pricing_t *self)
     return &self->dflt.pub;
 }
 
-double
-tg_pricing_cost(const tg_pricing_t *self,
-                const char *model,
-                uint64_t in,
-                uint64_t out,
-                uint64_t cached_in,
-                uint64_t total,
-                bool *unknown_p)
+int64_t
+tg_pricing_cost_micro(const tg_pricing_t *self,
+                      const char *model,
+                      uint64_t in,
+                      uint64_t out,
+                      uint64_t cached_in,
+                      uint64_t cache_write_in,
+                      uint64_t total,
+                      bool *unknown_p)
 {
     assert(self);
     const s_model_t *m = s_find(self, model);
@@ -250,12 +253,100 @@ tg_pricing_cost(const tg_pricing_t *self,
         tenths = (s_u128)total * (7 * (s_u128)m->input_u + 3 * (s_u128)m->output_u);
     else {
         uint64_t cached = cached_in < in ? cached_in : in;
+        uint64_t cwrite = cache_write_in < in - cached ? cache_write_in : in - cached;
         tenths = 10
-                 * ((s_u128)(in - cached) * m->input_u + (s_u128)cached * m->cached_u
-                    + (s_u128)out * m->output_u);
+                 * ((s_u128)(in - cached - cwrite) * m->input_u + (s_u128)cached * m->cached_u
+                    + (s_u128)cwrite * m->cwrite_u + (s_u128)out * m->output_u);
     }
     s_u128 micro_usd = (tenths + 5000000) / 10000000;  //  1e-6 USD = 1e7 units; half up
-    return (double)micro_usd / 1e6;
+    return micro_usd > (s_u128)INT64_MAX ? INT64_MAX : (int64_t)micro_usd;
+}
+
+double
+tg_pricing_cost(const tg_pricing_t *self,
+                const char *model,
+                uint64_t in,
+                uint64_t out,
+                uint64_t cached_in,
+                uint64_t total,
+                bool *unknown_p)
+{
+    return (double)tg_pricing_cost_micro(self, model, in, out, cached_in, 0, total, unknown_p)
+           / 1e6;
+}
+
+//  Sets one price from an override (usd < 0: not given, nothing changes). False if invalid.
+static bool
+s_override_price(double usd, double *pub, uint64_t *units)
+{
+    if (usd < 0)
+        return true;
+    if (!isfinite(usd) || usd > TG_PRICING_PRICE_MAX)
+        return false;
+    *pub = usd;
+    *units = (uint64_t)llround(usd * 1e6);
+    return true;
+}
+
+int
+tg_pricing_override(tg_pricing_t *self, const tg_price_override_t *o)
+{
+    assert(self && o);
+    char key[TG_PRICING_NAME_MAX];
+    if (!o->name || s_light(o->name, key) < 0) {
+        tg_log_error("pricing override: \"%.80s\" is not a model name", o->name ? o->name : "");
+        return TG_INVALID;
+    }
+    const double given[] = {o->input, o->output, o->cached_input, o->cache_write};
+    for (size_t i = 0; i < sizeof given / sizeof given[0]; i++)
+        if (isnan(given[i]) || given[i] > TG_PRICING_PRICE_MAX) {
+            tg_log_error("pricing override %s: prices must be numbers from 0 to %.0f USD per 1M "
+                         "tokens",
+                         key, TG_PRICING_PRICE_MAX);
+            return TG_INVALID;
+        }
+    s_model_t *m = (s_model_t *)s_exact(self, key);
+    bool added = !m;
+    if (added) {
+        if (o->input < 0 || o->output < 0) {
+            tg_log_error("pricing override %s: a model not in the catalogue needs input and "
+                         "output prices",
+                         key);
+            return TG_INVALID;
+        }
+        self->models = tg_realloc(self->models, (self->count + 1) * sizeof(s_model_t));
+        m = &self->models[self->count];
+        memset(m, 0, sizeof *m);
+        m->pub.name = tg_strdup(key);
+        m->pub.provider = tg_strdup("custom");
+        m->pub.kind = tg_strdup("chat");
+        self->keys = tg_realloc(self->keys, (self->nkeys + 1) * sizeof(s_key_t));
+        self->keys[self->nkeys].key = tg_strdup(key);
+        self->keys[self->nkeys].model = self->count;
+        self->nkeys++;
+        self->count++;
+        qsort(self->keys, self->nkeys, sizeof(s_key_t), s_key_cmp);
+    }
+    s_override_price(o->input, &m->pub.input, &m->input_u);
+    s_override_price(o->output, &m->pub.output, &m->output_u);
+    if (o->cached_input >= 0) {
+        s_override_price(o->cached_input, &m->pub.cached_input, &m->cached_u);
+        m->pub.has_cached = true;
+    } else if (!m->pub.has_cached) {  //  follows the (new) input price
+        m->pub.cached_input = m->pub.input;
+        m->cached_u = m->input_u;
+    }
+    if (o->cache_write >= 0) {
+        s_override_price(o->cache_write, &m->pub.cache_write, &m->cwrite_u);
+        m->pub.has_cache_write = true;
+    } else if (!m->pub.has_cache_write) {
+        m->pub.cache_write = m->pub.input;
+        m->cwrite_u = m->input_u;
+    }
+    tg_log_info("pricing override %s %s: input=%g output=%g cached_input=%g cache_write=%g",
+                added ? "added" : "replaced", key, m->pub.input, m->pub.output, m->pub.cached_input,
+                m->pub.cache_write);
+    return TG_OK;
 }
 
 size_t
@@ -334,6 +425,14 @@ s_prices(const char *path, const char *where, json_t *obj, s_model_t *m)
         m->pub.cached_input = m->pub.input;
         m->cached_u = m->input_u;
     }
+    rc = s_price(path, where, obj, "cache_write", false, &m->pub.cache_write, &m->cwrite_u);
+    if (rc < 0)
+        return -1;
+    m->pub.has_cache_write = rc == 0;
+    if (rc == 1) {
+        m->pub.cache_write = m->pub.input;
+        m->cwrite_u = m->input_u;
+    }
     return 0;
 }
 
@@ -389,8 +488,9 @@ s_add_key(tg_pricing_t *self, const char *path, const char *where, const char *n
 static int
 s_load_model(tg_pricing_t *self, const char *path, json_t *obj, size_t i)
 {
-    static const char *allowed[] = {"name",         "provider", "kind",    "input", "output",
-                                    "cached_input", "context",  "aliases", NULL};
+    static const char *allowed[] = {"name",    "provider",     "kind",        "input",
+                                    "output",  "cached_input", "cache_write", "context",
+                                    "aliases", "source",       NULL};
     char where[32];
     snprintf(where, sizeof where, "models[%zu]", i);
     if (!json_is_object(obj)) {
@@ -461,7 +561,8 @@ s_load_model(tg_pricing_t *self, const char *path, json_t *obj, size_t i)
 static int
 s_load_doc(tg_pricing_t *self, const char *path, json_t *doc)
 {
-    static const char *allowed[] = {"version", "updated", "notes", "default", "models", NULL};
+    static const char *allowed[] = {"version", "updated", "notes", "sources",
+                                    "default", "models",  NULL};
     if (!json_is_object(doc)) {
         s_fail(path, "top level must be an object");
         return -1;
@@ -485,7 +586,7 @@ s_load_doc(tg_pricing_t *self, const char *path, json_t *doc)
         s_fail(path, "default must be an object with input and output prices");
         return -1;
     }
-    static const char *dflt_allowed[] = {"input", "output", "cached_input", NULL};
+    static const char *dflt_allowed[] = {"input", "output", "cached_input", "cache_write", NULL};
     if ((unknown = s_unknown_key(dflt, dflt_allowed))) {
         s_fail(path, "default has unknown key \"%.64s\"", unknown);
         return -1;
@@ -545,6 +646,17 @@ tg_pricing_load(const char *path)
     json_decref(doc);
     if (rc < 0)
         tg_pricing_destroy(&self);
+    return self;
+}
+
+tg_pricing_t *
+tg_pricing_load_config(const tg_config_t *cfg)
+{
+    const char *file = tg_config_str(cfg, "pricing.file");
+    tg_pricing_t *self = tg_pricing_load(file && *file ? file : tg_pricing_default_path());
+    for (size_t i = 0; self && i < tg_config_price_count(cfg); i++)
+        if (tg_pricing_override(self, tg_config_price(cfg, i)) != TG_OK)
+            tg_pricing_destroy(&self);
     return self;
 }
 

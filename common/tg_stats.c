@@ -1,4 +1,4 @@
-//  tg_stats.c - heartbeat + metrics snapshot on the bus.
+//  tg_stats.c - heartbeat + metrics snapshot (msgpack, tg_metrics_wire.h) on the bus.
 #include "tg_stats.h"
 #include "tg_frame.h"
 #include "tg_addr.h"
@@ -101,15 +101,10 @@ tg_stats_publish(tg_stats_t *self, const tg_metrics_t *metrics, bool ready)
     f->stats.ready = ready;
     f->stats.ts = tg_now_us();
     s_count_frames(self);
-    char *frames = tg_metrics_snapshot(self->frames);
-    char *snap = frames;
-    if (metrics) {
-        char *own = tg_metrics_snapshot(metrics);
-        snap = tg_strfmt("%s%s", own, frames);  //  the aggregator does not need them sorted
-        free(own);
-        free(frames);
-    }
-    tg_frame_give_body(f, &snap, strlen(snap));
+    const tg_metrics_t *regs[] = {metrics, self->frames};
+    size_t len;
+    char *body = tg_metrics_encode(regs, 2, &len);
+    tg_frame_give_body(f, &body, len);
     tg_frame_send(&f, self->pub);  //  PUB never blocks; a dropped heartbeat is resent next tick
 }
 

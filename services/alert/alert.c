@@ -4,7 +4,7 @@
 #include "alert_rules.h"
 #include "alert_webhook.h"
 #include "tg_frame.h"
-#include "tg_inbox.h"
+#include "tg_evzmq.h"
 #include "tg_log.h"
 #include "tg_metrics.h"
 #include "tg_peers.h"
@@ -15,13 +15,13 @@
 
 #include <sys/queue.h>
 
+#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define S_RECV_BURST 1000   //  frames read per wake-up
 #define S_LIST_DEFAULT 100  //  alerts listed when no limit is given
 #define S_LIST_MAX 1000     //  largest limit accepted
 #define S_EVAL_MS 1000      //  rules are evaluated this often, and after each EVENTS
@@ -42,6 +42,13 @@ struct alert {
     tg_metrics_t *metrics;   //  this process's counters
     double daily_usd;        //  budget.daily_usd (0 = none)
     double monthly_usd;      //  budget.monthly_usd (0 = none)
+    tg_evzmq_t *inbox_rd;    //  reads inbox on the loop
+    tg_evzmq_t *bus_rd;      //  reads bus on the loop
+    struct event *settle;    //  runs once the frames read in one turn are handled
+    struct event *stats_ev;  //  timer: STATS heartbeat
+    struct event *eval_ev;   //  timer: rule evaluation
+    tg_frame_t *last_spend;  //  newest SPEND read since the last settle
+    size_t fed;              //  usage events fed to the rules since the last settle
 };
 
 static void s_sync_events(alert_t *self);
@@ -107,6 +114,8 @@ s_sync_events(alert_t *self)
     else
         zsock_set_unsubscribe(self->bus, "evs");
     self->events = want;
+    if (self->bus_rd)
+        tg_evzmq_kick(self->bus_rd);  //  ZMQ_FD is edge-triggered: look again after the change
     tg_log_info("usage events %s", want ? "subscribed: a rule reads them" : "unsubscribed");
 }
 
@@ -316,25 +325,13 @@ s_on_inbox_frame(tg_frame_t **frame_p, void *arg)
         tg_log_warn("alert ignored a %s frame", tg_frame_name(f->type));
 }
 
-static int
-s_on_inbox(zloop_t *loop, zsock_t *sock, void *arg)
-{
-    (void)loop;
-    int rc = tg_inbox_drain(sock, S_RECV_BURST, s_on_inbox_frame, arg);
-    return rc == TG_ERR && zsys_interrupted ? -1 : 0;
-}
-
-typedef struct {
-    alert_t *self;     //  the core
-    tg_frame_t *last;  //  newest SPEND seen in this drain
-    size_t events;     //  usage events fed to the rules
-} s_drain_t;
-
-//  Keeps the newest SPEND, dropping the one before; feeds EVENTS to the rules.
+//  Keeps the newest SPEND, dropping the one before; feeds EVENTS to the rules. The rest is
+//  done in s_on_settle, once per turn of the loop (SPEND comes every second and after each
+//  commit: only the newest one matters).
 static void
 s_on_bus_frame(tg_frame_t **frame_p, void *arg)
 {
-    s_drain_t *d = arg;
+    alert_t *self = arg;
     tg_frame_t *f = *frame_p;
     if (f->type == TG_FRAME_EVENTS) {
         int64_t now = tg_now_us();
@@ -345,69 +342,77 @@ s_on_bus_frame(tg_frame_t **frame_p, void *arg)
             if (tg_frame_decode_next(TG_FRAME_USAGE, f->body, f->body_len, &off, &u, err,
                                      sizeof err)
                 == TG_OK) {
-                alert_rules_on_event(d->self->rules, &u->usage, now);
-                d->events++;
+                alert_rules_on_event(self->rules, &u->usage, now);
+                self->fed++;
             }
             tg_frame_destroy(&u);
         }
+    } else if (f->type == TG_FRAME_SPEND) {
+        tg_frame_destroy(&self->last_spend);
+        self->last_spend = f;
+        *frame_p = NULL;
+    } else
         return;
-    }
-    if (f->type != TG_FRAME_SPEND)
-        return;
-    tg_frame_destroy(&d->last);
-    d->last = f;
-    *frame_p = NULL;
+    event_active(self->settle, EV_TIMEOUT, 0);  //  once, whatever the number of frames
 }
 
-static int
-s_on_bus(zloop_t *loop, zsock_t *sock, void *arg)
+static void
+s_on_settle(evutil_socket_t fd, short what, void *arg)
 {
-    (void)loop;
+    (void)fd;
+    (void)what;
     alert_t *self = arg;
-    //  SPEND comes every second and after each commit: only the newest one matters.
-    s_drain_t d = {self, NULL, 0};
-    int rc = tg_inbox_drain(sock, S_RECV_BURST, s_on_bus_frame, &d);
-    if (rc == TG_OK && d.last) {
-        s_on_spend(self, &d.last->spend);
-        alert_rules_on_spend(self->rules, &d.last->spend, tg_now_us());
+    if (self->last_spend) {
+        s_on_spend(self, &self->last_spend->spend);
+        alert_rules_on_spend(self->rules, &self->last_spend->spend, tg_now_us());
     }
-    if (d.events || d.last)
+    if (self->fed || self->last_spend)
         alert_rules_eval(self->rules, tg_now_us(), s_on_fire, self);
-    tg_frame_destroy(&d.last);
-    return rc == TG_ERR && zsys_interrupted ? -1 : 0;
+    tg_frame_destroy(&self->last_spend);
+    self->fed = 0;
 }
 
-static int
-s_on_stats_timer(zloop_t *loop, int timer_id, void *arg)
+static void
+s_on_stats_timer(evutil_socket_t fd, short what, void *arg)
 {
-    (void)loop;
-    (void)timer_id;
+    (void)fd;
+    (void)what;
     alert_t *self = arg;
     tg_stats_publish(self->stats, self->metrics, true);
-    return 0;
 }
 
-static int
-s_on_eval_timer(zloop_t *loop, int timer_id, void *arg)
+static void
+s_on_eval_timer(evutil_socket_t fd, short what, void *arg)
 {
-    (void)loop;
-    (void)timer_id;
+    (void)fd;
+    (void)what;
     alert_t *self = arg;
     alert_rules_eval(self->rules, tg_now_us(), s_on_fire, self);
-    return 0;
+}
+
+//  A persistent timer every ms milliseconds on base.
+static struct event *
+s_timer(struct event_base *base, int64_t ms, event_callback_fn fn, void *arg)
+{
+    struct event *ev = event_new(base, -1, EV_PERSIST, fn, arg);
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    event_add(ev, &tv);
+    return ev;
 }
 
 int
-alert_attach(alert_t *self, zloop_t *loop)
+alert_attach(alert_t *self, struct event_base *base)
 {
-    assert(self && loop);
-    if (zloop_reader(loop, self->inbox, s_on_inbox, self) != 0
-        || zloop_reader(loop, self->bus, s_on_bus, self) != 0)
+    assert(self && base);
+    self->settle = event_new(base, -1, 0, s_on_settle, self);
+    self->inbox_rd = tg_evzmq_new(base, self->inbox, s_on_inbox_frame, self);
+    self->bus_rd = tg_evzmq_new(base, self->bus, s_on_bus_frame, self);
+    if (!self->settle || !self->inbox_rd || !self->bus_rd)
         return TG_ERR;
-    zloop_timer(loop, (size_t)tg_config_int(self->cfg, "stats.interval_ms"), 0, s_on_stats_timer,
-                self);
-    zloop_timer(loop, S_EVAL_MS, 0, s_on_eval_timer, self);
-    alert_webhook_attach(self->hooks, loop);
+    self->stats_ev =
+        s_timer(base, tg_config_int(self->cfg, "stats.interval_ms"), s_on_stats_timer, self);
+    self->eval_ev = s_timer(base, S_EVAL_MS, s_on_eval_timer, self);
+    alert_webhook_attach(self->hooks, base);
     tg_stats_publish(self->stats, self->metrics, true);
     return TG_OK;
 }
@@ -419,6 +424,15 @@ alert_destroy(alert_t **self_p)
     alert_t *self = *self_p;
     if (!self)
         return;
+    struct event **evs[] = {&self->settle, &self->stats_ev, &self->eval_ev};
+    for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
+        if (*evs[i]) {
+            event_free(*evs[i]);
+            *evs[i] = NULL;
+        }
+    tg_evzmq_destroy(&self->inbox_rd);
+    tg_evzmq_destroy(&self->bus_rd);
+    tg_frame_destroy(&self->last_spend);
     alert_webhook_destroy(&self->hooks);
     alert_rules_destroy(&self->rules);
     tg_peers_destroy(&self->peers);

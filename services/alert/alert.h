@@ -3,6 +3,7 @@
 #define ALERT_H
 
 #include <czmq.h>
+#include <event2/event.h>
 
 #include "tg_config.h"
 
@@ -14,7 +15,8 @@ typedef struct alert alert_t;
 alert_t *alert_new(const tg_config_t *cfg);
 //  Closes everything; *self_p = NULL. NULL-safe.
 void alert_destroy(alert_t **self_p);
-//  Registers the inbox and bus readers and the stats timer on `loop`.
-int alert_attach(alert_t *self, zloop_t *loop);
+//  Registers the inbox and bus readers, the stats and rule timers and the webhook engine on
+//  `base` (libevent, as every service). Call alert_destroy before freeing base.
+int alert_attach(alert_t *self, struct event_base *base);
 
 #endif

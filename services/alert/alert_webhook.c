@@ -1,15 +1,15 @@
-//  alert_webhook.c - signed webhook POSTs on a curl multi handle pumped by a zloop timer.
-//
-//  Why a timer and not curl's socket callbacks: a handful of webhooks in flight at most, so
-//  a 10 ms pump of curl_multi_perform (which never blocks: DNS is curl's threaded resolver)
-//  while a transfer runs costs nothing measurable and keeps zloop's poller set untouched.
-//  One one-shot timer at a time: 10 ms while a transfer runs, else at the next retry's due
-//  time, none when nothing is queued; so an idle or backing-off engine does not wake up.
+//  alert_webhook.c - signed webhook POSTs on a curl multi handle driven by the alert's
+//  libevent loop, as the worker drives its upstream calls: curl's socket and timer callbacks
+//  become events (CURLMOPT_SOCKETFUNCTION / TIMERFUNCTION -> curl_multi_socket_action).
+//  Retries wait on one one-shot timer set to the earliest due time, none when nothing waits;
+//  so an idle or backing-off engine does not wake up.
 #include "alert_webhook.h"
 #include "tg_log.h"
 #include "tg_util.h"
 
+#include <assert.h>
 #include <curl/curl.h>
+#include <event2/event.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <sodium.h>
@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_PUMP_MS 10                 //  pump period while deliveries are queued
 #define S_BACKOFF_CAP_US 60000000LL  //  longest wait between tries
 #define S_ERR_MAX 160                //  last error kept for the dead letter
 
@@ -41,9 +40,10 @@ struct alert_webhook {
     alert_book_t *book;         //  dead letters (borrowed)
     tg_metrics_t *metrics;      //  counters (borrowed)
     CURLM *multi;               //  the transfers
-    zloop_t *loop;              //  driving loop (borrowed)
-    int timer;                  //  one-shot pump timer id, 0 = none
-    int64_t timer_due_us;       //  monotonic µs it fires at
+    struct event_base *base;    //  driving loop (borrowed)
+    struct event *curl_timer;   //  curl's timeout (CURLMOPT_TIMERFUNCTION)
+    struct event *retry_timer;  //  the earliest retry due, one-shot
+    int64_t retry_due_us;       //  monotonic µs it fires at, 0 = not armed
     s_delivery_t *queue;        //  every delivery not yet done
     size_t n;                   //  deliveries in queue
     int in_flight;              //  transfers running
@@ -115,15 +115,17 @@ alert_webhook_destroy(alert_webhook_t **self_p)
     alert_webhook_t *self = *self_p;
     if (!self)
         return;
-    if (self->loop && self->timer)
-        zloop_timer_end(self->loop, self->timer);
     while (self->queue) {
         s_delivery_t *d = self->queue;
         self->queue = d->next;
-        s_end_transfer(self, d);
+        s_end_transfer(self, d);  //  curl removes the transfer's sockets (and their events)
         s_free(d);
     }
     curl_multi_cleanup(self->multi);
+    if (self->curl_timer)
+        event_free(self->curl_timer);
+    if (self->retry_timer)
+        event_free(self->retry_timer);
     free(self);
     *self_p = NULL;
 }
@@ -251,44 +253,35 @@ s_finish(alert_webhook_t *self, s_delivery_t *d, CURLcode res, int64_t now)
     s_free(d);
 }
 
-static int s_on_pump(zloop_t *loop, int timer_id, void *arg);
-
-//  Sets the one-shot timer for the next thing to do: a pump soon while transfers run, else
-//  the earliest retry; an armed timer that fires later than that is replaced.
+//  Starts what is due (up to max_in_flight transfers) and sets the retry timer to the
+//  earliest delivery that is not due yet; an armed timer that fires later is moved up.
 static void
 s_arm(alert_webhook_t *self, int64_t now)
 {
-    if (!self->loop || !self->queue)
+    if (!self->base)
         return;
     int64_t due = INT64_MAX;
-    for (s_delivery_t *d = self->queue; d; d = d->next)
-        if (!d->easy && d->due_us < due)
+    for (s_delivery_t *d = self->queue; d; d = d->next) {
+        if (d->easy)
+            continue;
+        if (d->due_us <= now && self->in_flight < self->opts.max_in_flight)
+            s_start(self, d);
+        else if (d->due_us > now && d->due_us < due)
             due = d->due_us;
-    if (self->in_flight && now + S_PUMP_MS * 1000 < due)
-        due = now + S_PUMP_MS * 1000;
-    if (self->timer && self->timer_due_us <= due)
+    }
+    if (due == INT64_MAX || (self->retry_due_us && self->retry_due_us <= due))
         return;
-    if (self->timer)
-        zloop_timer_end(self->loop, self->timer);
-    int64_t ms = (due - now + 999) / 1000;
-    self->timer = zloop_timer(self->loop, (size_t)(ms > 0 ? ms : 1), 1, s_on_pump, self);
-    self->timer_due_us = now + (ms > 0 ? ms : 1) * 1000;
+    int64_t us = due - now;
+    struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
+    evtimer_add(self->retry_timer, &tv);  //  re-adding moves it
+    self->retry_due_us = due;
 }
 
-static int
-s_on_pump(zloop_t *loop, int timer_id, void *arg)
+//  Transfers curl reports done: delivered, retried later or dead-lettered; then what is due.
+static void
+s_check_done(alert_webhook_t *self)
 {
-    (void)loop;
-    (void)timer_id;
-    alert_webhook_t *self = arg;
-    self->timer = 0;  //  one-shot: gone once fired
     int64_t now = tg_mono_us();
-    for (s_delivery_t *d = self->queue; d && self->in_flight < self->opts.max_in_flight;
-         d = d->next)
-        if (!d->easy && d->due_us <= now)
-            s_start(self, d);
-    int running = 0;
-    curl_multi_perform(self->multi, &running);
     CURLMsg *m;
     int left;
     while ((m = curl_multi_info_read(self->multi, &left)))
@@ -298,6 +291,78 @@ s_on_pump(zloop_t *loop, int timer_id, void *arg)
             s_finish(self, d, m->data.result, now);
         }
     s_arm(self, tg_mono_us());
+}
+
+static void
+s_on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    alert_webhook_t *self = arg;
+    self->retry_due_us = 0;  //  one-shot: gone once fired
+    s_arm(self, tg_mono_us());
+}
+
+static void
+s_on_sock_event(evutil_socket_t fd, short what, void *arg)
+{
+    alert_webhook_t *self = arg;
+    int action = (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
+    int running = 0;
+    curl_multi_socket_action(self->multi, fd, action, &running);
+    s_check_done(self);
+}
+
+//  CURLMOPT_SOCKETFUNCTION: one persistent event per socket curl uses (socketp).
+static int
+s_on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    alert_webhook_t *self = userp;
+    struct event *ev = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (ev) {
+            curl_multi_assign(self->multi, s, NULL);
+            event_free(ev);
+        }
+        return 0;
+    }
+    short kind = (short)((what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0)
+                         | EV_PERSIST);
+    if (!ev) {
+        ev = event_new(self->base, s, kind, s_on_sock_event, self);
+        curl_multi_assign(self->multi, s, ev);
+    } else {
+        event_del(ev);
+        event_assign(ev, self->base, s, kind, s_on_sock_event, self);
+    }
+    event_add(ev, NULL);
+    return 0;
+}
+
+static void
+s_on_curl_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    alert_webhook_t *self = arg;
+    int running = 0;
+    curl_multi_socket_action(self->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    s_check_done(self);
+}
+
+//  CURLMOPT_TIMERFUNCTION: curl wants to be called in timeout_ms (-1: no timer).
+static int
+s_on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    alert_webhook_t *self = userp;
+    if (timeout_ms < 0) {
+        evtimer_del(self->curl_timer);
+        return 0;
+    }
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+    evtimer_add(self->curl_timer, &tv);
     return 0;
 }
 
@@ -406,9 +471,15 @@ s_on_kept(const char *json, void *arg)
 }
 
 void
-alert_webhook_attach(alert_webhook_t *self, zloop_t *loop)
+alert_webhook_attach(alert_webhook_t *self, struct event_base *base)
 {
-    self->loop = loop;
+    self->base = base;
+    self->curl_timer = evtimer_new(base, s_on_curl_timeout, self);
+    self->retry_timer = evtimer_new(base, s_on_retry, self);
+    curl_multi_setopt(self->multi, CURLMOPT_SOCKETFUNCTION, s_on_socket);
+    curl_multi_setopt(self->multi, CURLMOPT_SOCKETDATA, self);
+    curl_multi_setopt(self->multi, CURLMOPT_TIMERFUNCTION, s_on_curl_timer);
+    curl_multi_setopt(self->multi, CURLMOPT_TIMERDATA, self);
     //  Deliveries a previous run had not finished go out again (their tries start anew).
     alert_book_each(self->book, ALERT_BOOK_OUTBOX, s_on_kept, self);
     if (self->n)

@@ -1,10 +1,10 @@
 //  alert_webhook.h - webhook deliveries of alerts (spec L3): signed, sent with curl's multi
-//  interface on the alert's zloop (no transfer blocks another), retried with exponential
+//  interface on the alert's libevent loop (no transfer blocks another), retried with exponential
 //  backoff, dead-lettered in the alert book after the last try and re-sendable.
 #ifndef ALERT_WEBHOOK_H
 #define ALERT_WEBHOOK_H
 
-#include <czmq.h>
+#include <event2/event.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,8 +29,9 @@ alert_webhook_t *
 alert_webhook_new(const alert_webhook_opts_t *opts, alert_book_t *book, tg_metrics_t *metrics);
 //  Aborts transfers in flight (they are not dead-lettered); *self_p = NULL. NULL-safe.
 void alert_webhook_destroy(alert_webhook_t **self_p);
-//  Registers with the loop that will drive the transfers.
-void alert_webhook_attach(alert_webhook_t *self, zloop_t *loop);
+//  Registers with the loop that will drive the transfers, and queues the deliveries a
+//  previous run left in the book. Destroy the engine before freeing base.
+void alert_webhook_attach(alert_webhook_t *self, struct event_base *base);
 //  Queues a POST of `body` (JSON, copied) to url. kind ("webhook" | "email") and alert_id
 //  are kept for the dead letter; secret NULL = the default one.
 void alert_webhook_send(alert_webhook_t *self,

@@ -3,7 +3,7 @@
 #include "analytics_query.h"
 #include "analytics_store.h"
 #include "tg_frame.h"
-#include "tg_inbox.h"
+#include "tg_evzmq.h"
 #include "tg_log.h"
 #include "tg_metrics.h"
 #include "tg_peers.h"
@@ -14,22 +14,38 @@
 #include "tg_util.h"
 
 #include <assert.h>
+#include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define S_BATCH_MAX 1000   //  events per commit at most
-#define S_RECV_BURST 2000  //  frames read per wake-up before timers get a turn
-#define S_SPEND_MS 1000    //  SPEND heartbeat
-#define S_PRUNE_MS 50      //  retention turn: one small txn of at most analytics.prune_batch
+#define S_BATCH_MAX 1000  //  events per commit at most
+#define S_SPEND_MS 1000   //  SPEND heartbeat
+#define S_PRUNE_MS 50     //  retention turn: one small txn of at most analytics.prune_batch
+
+//  The GenAI metric label sets of the last (operation, provider, asked, model) seen: most
+//  events repeat it, and building label text is most of what counting them costs.
+typedef struct {
+    char key[600];        //  "op\x1fprovider\x1fasked\x1fmodel", "" = empty
+    char duration[1024];  //  labels of gen_ai_client_operation_duration_seconds
+    char input[1024];     //  labels of gen_ai_client_token_usage, gen_ai_token_type="input"
+    char output[1024];    //  the same, gen_ai_token_type="output"
+    bool ok;              //  the label sets fit their buffers
+} s_genai_memo_t;
 
 struct analytics {
     const tg_config_t *cfg;                    //  borrowed configuration
     analytics_store_t *store;                  //  the LMDB book
     tg_pricing_t *pricing;                     //  price catalogue
     zsock_t *inbox;                            //  PULL bound at endpoints.analytics
+    tg_evzmq_t *reader;                        //  reads inbox on the loop
+    struct event *commit_ev;                   //  timer: commit the batch
+    struct event *spend_ev;                    //  timer: SPEND heartbeat
+    struct event *prune_ev;                    //  timer: one retention turn
+    struct event *stats_ev;                    //  timer: STATS heartbeat
     tg_peers_t *peers;                         //  PUSH sockets to reply_to endpoints (ACK, REPLY)
     tg_stats_t *stats;                         //  heartbeat; its PUB also carries SPEND
     tg_metrics_t *metrics;                     //  this process's counters
+    s_genai_memo_t genai;                      //  GenAI label sets of the last model seen
     tg_frame_t *batch[S_BATCH_MAX];            //  usage frames waiting for the next commit
     analytics_outcome_t outcome[S_BATCH_MAX];  //  per batch slot, filled by the store
     size_t nbatch;                             //  frames in batch
@@ -41,9 +57,25 @@ struct analytics {
 static const double s_commit_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                           0.05,   0.1,   0.25,   0.5,   1,    2.5};
 
+//  OpenTelemetry GenAI semantic conventions: the buckets the conventions advise.
+static const double s_genai_token_buckets[] = {
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864};
+static const double s_genai_duration_buckets[] = {0.01, 0.02, 0.04, 0.08,  0.16,  0.32,  0.64,
+                                                  1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92};
+
 static void
 s_declare_metrics(tg_metrics_t *m)
 {
+    tg_metrics_declare(m, "gen_ai_client_token_usage", TG_METRIC_HISTOGRAM,
+                       "OpenTelemetry gen_ai.client.token.usage: tokens per upstream call, by "
+                       "gen_ai_token_type (input, output).",
+                       s_genai_token_buckets,
+                       sizeof s_genai_token_buckets / sizeof s_genai_token_buckets[0]);
+    tg_metrics_declare(m, "gen_ai_client_operation_duration_seconds", TG_METRIC_HISTOGRAM,
+                       "OpenTelemetry gen_ai.client.operation.duration: seconds from request to "
+                       "last byte of calls that reached a provider.",
+                       s_genai_duration_buckets,
+                       sizeof s_genai_duration_buckets / sizeof s_genai_duration_buckets[0]);
     tg_metrics_declare(m, "llm_tokens_total", TG_METRIC_COUNTER,
                        "Tokens accounted, by type (input includes cached; cached is the "
                        "cache-read part of input), provider and model.",
@@ -51,6 +83,10 @@ s_declare_metrics(tg_metrics_t *m)
     tg_metrics_declare(m, "llm_cost_usd_total", TG_METRIC_COUNTER,
                        "Cost in USD of the calls accounted (spec llm_cost_usd), by provider and "
                        "model.",
+                       NULL, 0);
+    tg_metrics_declare(m, "tollgate_pricing_unknown_total", TG_METRIC_COUNTER,
+                       "Events whose model the pricing catalogue does not know, priced at the "
+                       "default price (pricing.json default, or pricing.models in the config).",
                        NULL, 0);
     tg_metrics_declare(m, "tollgate_usage_events_total", TG_METRIC_COUNTER,
                        "Usage events received by analytics, by outcome (stored, duplicate, or "
@@ -81,8 +117,8 @@ analytics_new(const tg_config_t *cfg)
         tg_log_error("no pricing file found: set pricing.file or TOLLGATE_PRICING_FILE");
         goto fail;
     }
-    if (!(self->pricing = tg_pricing_load(pfile)))
-        goto fail;  //  logged by tg_pricing
+    if (!(self->pricing = tg_pricing_load_config(cfg)))  //  pricing.file + pricing.models
+        goto fail;                                       //  logged by tg_pricing
     char *dir = tg_strfmt("%s/analytics", tg_config_str(cfg, "data_dir"));
     size_t map = (size_t)tg_config_int(cfg, "analytics.map_size_mb") << 20;
     self->store = analytics_store_new(dir, map);
@@ -110,6 +146,48 @@ fail:
     return NULL;
 }
 
+//  The OpenTelemetry GenAI client metrics of one event that reached a provider (cache hits and
+//  calls refused before one are not GenAI client operations).
+static void
+s_count_genai(tg_metrics_t *m, s_genai_memo_t *memo, const tg_fr_usage_t *u)
+{
+    if (!u->provider || !*u->provider
+        || (u->cache && (strcmp(u->cache, "hit") == 0 || strcmp(u->cache, "coalesced") == 0)))
+        return;
+    const char *op = u->route && strcmp(u->route, "embeddings") == 0 ? "embeddings" : "chat";
+    const char *model = u->model ? u->model : "";
+    const char *asked = u->asked && *u->asked ? u->asked : model;
+    char key[sizeof memo->key];
+    int klen = snprintf(key, sizeof key, "%s\x1f%s\x1f%s\x1f%s", op, u->provider, asked, model);
+    if (klen < 0 || (size_t)klen >= sizeof key || strcmp(key, memo->key) != 0) {
+        memo->ok =
+            tg_metrics_labels_buf(memo->duration, sizeof memo->duration, "gen_ai_operation_name",
+                                  op, "gen_ai_system", u->provider, "gen_ai_request_model", asked,
+                                  "gen_ai_response_model", model, NULL)
+                >= 0
+            && tg_metrics_labels_buf(memo->input, sizeof memo->input, "gen_ai_operation_name", op,
+                                     "gen_ai_system", u->provider, "gen_ai_request_model", asked,
+                                     "gen_ai_response_model", model, "gen_ai_token_type", "input",
+                                     NULL)
+                   >= 0
+            && tg_metrics_labels_buf(memo->output, sizeof memo->output, "gen_ai_operation_name", op,
+                                     "gen_ai_system", u->provider, "gen_ai_request_model", asked,
+                                     "gen_ai_response_model", model, "gen_ai_token_type", "output",
+                                     NULL)
+                   >= 0;
+        //  A key too long to keep is not remembered: the next event builds its labels again.
+        snprintf(memo->key, sizeof memo->key, "%s", (size_t)klen < sizeof key ? key : "");
+    }
+    if (!memo->ok)
+        return;
+    tg_metrics_observe(m, "gen_ai_client_operation_duration_seconds", memo->duration,
+                       (double)u->latency_us / 1e6);
+    if (u->error && *u->error)
+        return;  //  no usage to report
+    tg_metrics_observe(m, "gen_ai_client_token_usage", memo->input, (double)u->tok_in);
+    tg_metrics_observe(m, "gen_ai_client_token_usage", memo->output, (double)u->tok_out);
+}
+
 //  Counts one committed event in the metrics.
 static void
 s_count(analytics_t *self, const tg_fr_usage_t *u, const analytics_outcome_t *o)
@@ -132,6 +210,11 @@ s_count(analytics_t *self, const tg_fr_usage_t *u, const analytics_outcome_t *o)
                               NULL)
         >= 0)
         tg_metrics_add(m, "llm_cost_usd_total", labels, (double)o->cost_micro / 1e6);
+    if (o->unknown
+        && tg_metrics_labels_buf(labels, sizeof labels, "model", u->model ? u->model : "", NULL)
+               >= 0)
+        tg_metrics_add(m, "tollgate_pricing_unknown_total", labels, 1);
+    s_count_genai(m, &self->genai, u);
 }
 
 //  SPEND{today, this month} on the bus (UTC periods of now).
@@ -196,6 +279,7 @@ s_publish_events(analytics_t *self)
             continue;
         tg_frame_t *u = self->batch[i];
         u->usage.cost_usd = (double)self->outcome[i].cost_micro / 1e6;
+        u->usage.unpriced = self->outcome[i].unknown;
         size_t len;
         char *map = tg_frame_encode_map(u, &len);
         if (map)
@@ -346,43 +430,33 @@ s_on_inbox_frame(tg_frame_t **frame_p, void *arg)
         tg_log_warn("analytics ignored a %s frame", tg_frame_name(type));
 }
 
-static int
-s_on_inbox(zloop_t *loop, zsock_t *sock, void *arg)
+static void
+s_on_commit_timer(evutil_socket_t fd, short what, void *arg)
 {
-    (void)loop;
-    int rc = tg_inbox_drain(sock, S_RECV_BURST, s_on_inbox_frame, arg);
-    return rc == TG_ERR && zsys_interrupted ? -1 : 0;
-}
-
-static int
-s_on_commit_timer(zloop_t *loop, int timer_id, void *arg)
-{
-    (void)loop;
-    (void)timer_id;
+    (void)fd;
+    (void)what;
     s_flush(arg);
-    return 0;
 }
 
-static int
-s_on_spend_timer(zloop_t *loop, int timer_id, void *arg)
+static void
+s_on_spend_timer(evutil_socket_t fd, short what, void *arg)
 {
-    (void)loop;
-    (void)timer_id;
+    (void)fd;
+    (void)what;
     s_publish_spend(arg);
-    return 0;
 }
 
 //  One retention turn: at most prune_batch deletes in one small txn, so ingestion waits at
 //  most one turn. When nothing was due the next look is a second later.
-static int
-s_on_prune_timer(zloop_t *loop, int timer_id, void *arg)
+static void
+s_on_prune_timer(evutil_socket_t fd, short what, void *arg)
 {
-    (void)loop;
-    (void)timer_id;
+    (void)fd;
+    (void)what;
     analytics_t *self = arg;
     int64_t mono = tg_mono_us();
     if (mono < self->prune_idle_until)
-        return 0;
+        return;
     size_t n = 0;
     int rc =
         analytics_store_prune(self->store, tg_now_us(), self->retention_us, self->prune_batch, &n);
@@ -393,34 +467,43 @@ s_on_prune_timer(zloop_t *loop, int timer_id, void *arg)
         tg_metrics_add(self->metrics, "tollgate_analytics_pruned_total", NULL, (double)n);
     if (rc != TG_OK || n < self->prune_batch)
         self->prune_idle_until = mono + 1000000;
-    return 0;
 }
 
-static int
-s_on_stats_timer(zloop_t *loop, int timer_id, void *arg)
+static void
+s_on_stats_timer(evutil_socket_t fd, short what, void *arg)
 {
-    (void)loop;
-    (void)timer_id;
+    (void)fd;
+    (void)what;
     analytics_t *self = arg;
     size_t used;
     if (analytics_store_used(self->store, &used) == TG_OK)
         tg_metrics_set(self->metrics, "tollgate_analytics_used_bytes", NULL, (double)used);
     tg_stats_publish(self->stats, self->metrics, true);
-    return 0;
+}
+
+//  A persistent timer every ms milliseconds on base.
+static struct event *
+s_timer(struct event_base *base, int64_t ms, event_callback_fn fn, void *arg)
+{
+    struct event *ev = event_new(base, -1, EV_PERSIST, fn, arg);
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    event_add(ev, &tv);
+    return ev;
 }
 
 int
-analytics_attach(analytics_t *self, zloop_t *loop)
+analytics_attach(analytics_t *self, struct event_base *base)
 {
-    assert(self && loop);
-    if (zloop_reader(loop, self->inbox, s_on_inbox, self) != 0)
+    assert(self && base);
+    self->reader = tg_evzmq_new(base, self->inbox, s_on_inbox_frame, self);
+    if (!self->reader)
         return TG_ERR;
-    zloop_timer(loop, (size_t)tg_config_int(self->cfg, "analytics.commit_interval_ms"), 0,
-                s_on_commit_timer, self);
-    zloop_timer(loop, S_SPEND_MS, 0, s_on_spend_timer, self);
-    zloop_timer(loop, S_PRUNE_MS, 0, s_on_prune_timer, self);
-    zloop_timer(loop, (size_t)tg_config_int(self->cfg, "stats.interval_ms"), 0, s_on_stats_timer,
-                self);
+    self->commit_ev = s_timer(base, tg_config_int(self->cfg, "analytics.commit_interval_ms"),
+                              s_on_commit_timer, self);
+    self->spend_ev = s_timer(base, S_SPEND_MS, s_on_spend_timer, self);
+    self->prune_ev = s_timer(base, S_PRUNE_MS, s_on_prune_timer, self);
+    self->stats_ev =
+        s_timer(base, tg_config_int(self->cfg, "stats.interval_ms"), s_on_stats_timer, self);
     tg_stats_publish(self->stats, self->metrics, true);
     return TG_OK;
 }
@@ -432,6 +515,13 @@ analytics_destroy(analytics_t **self_p)
     analytics_t *self = *self_p;
     if (!self)
         return;
+    struct event **evs[] = {&self->commit_ev, &self->spend_ev, &self->prune_ev, &self->stats_ev};
+    for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
+        if (*evs[i]) {
+            event_free(*evs[i]);
+            *evs[i] = NULL;
+        }
+    tg_evzmq_destroy(&self->reader);
     if (self->store)
         s_flush(self);               //  the last batch: committed and acknowledged before we go
     tg_peers_destroy(&self->peers);  //  linger: the ACKs still leave

@@ -3,6 +3,7 @@
 #define ANALYTICS_H
 
 #include <czmq.h>
+#include <event2/event.h>
 
 #include "tg_config.h"
 
@@ -13,7 +14,8 @@ typedef struct analytics analytics_t;
 analytics_t *analytics_new(const tg_config_t *cfg);
 //  Commits and acknowledges what is pending, closes everything; *self_p = NULL. NULL-safe.
 void analytics_destroy(analytics_t **self_p);
-//  Registers the inbox reader and the commit, spend and stats timers on `loop`.
-int analytics_attach(analytics_t *self, zloop_t *loop);
+//  Registers the inbox reader and the commit, spend, retention and stats timers on `base`
+//  (libevent, as every service). Call analytics_destroy before freeing base.
+int analytics_attach(analytics_t *self, struct event_base *base);
 
 #endif

@@ -175,8 +175,8 @@ s_add(tg_lmdb_txn_t *txn, int db, const void *key, size_t klen, const analytics_
 static int64_t
 s_baseline(const tg_pricing_t *pricing, const char *baseline, const tg_fr_usage_t *u)
 {
-    double cost = tg_pricing_cost(pricing, baseline, u->tok_in, u->tok_out, u->tok_cached, 0, NULL);
-    return isfinite(cost) && cost > 0 ? llround(cost * 1e6) : 0;
+    return tg_pricing_cost_micro(pricing, baseline, u->tok_in, u->tok_out, u->tok_cached,
+                                 u->tok_cwrite, 0, NULL);
 }
 
 //  Prices one event. Cache hits and coalesced calls (which shared another call's upstream
@@ -185,9 +185,8 @@ s_baseline(const tg_pricing_t *pricing, const char *baseline, const tg_fr_usage_
 static int64_t
 s_price(const tg_pricing_t *pricing, const tg_fr_usage_t *u, bool *unknown, int64_t *saved_p)
 {
-    double cost =
-        tg_pricing_cost(pricing, u->model, u->tok_in, u->tok_out, u->tok_cached, 0, unknown);
-    int64_t micro = isfinite(cost) && cost > 0 ? llround(cost * 1e6) : 0;
+    int64_t micro = tg_pricing_cost_micro(pricing, u->model, u->tok_in, u->tok_out, u->tok_cached,
+                                          u->tok_cwrite, 0, unknown);
     *saved_p = 0;
     if (u->cache && (strcmp(u->cache, "hit") == 0 || strcmp(u->cache, "coalesced") == 0)) {
         *saved_p = micro;

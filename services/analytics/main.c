@@ -1,15 +1,27 @@
 //  services/analytics/main.c - wiring only; the logic lives in analytics.c.
 #include "analytics.h"
 #include "tg_config.h"
-#include "tg_service.h"
+#include "tg_evzmq.h"
 #include "tg_log.h"
+#include "tg_service.h"
+#include "tg_util.h"
 
 #include <czmq.h>
+#include <event2/event.h>
+#include <signal.h>
+
+static void
+s_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    event_base_loopbreak(arg);
+}
 
 int
 main(int argc, char **argv)
 {
-    tg_config_t *cfg = tg_service_start(argc, argv, "analytics", true);
+    tg_config_t *cfg = tg_service_start(argc, argv, "analytics", false);
     if (!cfg)
         return 2;
     analytics_t *analytics = analytics_new(cfg);
@@ -17,13 +29,22 @@ main(int argc, char **argv)
         tg_config_destroy(&cfg);
         return 1;
     }
-    zloop_t *loop = zloop_new();
-    analytics_attach(analytics, loop);
-    tg_log_info("ready inbox=%s", tg_config_str(cfg, "endpoints.analytics"));
-    zloop_start(loop);
-    tg_log_info("stopping");
-    zloop_destroy(&loop);
+    struct event_base *base = tg_evzmq_base_new();
+    struct event *sigterm = evsignal_new(base, SIGTERM, s_on_signal, base);
+    struct event *sigint = evsignal_new(base, SIGINT, s_on_signal, base);
+    event_add(sigterm, NULL);
+    event_add(sigint, NULL);
+    int rc = analytics_attach(analytics, base);
+    if (rc == TG_OK) {
+        tg_log_info("ready inbox=%s", tg_config_str(cfg, "endpoints.analytics"));
+        event_base_dispatch(base);
+        tg_log_info("stopping");
+    } else
+        tg_log_error("cannot attach to the loop");
     analytics_destroy(&analytics);  //  commits and acknowledges the last batch
+    event_free(sigterm);
+    event_free(sigint);
+    event_base_free(base);
     tg_config_destroy(&cfg);
-    return 0;
+    return rc == TG_OK ? 0 : 1;
 }

@@ -78,7 +78,7 @@ s_on_bus(tg_frame_t **frame_p, void *arg)
         return;
     int64_t now = tg_now_us();  //  our clock, not the sender's: hosts may disagree
     if (f->body)
-        tg_metrics_agg_put(self->agg, f->stats.inst, f->body, now);
+        tg_metrics_agg_put(self->agg, f->stats.inst, f->body, f->body_len, now);
     if (strcmp(f->stats.proc, "router") == 0)
         ingest_router_heard(self, f->stats.inst, NULL);
     if (f->stats.ready)

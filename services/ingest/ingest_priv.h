@@ -14,6 +14,7 @@
 #include "tg_frame.h"
 #include "tg_keystore.h"
 #include "tg_metrics.h"
+#include "tg_metrics_agg.h"
 #include "tg_outbox.h"
 #include "tg_stats.h"
 #include "tg_util.h"

@@ -129,8 +129,7 @@ router_new(const tg_config_t *cfg)
 {
     router_t *self = tg_zalloc(sizeof *self);
     self->cfg = cfg;
-    const char *pfile = tg_config_str(cfg, "pricing.file");
-    self->pricing = tg_pricing_load(*pfile ? pfile : tg_pricing_default_path());
+    self->pricing = tg_pricing_load_config(cfg);
     if (!self->pricing)
         goto fail;
     self->inbox = tg_socket_open(ZMQ_PULL, tg_config_str(cfg, "endpoints.router"), true, 100000);

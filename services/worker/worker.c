@@ -346,6 +346,7 @@ s_usage(worker_call_t *c, int status, const char *error)
         u->tok_in = c->pc.usage.in;
         u->tok_out = c->pc.usage.out;
         u->tok_cached = c->pc.usage.cached;
+        u->tok_cwrite = c->pc.usage.cwrite;
     } else
         u->tok_out = (c->content_chars + 3) / 4;  //  cut stream: ~4 characters a token
     u->latency_us = (uint64_t)(now > u->ts ? now - u->ts : 0);

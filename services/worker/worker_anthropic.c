@@ -70,6 +70,9 @@ s_finish(worker_pcall_t *p, tg_buf_t *resp, int64_t now_s, char **body_p, size_t
     char *id = s_completion_id(p);
     json_t *oai = msg ? worker_messages_response(msg, p->job->job.model, id, now_s) : NULL;
     free(id);
+    //  Cache writes are not in the OpenAI shape: read them from the Messages usage.
+    json_int_t cwrite = json_integer_value(
+        json_object_get(json_object_get(msg, "usage"), "cache_creation_input_tokens"));
     json_decref(msg);
     char *body = oai ? json_dumps(oai, JSON_COMPACT) : NULL;
     if (!body) {
@@ -79,6 +82,7 @@ s_finish(worker_pcall_t *p, tg_buf_t *resp, int64_t now_s, char **body_p, size_t
         return TG_INVALID;
     }
     worker_usage_from_openai(oai, &p->usage);
+    p->usage.cwrite = cwrite > 0 && (uint64_t)cwrite <= p->usage.in ? (uint64_t)cwrite : 0;
     json_decref(oai);
     *body_p = body;
     *len_p = strlen(body);

@@ -68,7 +68,8 @@ s_settle(worker_pcall_t *p)
         return;
     worker_usage_t u = {.seen = true};
     u.cached = p->u.anthropic_msg.cache_read;
-    u.in = p->u.anthropic_msg.in + u.cached + p->u.anthropic_msg.cache_write;
+    u.cwrite = p->u.anthropic_msg.cache_write;
+    u.in = p->u.anthropic_msg.in + u.cached + u.cwrite;
     u.out = p->u.anthropic_msg.out;
     u.total = u.in + u.out;
     p->usage = u;

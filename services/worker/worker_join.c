@@ -108,6 +108,7 @@ s_finish(worker_t *w, worker_joiner_t **j_p, int status, const char *error)
         u->tok_in = leader->pc.usage.in;
         u->tok_out = leader->pc.usage.out;
         u->tok_cached = leader->pc.usage.cached;
+        u->tok_cwrite = leader->pc.usage.cwrite;
     }
     u->latency_us = (uint64_t)(now > u->ts ? now - u->ts : 0);
     u->ttft_us = (uint64_t)(j->ttft_us > 0 ? j->ttft_us : 0);

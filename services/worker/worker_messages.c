@@ -766,6 +766,7 @@ worker_messages_stream_usage(const worker_messages_stream_t *self)
     u.in = self->in + self->cache_read + self->cache_write;
     u.out = self->out;
     u.cached = self->cache_read;
+    u.cwrite = self->cache_write;
     u.total = u.in + u.out;
     return u;
 }

@@ -11,6 +11,8 @@ typedef struct {
     uint64_t in;      //  prompt tokens, cached ones included
     uint64_t out;     //  completion tokens (0 for embeddings)
     uint64_t cached;  //  prompt tokens served from the provider's prompt cache
+    uint64_t cwrite;  //  prompt tokens written to the provider's prompt cache (Anthropic
+                      //  cache_creation_input_tokens), included in `in`
     uint64_t total;   //  total tokens as reported, or in + out when the upstream omits it
     bool seen;        //  true once a usage object was read
 } worker_usage_t;

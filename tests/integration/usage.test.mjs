@@ -127,6 +127,9 @@ describe('/metrics', () => {
     'llm_tokens_total',
     'llm_cost_usd',
     'llm_provider_errors_total',
+    // OpenTelemetry GenAI client metrics (histograms)
+    'gen_ai_client_token_usage',
+    'gen_ai_client_operation_duration_seconds',
   ];
 
   test('aggregated metrics name the traffic and count every call', async () => {
@@ -141,7 +144,13 @@ describe('/metrics', () => {
       async () => {
         const res = await http(`${tg.base}/metrics`);
         seen = res.text;
-        return res.status === 200 && sum(res.text) === tokens.calls ? res.text : null;
+        // analytics publishes the GenAI histograms after its commit: wait for them too.
+        const genaiCalls = [
+          ...res.text.matchAll(/^gen_ai_client_operation_duration_seconds_count\{[^}]*\} (\d+)$/gm),
+        ].reduce((s, m) => s + Number(m[1]), 0);
+        return res.status === 200 && sum(res.text) === tokens.calls && genaiCalls === tokens.calls
+          ? res.text
+          : null;
       },
       { timeout: 15000, what: `llm_requests_total to sum to ${tokens.calls}` },
     ).catch((err) => {
@@ -155,6 +164,16 @@ describe('/metrics', () => {
     // The worker sent its usage events in batches: the sequential calls above each went
     // alone, on the batch timer.
     assert.ok(/^tollgate_usage_batches_total\{reason="timer"\} [1-9]/m.test(text), 'timer batches');
+    const genai = /^gen_ai_client_token_usage_count\{([^}]*)\} (\d+)$/gm;
+    const types = new Set();
+    for (const m of text.matchAll(genai)) {
+      assert.match(m[1], /gen_ai_operation_name="chat"/);
+      assert.match(m[1], /gen_ai_system="openai"/);
+      assert.match(m[1], /gen_ai_request_model="gpt-4o"/);
+      assert.match(m[1], /gen_ai_response_model="gpt-4o"/);
+      types.add(/gen_ai_token_type="(\w+)"/.exec(m[1])[1]);
+    }
+    assert.deepEqual([...types].sort(), ['input', 'output'], 'token usage by type');
     for (const le of ['0.1', '0.5', '1', '2', '5', '10', '30', '60', '\\+Inf']) {
       const bucket = new RegExp(`llm_request_duration_seconds_bucket\\{[^}]*le="${le}"`);
       assert.ok(bucket.test(text), `duration bucket le=${le}`);

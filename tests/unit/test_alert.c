@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "alert.h"
+#include "tg_evzmq.h"
 #include "alert_book.h"
 #include "tg_config.h"
 #include "tg_utc.h"
@@ -168,20 +169,21 @@ test_list(void)
 //  ---- the service on inproc:// ---------------------------------------------------------
 
 typedef struct {
-    zsock_t *bus;     //  PUB standing for the router's XPUB on bus_out
-    zsock_t *stream;  //  SUB on the alert stream
-    zsock_t *inbox;   //  PULL for the query REPLY
-    zsock_t *push;    //  PUSH to the alert inbox
-    int alerts;       //  ALERT frames received
-    char *reply;      //  REPLY body
-    bool timeout;     //  the deadline fired
+    zsock_t *bus;             //  PUB standing for the router's XPUB on bus_out
+    zsock_t *stream;          //  SUB on the alert stream
+    zsock_t *inbox;           //  PULL for the query REPLY
+    zsock_t *push;            //  PUSH to the alert inbox
+    int alerts;               //  ALERT frames received
+    char *reply;              //  REPLY body
+    bool timeout;             //  the deadline fired
+    struct event_base *base;  //  the loop, broken when done
 } s_core_t;
 
-static int
-s_on_tick(zloop_t *loop, int timer_id, void *arg)
+static void
+s_on_tick(evutil_socket_t fd, short what, void *arg)
 {
-    (void)loop;
-    (void)timer_id;
+    (void)fd;
+    (void)what;
     s_core_t *c = arg;
     //  SPEND on the bus until the subscription has joined and the alerts came out.
     tg_frame_t *f = tg_frame_new(TG_FRAME_SPEND);
@@ -191,17 +193,14 @@ s_on_tick(zloop_t *loop, int timer_id, void *arg)
     f->spend.day_usd = 10;
     f->spend.month_usd = 1;
     tg_frame_send(&f, c->bus);
-    return 0;
 }
 
-static int
-s_on_stream(zloop_t *loop, zsock_t *sock, void *arg)
+static void
+s_on_stream(tg_frame_t **frame_p, void *arg)
 {
-    (void)loop;
     s_core_t *c = arg;
-    tg_frame_t *f = NULL;
-    if (tg_frame_recv(sock, &f) == TG_OK && f->type == TG_FRAME_ALERT
-        && ++c->alerts == 3) {  //  daily 75, 90, 100 %
+    tg_frame_t *f = *frame_p;
+    if (f->type == TG_FRAME_ALERT && ++c->alerts == 3) {  //  daily 75, 90, 100 %
         tg_frame_t *q = tg_frame_new(TG_FRAME_QUERY);
         q->query.id = tg_strdup("req_alerts");
         q->query.reply_to = tg_strdup("inproc://test-alert-me");
@@ -210,32 +209,27 @@ s_on_stream(zloop_t *loop, zsock_t *sock, void *arg)
         q->query.args = tg_strdup("severity=critical");
         CU_ASSERT_EQUAL(tg_frame_send(&q, c->push), TG_OK);
     }
-    tg_frame_destroy(&f);
-    return 0;
 }
 
-static int
-s_on_reply(zloop_t *loop, zsock_t *sock, void *arg)
+static void
+s_on_reply(tg_frame_t **frame_p, void *arg)
 {
-    (void)loop;
     s_core_t *c = arg;
-    tg_frame_t *f = NULL;
-    int rc = 0;
-    if (tg_frame_recv(sock, &f) == TG_OK && f->type == TG_FRAME_REPLY) {
+    tg_frame_t *f = *frame_p;
+    if (f->type == TG_FRAME_REPLY) {
         c->reply = tg_strdup(f->body);
-        rc = -1;
+        event_base_loopbreak(c->base);
     }
-    tg_frame_destroy(&f);
-    return rc;
 }
 
-static int
-s_on_deadline(zloop_t *loop, int timer_id, void *arg)
+static void
+s_on_deadline(evutil_socket_t fd, short what, void *arg)
 {
-    (void)loop;
-    (void)timer_id;
-    ((s_core_t *)arg)->timeout = true;
-    return -1;
+    (void)fd;
+    (void)what;
+    s_core_t *c = arg;
+    c->timeout = true;
+    event_base_loopbreak(c->base);
 }
 
 static void
@@ -265,13 +259,21 @@ test_core_inproc(void)
     c.push = zsock_new(ZMQ_PUSH);
     CU_ASSERT_EQUAL_FATAL(zsock_connect(c.push, "inproc://test-alert"), 0);
 
-    zloop_t *loop = zloop_new();
-    CU_ASSERT_EQUAL(alert_attach(a, loop), TG_OK);
-    zloop_reader(loop, c.stream, s_on_stream, &c);
-    zloop_reader(loop, c.inbox, s_on_reply, &c);
-    zloop_timer(loop, 20, 0, s_on_tick, &c);
-    zloop_timer(loop, 10000, 1, s_on_deadline, &c);
-    zloop_start(loop);
+    c.base = tg_evzmq_base_new();
+    CU_ASSERT_EQUAL(alert_attach(a, c.base), TG_OK);
+    tg_evzmq_t *stream = tg_evzmq_new(c.base, c.stream, s_on_stream, &c);
+    tg_evzmq_t *replies = tg_evzmq_new(c.base, c.inbox, s_on_reply, &c);
+    struct event *tick = event_new(c.base, -1, EV_PERSIST, s_on_tick, &c);
+    struct timeval every = {0, 20000};
+    event_add(tick, &every);
+    struct event *deadline = evtimer_new(c.base, s_on_deadline, &c);
+    struct timeval tv = {10, 0};
+    evtimer_add(deadline, &tv);
+    event_base_dispatch(c.base);
+    event_free(tick);
+    event_free(deadline);
+    tg_evzmq_destroy(&stream);
+    tg_evzmq_destroy(&replies);
     CU_ASSERT_FALSE(c.timeout);
     CU_ASSERT_EQUAL(c.alerts, 3);  //  repeated SPEND frames fired each level once
     json_error_t err;
@@ -282,8 +284,8 @@ test_core_inproc(void)
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_array_get(data, 0), "severity")),
                            "critical");
     json_decref(j);
-    zloop_destroy(&loop);
-    alert_destroy(&a);
+    alert_destroy(&a);  //  before the loop it is attached to
+    event_base_free(c.base);
     CU_ASSERT_PTR_NULL(a);
     free(c.reply);
     zsock_destroy(&c.push);

@@ -2,6 +2,7 @@
 //  comparator, windows, cool-down, matching, the rules CRUD over QUERY frames with
 //  persistence, and the webhook signature.
 #include <CUnit/CUnit.h>
+#include <event2/event.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -525,21 +526,27 @@ s_records(alert_book_t *book, alert_book_kind_t kind, char *id)
     return id[0] ? 1 : 0;  //  these tests keep at most one
 }
 
-static int
-s_until_idle(zloop_t *loop, int timer_id, void *arg)
+typedef struct {
+    struct event_base *base;  //  the loop
+    alert_webhook_t *hooks;   //  the engine under test
+} s_idle_t;
+
+static void
+s_until_idle(evutil_socket_t fd, short what, void *arg)
 {
-    (void)loop;
-    (void)timer_id;
-    return alert_webhook_pending(arg) == 0 ? -1 : 0;
+    (void)fd;
+    (void)what;
+    s_idle_t *w = arg;
+    if (alert_webhook_pending(w->hooks) == 0)
+        event_base_loopbreak(w->base);
 }
 
-static int
-s_give_up(zloop_t *loop, int timer_id, void *arg)
+static void
+s_give_up(evutil_socket_t fd, short what, void *arg)
 {
-    (void)loop;
-    (void)timer_id;
-    (void)arg;
-    return -1;
+    (void)fd;
+    (void)what;
+    event_base_loopbreak(arg);
 }
 
 //  A delivery survives a restart (outbox db), is dead-lettered after its tries (a refused
@@ -563,12 +570,19 @@ test_outbox_dead_resend(void)
     alert_webhook_destroy(&h);  //  "restart" before any try
 
     h = alert_webhook_new(&o, book, m);
-    zloop_t *loop = zloop_new();
-    alert_webhook_attach(h, loop);
+    struct event_base *base = event_base_new();
+    alert_webhook_attach(h, base);
     CU_ASSERT_EQUAL(alert_webhook_pending(h), 1);  //  re-queued from the outbox
-    zloop_timer(loop, 10, 0, s_until_idle, h);
-    zloop_timer(loop, 10000, 1, s_give_up, NULL);
-    zloop_start(loop);
+    s_idle_t w = {base, h};
+    struct event *idle = event_new(base, -1, EV_PERSIST, s_until_idle, &w);
+    struct timeval every = {0, 10000};
+    event_add(idle, &every);
+    struct event *give_up = evtimer_new(base, s_give_up, base);
+    struct timeval tv = {10, 0};
+    evtimer_add(give_up, &tv);
+    event_base_dispatch(base);
+    event_free(idle);
+    event_free(give_up);
     CU_ASSERT_EQUAL(alert_webhook_pending(h), 0);
     CU_ASSERT_EQUAL(s_records(book, ALERT_BOOK_OUTBOX, id), 0);
     CU_ASSERT_EQUAL(s_records(book, ALERT_BOOK_DEAD, id), 1);
@@ -583,9 +597,9 @@ test_outbox_dead_resend(void)
     CU_ASSERT_EQUAL(alert_webhook_pending(h), 1);
     CU_ASSERT_EQUAL(s_records(book, ALERT_BOOK_DEAD, id), 0);
     CU_ASSERT_EQUAL(s_records(book, ALERT_BOOK_OUTBOX, id), 1);
-    alert_webhook_destroy(&h);
+    alert_webhook_destroy(&h);  //  before the loop it is attached to
     CU_ASSERT_PTR_NULL(h);
-    zloop_destroy(&loop);
+    event_base_free(base);
     tg_metrics_destroy(&m);
     alert_book_destroy(&book);
     char *cmd = tg_strfmt("rm -rf '%s'", dir);

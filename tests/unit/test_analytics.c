@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "analytics.h"
+#include "tg_evzmq.h"
 #include "analytics_query.h"
 #include "analytics_store.h"
 #include "tg_config.h"
@@ -302,47 +303,44 @@ test_query_answers(void)
 //  ---- the service on inproc:// ---------------------------------------------------------
 
 typedef struct {
-    zsock_t *push;    //  to the analytics inbox
-    zsock_t *inbox;   //  our PULL: ACKs and REPLYs
-    const char *me;   //  endpoint of inbox
-    int acks;         //  event ids acknowledged
-    int want_acks;    //  ids to be acknowledged before the query goes
-    int ack_frames;   //  ACK frames received
-    double want_usd;  //  day spend that ends the test
-    char *reply;      //  body of the REPLY
-    uint64_t status;  //  its status
-    double day_usd;   //  day spend of the last SPEND seen (-1: none yet)
-    bool timeout;     //  the deadline fired
+    zsock_t *push;            //  to the analytics inbox
+    zsock_t *inbox;           //  our PULL: ACKs and REPLYs
+    const char *me;           //  endpoint of inbox
+    int acks;                 //  event ids acknowledged
+    int want_acks;            //  ids to be acknowledged before the query goes
+    int ack_frames;           //  ACK frames received
+    double want_usd;          //  day spend that ends the test
+    char *reply;              //  body of the REPLY
+    uint64_t status;          //  its status
+    double day_usd;           //  day spend of the last SPEND seen (-1: none yet)
+    bool timeout;             //  the deadline fired
+    struct event_base *base;  //  the loop, broken when done
 } s_core_t;
 
-//  Done when the answer came and a SPEND showed the stored events ($0.0025 each).
-static int
+//  Done when the answer came and a SPEND showed the stored events ($0.0025 each): the loop
+//  stops.
+static void
 s_done(s_core_t *c)
 {
-    return c->reply && c->day_usd > c->want_usd - 1e-9 ? -1 : 0;
+    if (c->reply && c->day_usd > c->want_usd - 1e-9)
+        event_base_loopbreak(c->base);
 }
 
-static int
-s_on_bus(zloop_t *loop, zsock_t *sock, void *arg)
+static void
+s_on_bus(tg_frame_t **frame_p, void *arg)
 {
-    (void)loop;
     s_core_t *c = arg;
-    tg_frame_t *f = NULL;
-    if (tg_frame_recv(sock, &f) == TG_OK && f->type == TG_FRAME_SPEND)
+    tg_frame_t *f = *frame_p;
+    if (f->type == TG_FRAME_SPEND)
         c->day_usd = f->spend.day_usd;
-    tg_frame_destroy(&f);
-    return s_done(c);
+    s_done(c);
 }
 
-static int
-s_on_inbox(zloop_t *loop, zsock_t *sock, void *arg)
+static void
+s_on_inbox(tg_frame_t **frame_p, void *arg)
 {
-    (void)loop;
     s_core_t *c = arg;
-    tg_frame_t *f = NULL;
-    if (tg_frame_recv(sock, &f) != TG_OK)
-        return 0;
-    int rc = 0;
+    tg_frame_t *f = *frame_p;
     int before = c->acks;
     if (f->type == TG_FRAME_ACK) {
         //  One ACK per batch: its ids are in the body, one per line, and `n` counts them.
@@ -365,19 +363,35 @@ s_on_inbox(zloop_t *loop, zsock_t *sock, void *arg)
     } else if (f->type == TG_FRAME_REPLY) {
         c->status = f->reply.status;
         c->reply = tg_strdup(f->body);
-        rc = s_done(c);
+        s_done(c);
     }
-    tg_frame_destroy(&f);
-    return rc;
 }
 
-static int
-s_on_deadline(zloop_t *loop, int timer_id, void *arg)
+static void
+s_on_deadline(evutil_socket_t fd, short what, void *arg)
 {
-    (void)loop;
-    (void)timer_id;
-    ((s_core_t *)arg)->timeout = true;
-    return -1;
+    (void)fd;
+    (void)what;
+    s_core_t *c = arg;
+    c->timeout = true;
+    event_base_loopbreak(c->base);
+}
+
+//  Runs the analytics core and the test's readers on one libevent loop until done (or 10 s).
+static void
+s_run(analytics_t *a, s_core_t *c, zsock_t *bus)
+{
+    c->base = tg_evzmq_base_new();
+    CU_ASSERT_EQUAL(analytics_attach(a, c->base), TG_OK);
+    tg_evzmq_t *inbox = tg_evzmq_new(c->base, c->inbox, s_on_inbox, c);
+    tg_evzmq_t *spend = tg_evzmq_new(c->base, bus, s_on_bus, c);
+    struct event *deadline = evtimer_new(c->base, s_on_deadline, c);
+    struct timeval tv = {10, 0};
+    evtimer_add(deadline, &tv);
+    event_base_dispatch(c->base);
+    event_free(deadline);
+    tg_evzmq_destroy(&inbox);
+    tg_evzmq_destroy(&spend);
 }
 
 static void
@@ -414,12 +428,7 @@ test_core_inproc(void)
     }
     zsock_send(c.push, "ss", "use", "garbage");  //  dropped, never acknowledged
 
-    zloop_t *loop = zloop_new();
-    CU_ASSERT_EQUAL(analytics_attach(a, loop), TG_OK);
-    zloop_reader(loop, c.inbox, s_on_inbox, &c);
-    zloop_reader(loop, bus, s_on_bus, &c);
-    zloop_timer(loop, 10000, 1, s_on_deadline, &c);
-    zloop_start(loop);
+    s_run(a, &c, bus);
     CU_ASSERT_FALSE(c.timeout);
     CU_ASSERT_EQUAL(c.acks, 6);  //  duplicates are acknowledged too
     CU_ASSERT_EQUAL(c.status, 200);
@@ -434,8 +443,8 @@ test_core_inproc(void)
     //  SPEND went out (after the commit, and every second) with today's spend.
     CU_ASSERT_DOUBLE_EQUAL(c.day_usd, 0.01, 1e-9);
 
-    zloop_destroy(&loop);
-    analytics_destroy(&a);
+    analytics_destroy(&a);  //  before the loop it is attached to
+    event_base_free(c.base);
     CU_ASSERT_PTR_NULL(a);
     free(c.reply);
     zsock_destroy(&c.push);
@@ -531,12 +540,7 @@ test_core_batches(void)
     CU_ASSERT_EQUAL(tg_frame_send(&f, c.push), TG_OK);
     zsock_send(c.push, "ss", "usb", "garbage");  //  dropped whole, never acknowledged
 
-    zloop_t *loop = zloop_new();
-    CU_ASSERT_EQUAL(analytics_attach(a, loop), TG_OK);
-    zloop_reader(loop, c.inbox, s_on_inbox, &c);
-    zloop_reader(loop, bus, s_on_bus, &c);
-    zloop_timer(loop, 10000, 1, s_on_deadline, &c);
-    zloop_start(loop);
+    s_run(a, &c, bus);
     CU_ASSERT_FALSE(c.timeout);
     CU_ASSERT_EQUAL(c.acks, 1 + GOOD + 1);
     CU_ASSERT(c.ack_frames >= 2);  //  1,202 events do not fit one commit batch
@@ -548,8 +552,8 @@ test_core_batches(void)
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(totals, "requests")), 1 + GOOD);
     json_decref(j);
 
-    zloop_destroy(&loop);
-    analytics_destroy(&a);
+    analytics_destroy(&a);  //  before the loop it is attached to
+    event_base_free(c.base);
     free(c.reply);
     zsock_destroy(&c.push);
     zsock_destroy(&c.inbox);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tg_config.h"
 #include "tg_pricing.h"
 #include "tg_util.h"
 
@@ -276,9 +277,108 @@ test_cost(void)
     //  Large counts stay exact: 1e9 tokens of claude-3-opus output = $75,000.
     CU_ASSERT_EQUAL(tg_pricing_cost(s_pricing, "claude-3-opus", 0, 1000000000, 0, 0, NULL),
                     75000.0);
-    //  Absurd counts from outside do not overflow into nonsense.
-    double huge = tg_pricing_cost(s_pricing, "o1-pro", UINT64_MAX, UINT64_MAX, 0, 0, NULL);
-    CU_ASSERT_DOUBLE_EQUAL(huge, (double)UINT64_MAX * 750 / 1e6, 1e3);
+    //  Absurd counts from outside do not overflow into nonsense: the micro-dollars saturate.
+    CU_ASSERT_EQUAL(
+        tg_pricing_cost_micro(s_pricing, "o1-pro", UINT64_MAX, UINT64_MAX, 0, 0, 0, NULL),
+        INT64_MAX);
+    CU_ASSERT_EQUAL(tg_pricing_cost(s_pricing, "o1-pro", UINT64_MAX, UINT64_MAX, 0, 0, NULL),
+                    (double)INT64_MAX / 1e6);
+}
+
+static void
+test_cost_micro(void)
+{
+    //  Exact integers: gpt-4o 1000 in + 500 out = 7500 micro-dollars.
+    bool unknown = true;
+    CU_ASSERT_EQUAL(tg_pricing_cost_micro(s_pricing, "gpt-4o", 1000, 500, 0, 0, 0, &unknown), 7500);
+    CU_ASSERT_FALSE(unknown);
+    //  Anthropic cache writes at the 5-minute write price, reads at the hit price:
+    //  claude-sonnet-4-5 10000 in of which 6000 read ($0.30) and 3000 written ($3.75), 1000
+    //  plain ($3), 500 out ($15): 1800 + 11250 + 3000 + 7500 = 23550 micro-dollars.
+    CU_ASSERT_EQUAL(tg_pricing_cost_micro(s_pricing, "claude-sonnet-4-5-20250929", 10000, 500, 6000,
+                                          3000, 0, NULL),
+                    23550);
+    const tg_price_t *p = tg_pricing_find(s_pricing, "claude-haiku-4-5");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_TRUE(p->has_cache_write);
+    CU_ASSERT_EQUAL(p->cache_write, 1.25);
+    //  Writes beyond what is left of the input after the reads are clamped.
+    CU_ASSERT_EQUAL(
+        tg_pricing_cost_micro(s_pricing, "claude-sonnet-4-5", 1000, 0, 600, 5000, 0, NULL),
+        tg_pricing_cost_micro(s_pricing, "claude-sonnet-4-5", 1000, 0, 600, 400, 0, NULL));
+    //  No cache-write price listed: written tokens at the input price.
+    CU_ASSERT_EQUAL(tg_pricing_cost_micro(s_pricing, "gpt-4o", 1000, 0, 0, 1000, 0, NULL),
+                    tg_pricing_cost_micro(s_pricing, "gpt-4o", 1000, 0, 0, 0, 0, NULL));
+    //  70/30 when only the total is known: 7000 at $2.50 + 3000 at $10 = 47500.
+    CU_ASSERT_EQUAL(tg_pricing_cost_micro(s_pricing, "gpt-4o", 0, 0, 0, 0, 10000, NULL), 47500);
+    //  Sums of micro-dollars are exact where sums of floats are not: 10 calls of 0.1 cent.
+    int64_t sum = 0;
+    double fsum = 0;
+    for (int i = 0; i < 10; i++) {
+        int64_t c = tg_pricing_cost_micro(s_pricing, "gpt-4o", 400, 0, 0, 0, 0, NULL);
+        sum += c;
+        fsum += (double)c / 1e6;
+    }
+    CU_ASSERT_EQUAL(sum, 10000);
+    CU_ASSERT_NOT_EQUAL(fsum, 0.01);  //  why money is never summed as floats
+    //  Unknown model: default price, flagged.
+    CU_ASSERT_EQUAL(tg_pricing_cost_micro(s_pricing, "acme-9", 1000, 500, 0, 0, 0, &unknown), 7500);
+    CU_ASSERT_TRUE(unknown);
+}
+
+static void
+test_override(void)
+{
+    tg_config_t *cfg = tg_config_load_string("pricing:\n"
+                                             "  models:\n"
+                                             "    gpt-4o:\n"
+                                             "      input: 2.0\n"
+                                             "      output: 8\n"
+                                             "    acme/house-model-7b:\n"
+                                             "      input: 0.5\n"
+                                             "      output: 1.5\n"
+                                             "      cached_input: 0.05\n"
+                                             "      cache_write: 0.625\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_EQUAL(tg_config_price_count(cfg), 2);
+    tg_pricing_t *p = tg_pricing_load_config(cfg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    bool unknown = true;
+    //  Replaced: the versioned name follows; the cached price stays the catalogue's.
+    CU_ASSERT_EQUAL(tg_pricing_cost_micro(p, "gpt-4o-2024-08-06", 1000, 1000, 500, 0, 0, &unknown),
+                    500 * 2 + 500 * 1.25 + 1000 * 8);
+    CU_ASSERT_FALSE(unknown);
+    //  Added, under its name without the provider prefix; no longer unknown.
+    const tg_price_t *h = tg_pricing_find(p, "house-model-7b");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+    CU_ASSERT_STRING_EQUAL(h->provider, "custom");
+    CU_ASSERT_EQUAL(
+        tg_pricing_cost_micro(p, "acme/house-model-7b", 2000, 1000, 1000, 1000, 0, &unknown),
+        50 + 625 + 1500);
+    CU_ASSERT_FALSE(unknown);
+    CU_ASSERT_EQUAL(tg_pricing_count(p), tg_pricing_count(s_pricing) + 1);
+    tg_pricing_destroy(&p);
+    tg_config_destroy(&cfg);
+    //  Bad overrides: refused with a clear error at config load, or at apply.
+    const char *bad[] = {
+        "pricing:\n  models:\n    gpt-4o:\n      input: cheap\n",
+        "pricing:\n  models:\n    gpt-4o:\n      input: -1\n",
+        "pricing:\n  models:\n    gpt-4o:\n      price: 1\n",
+        "pricing:\n  models:\n    gpt-4o: 1\n",
+        "pricing:\n  models: [gpt-4o]\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tg_config_t *c = tg_config_load_string(bad[i]);
+        if (c)
+            fprintf(stderr, "\naccepted bad pricing config %zu\n", i);
+        CU_ASSERT_PTR_NULL(c);
+        tg_config_destroy(&c);
+    }
+    //  A new model needs input and output.
+    cfg = tg_config_load_string("pricing:\n  models:\n    brand-new:\n      input: 1\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_PTR_NULL(tg_pricing_load_config(cfg));
+    tg_config_destroy(&cfg);
 }
 
 static void
@@ -439,6 +539,8 @@ test_pricing_register(void)
     CU_add_test(s, "find versioned names", test_find);
     CU_add_test(s, "cost: exact, cached, 70/30, rounding", test_cost);
     CU_add_test(s, "unknown model flagged and billed", test_unknown_model);
+    CU_add_test(s, "cost in integer micro-dollars, cache writes", test_cost_micro);
+    CU_add_test(s, "per-deployment overrides from config", test_override);
     CU_add_test(s, "broken files rejected with reasons", test_broken_files);
     CU_add_test(s, "default path", test_default_path);
     CU_add_test(s, "lookup speed", test_lookup_speed);

@@ -10,7 +10,8 @@
 #include "tg_utc.h"
 #include "tg_util.h"
 
-static const tg_price_t s_gpt4o = {"gpt-4o", "openai", "chat", 2.5, 10.0, 1.25, true, 0};
+static const tg_price_t s_gpt4o = {"gpt-4o", "openai", "chat", 2.5, 10.0,
+                                   1.25,     true,     0,      2.5, false};
 
 static void
 s_rq(tg_fr_request_t *rq, const char *id, uint64_t ptok, uint64_t mtok, double kbd, double kbm)
@@ -32,7 +33,7 @@ test_estimate(void)
     CU_ASSERT_EQUAL(router_budget_estimate(&s_gpt4o, 1000, 100), 3500000000LL);
     CU_ASSERT_EQUAL(router_budget_estimate(&s_gpt4o, 0, 0), 0);
     CU_ASSERT_EQUAL(router_budget_estimate(NULL, 10, 10), 0);
-    const tg_price_t odd = {"m", "p", "chat", 0.15, 0.6, 0.075, true, 0};
+    const tg_price_t odd = {"m", "p", "chat", 0.15, 0.6, 0.075, true, 0, 0.15, false};
     CU_ASSERT_EQUAL(router_budget_estimate(&odd, 3, 7), 3 * 150000LL + 7 * 600000LL);
 }
 

@@ -315,6 +315,7 @@ test_finish_answer(void)
     CU_ASSERT_EQUAL(c.p.usage.in, 28);
     CU_ASSERT_EQUAL(c.p.usage.out, 7);
     CU_ASSERT_EQUAL(c.p.usage.cached, 5);
+    CU_ASSERT_EQUAL(c.p.usage.cwrite, 3);  //  billed at the cache-write price (tok_cwrite)
     CU_ASSERT_EQUAL(c.p.usage.total, 35);
     free(body);
     tg_buf_fini(&resp);
