@@ -135,9 +135,9 @@ int analytics_store_prune(analytics_store_t *self,
                           int64_t retention_us,
                           size_t max_deletes,
                           size_t *deleted_p);
-//  Visits one stored event: its time, USAGE fields and cost in µUSD, borrowed for the call.
-//  Return 0 to go on, other values stop the walk.
-typedef int(analytics_event_fn)(int64_t ts, const tg_fr_usage_t *u, int64_t cost_micro, void *arg);
+//  Visits one stored event: its time, USAGE frame (the visitor may keep it: *frame_p = NULL)
+//  and cost in µUSD. Return 0 to go on, other values stop the walk.
+typedef int(analytics_event_fn)(int64_t ts, tg_frame_t **frame_p, int64_t cost_micro, void *arg);
 //  Calls fn for the events of trace `trace`, oldest first, at most max of them (*more_p
 //  tells if more were left). Unreadable records are skipped (logged). TG_OK or TG_ERR.
 int analytics_store_trace(analytics_store_t *self,

@@ -78,7 +78,7 @@ s_on_trace_key(const void *key, size_t klen, const void *val, size_t vlen, void 
     int64_t cost = 0;
     if (rc == TG_OK && analytics_store_record_decode(rec, len, &f, &cost) == TG_OK) {
         w->left--;
-        stop = w->fn((int64_t)tg_lmdb_be64_get(tkey), &f->usage, cost, w->arg);
+        stop = w->fn((int64_t)tg_lmdb_be64_get(tkey), &f, cost, w->arg);
     } else
         tg_log_warn("analytics traces index names a missing or unreadable event");
     tg_frame_destroy(&f);

@@ -81,6 +81,11 @@ static const s_route_t s_routes[] = {
     {"/readyz", false, S_GET, "GET, HEAD", false, s_on_readyz, INGEST_QUERY, T_NONE},
     {"/dashboard", false, S_GET, "GET, HEAD", false, s_on_dashboard, INGEST_QUERY, T_NONE},
     {"/dashboard", true, S_GET, "GET, HEAD", false, s_on_dashboard, INGEST_QUERY, T_NONE},
+    {"/api/v1/events", false, EVHTTP_REQ_POST, "POST", true, s_on_query, INGEST_QUERY, T_ANALYTICS},
+    {"/api/v1/events/batch", false, EVHTTP_REQ_POST, "POST", true, s_on_query, INGEST_QUERY,
+     T_ANALYTICS},
+    {"/api/v1/traces", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ANALYTICS},
+    {"/api/v1/traces/", true, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ANALYTICS},
 };
 
 static const char *
