@@ -356,7 +356,8 @@ s_on_events(analytics_t *self, tg_frame_t **frame_p)
         tg_log_warn("dropped events query with a bad reply_to id=%.64s", (*frame_p)->query.id);
         return;
     }
-    analytics_post_t *post = analytics_events_parse(frame_p, tg_now_us());
+    analytics_post_t *post = analytics_events_parse(
+        frame_p, tg_now_us(), tg_config_str(self->cfg, "events.default_environment"));
     size_t n = analytics_post_count(post);
     if (n == 0) {
         tg_frame_t *reply = analytics_post_reply(post);

@@ -58,14 +58,74 @@ s_bad(s_check_t *c, const char *field, const char *message)
                                                field, "message", message));
 }
 
+//  The event fields, in the order of s_fields.
+typedef enum {
+    F_ID,
+    F_TYPE,
+    F_TIMESTAMP,
+    F_END_TIMESTAMP,
+    F_MODEL,
+    F_PROVIDER,
+    F_INPUT_TOKENS,
+    F_OUTPUT_TOKENS,
+    F_CACHED_TOKENS,
+    F_TOTAL_TOKENS,
+    F_COST_USD,
+    F_LATENCY_MS,
+    F_TTFT_MS,
+    F_STATUS,
+    F_ERROR,
+    F_USER_ID,
+    F_ENVIRONMENT,
+    F_TRACE_ID,
+    F_SPAN_ID,
+    F_PARENT_EVENT_ID,
+    F_PROPERTIES,
+    F_AGENT,
+    F_ORG,
+    F_COUNT
+} s_field_t;
+
+static const char *const s_fields[F_COUNT] = {
+    "id",         "type",         "timestamp",     "end_timestamp", "model",
+    "provider",   "input_tokens", "output_tokens", "cached_tokens", "total_tokens",
+    "cost_usd",   "latency_ms",   "ttft_ms",       "status",        "error",
+    "user_id",    "environment",  "trace_id",      "span_id",       "parent_event_id",
+    "properties", "agent",        "org",
+};
+
+//  One pass over the event's members: each known field's value in slots (null values are
+//  left out: absent), each unknown one named in the errors.
+static void
+s_slots(s_check_t *c, json_t *ev, json_t *slots[F_COUNT])
+{
+    memset(slots, 0, F_COUNT * sizeof *slots);
+    const char *key;
+    json_t *v;
+    json_object_foreach(ev, key, v)
+    {
+        int f = 0;
+        while (f < F_COUNT && strcmp(key, s_fields[f]) != 0)
+            f++;
+        if (f < F_COUNT) {
+            slots[f] = json_is_null(v) ? NULL : v;
+            continue;
+        }
+        char field[72];
+        snprintf(field, sizeof field, "%.64s", key);
+        s_bad(c, field, "unknown field (see docs/api.md for the event fields)");
+    }
+}
+
 //  A string field of at most max bytes (NULL when absent); false after s_bad when it is not
 //  one. `id`: must also be an id ([A-Za-z0-9._:/-]).
 static bool
-s_str(s_check_t *c, json_t *ev, const char *field, size_t max, bool id, const char **out)
+s_str(s_check_t *c, json_t *const *slots, s_field_t f, size_t max, bool id, const char **out)
 {
-    json_t *v = json_object_get(ev, field);
+    json_t *v = slots[f];
+    const char *field = s_fields[f];
     *out = NULL;
-    if (!v || json_is_null(v))
+    if (!v)
         return true;
     char msg[160];
     if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > max
@@ -84,12 +144,18 @@ s_str(s_check_t *c, json_t *ev, const char *field, size_t max, bool id, const ch
 
 //  A non-negative number of at most max (absent: *out untouched, *given false).
 static bool
-s_num(
-    s_check_t *c, json_t *ev, const char *field, double max, bool integer, double *out, bool *given)
+s_num(s_check_t *c,
+      json_t *const *slots,
+      s_field_t f,
+      double max,
+      bool integer,
+      double *out,
+      bool *given)
 {
-    json_t *v = json_object_get(ev, field);
+    json_t *v = slots[f];
+    const char *field = s_fields[f];
     *given = false;
-    if (!v || json_is_null(v))
+    if (!v)
         return true;
     double d = json_is_integer(v) ? (double)json_integer_value(v)
                : json_is_real(v)  ? json_real_value(v)
@@ -97,7 +163,7 @@ s_num(
     char msg[160];
     if (!json_is_number(v) || !isfinite(d) || d < 0 || d > max
         || (integer && !json_is_integer(v))) {
-        snprintf(msg, sizeof msg, "expected a%s number from 0 to %.0f", integer ? "n integer" : "",
+        snprintf(msg, sizeof msg, "expected %s from 0 to %.0f", integer ? "an integer" : "a number",
                  max);
         s_bad(c, field, msg);
         return false;
@@ -109,11 +175,12 @@ s_num(
 
 //  A time: RFC 3339 text or epoch seconds (number). Absent: *given false.
 static bool
-s_time(s_check_t *c, json_t *ev, const char *field, int64_t now, int64_t *out, bool *given)
+s_time(s_check_t *c, json_t *const *slots, s_field_t f, int64_t now, int64_t *out, bool *given)
 {
-    json_t *v = json_object_get(ev, field);
+    json_t *v = slots[f];
+    const char *field = s_fields[f];
     *given = false;
-    if (!v || json_is_null(v))
+    if (!v)
         return true;
     int64_t t = -1;
     if (json_is_string(v) && tg_utc_parse(json_string_value(v), &t) != TG_OK)
@@ -135,55 +202,14 @@ s_time(s_check_t *c, json_t *ev, const char *field, int64_t now, int64_t *out, b
     return true;
 }
 
-static const char *const s_fields[] = {
-    "id",
-    "type",
-    "timestamp",
-    "end_timestamp",
-    "model",
-    "provider",
-    "input_tokens",
-    "output_tokens",
-    "cached_tokens",
-    "total_tokens",
-    "cost_usd",
-    "latency_ms",
-    "ttft_ms",
-    "status",
-    "error",
-    "user_id",
-    "environment",
-    "trace_id",
-    "span_id",
-    "parent_event_id",
-    "properties",
-    "agent",
-    "org",
-    NULL,
-};
-
-static void
-s_unknown_fields(s_check_t *c, json_t *ev)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach(ev, key, v)
-    {
-        (void)v;
-        bool known = false;
-        for (int i = 0; s_fields[i] && !known; i++)
-            known = strcmp(key, s_fields[i]) == 0;
-        if (!known) {
-            char field[72];
-            snprintf(field, sizeof field, "%.64s", key);
-            s_bad(c, field, "unknown field (see docs/api.md for the event fields)");
-        }
-    }
-}
-
 //  Checks one event and builds its USAGE frame (NULL when it is invalid: errors added).
 static tg_frame_t *
-s_event(s_check_t *c, json_t *ev, const tg_fr_query_t *q, int64_t now, char **id_p)
+s_event(s_check_t *c,
+        json_t *ev,
+        const tg_fr_query_t *q,
+        int64_t now,
+        const char *default_env,
+        char **id_p)
 {
     *id_p = NULL;
     if (!json_is_object(ev)) {
@@ -191,45 +217,46 @@ s_event(s_check_t *c, json_t *ev, const tg_fr_query_t *q, int64_t now, char **id
         return NULL;
     }
     size_t before = json_array_size(c->errors);
-    s_unknown_fields(c, ev);
+    json_t *slots[F_COUNT];
+    s_slots(c, ev, slots);
     const char *id, *type, *model, *provider, *error, *user, *env, *trace, *span, *parent, *agent,
         *org;
-    s_str(c, ev, "id", ANALYTICS_EVENTS_ID_MAX, true, &id);
-    s_str(c, ev, "type", 64, false, &type);
-    s_str(c, ev, "model", ANALYTICS_MAX_DIM, false, &model);
-    s_str(c, ev, "provider", ANALYTICS_MAX_DIM, false, &provider);
-    s_str(c, ev, "error", 256, false, &error);
-    s_str(c, ev, "user_id", 128, false, &user);
-    s_str(c, ev, "environment", 64, false, &env);
-    s_str(c, ev, "trace_id", TG_TRACE_ID_MAX, true, &trace);
-    s_str(c, ev, "span_id", TG_TRACE_ID_MAX, true, &span);
-    s_str(c, ev, "parent_event_id", TG_TRACE_ID_MAX, true, &parent);
-    s_str(c, ev, "agent", 128, false, &agent);
-    s_str(c, ev, "org", 128, false, &org);
+    s_str(c, slots, F_ID, ANALYTICS_EVENTS_ID_MAX, true, &id);
+    s_str(c, slots, F_TYPE, 64, false, &type);
+    s_str(c, slots, F_MODEL, ANALYTICS_MAX_DIM, false, &model);
+    s_str(c, slots, F_PROVIDER, ANALYTICS_MAX_DIM, false, &provider);
+    s_str(c, slots, F_ERROR, 256, false, &error);
+    s_str(c, slots, F_USER_ID, 128, false, &user);
+    s_str(c, slots, F_ENVIRONMENT, 64, false, &env);
+    s_str(c, slots, F_TRACE_ID, TG_TRACE_ID_MAX, true, &trace);
+    s_str(c, slots, F_SPAN_ID, TG_TRACE_ID_MAX, true, &span);
+    s_str(c, slots, F_PARENT_EVENT_ID, TG_TRACE_ID_MAX, true, &parent);
+    s_str(c, slots, F_AGENT, 128, false, &agent);
+    s_str(c, slots, F_ORG, 128, false, &org);
     if (org && q->org && strcmp(org, q->org) != 0)
         s_bad(c, "org", "only the master key may post events for another organization");
     int64_t ts = now, end = 0;
     bool has_ts, has_end;
-    s_time(c, ev, "timestamp", now, &ts, &has_ts);
-    if (s_time(c, ev, "end_timestamp", now, &end, &has_end) && has_end && end < ts)
+    s_time(c, slots, F_TIMESTAMP, now, &ts, &has_ts);
+    if (s_time(c, slots, F_END_TIMESTAMP, now, &end, &has_end) && has_end && end < ts)
         s_bad(c, "end_timestamp", "is before timestamp");
     double tin = 0, tout = 0, tcached = 0, ttotal = 0, cost = 0, lat = 0, ttft = 0;
     bool g_in, g_out, g_cached, g_total, g_cost, g_lat, g_ttft;
-    s_num(c, ev, "input_tokens", (double)S_MAX_TOKENS, true, &tin, &g_in);
-    s_num(c, ev, "output_tokens", (double)S_MAX_TOKENS, true, &tout, &g_out);
-    s_num(c, ev, "cached_tokens", (double)S_MAX_TOKENS, true, &tcached, &g_cached);
-    s_num(c, ev, "total_tokens", (double)S_MAX_TOKENS, true, &ttotal, &g_total);
-    s_num(c, ev, "cost_usd", S_MAX_COST_USD, false, &cost, &g_cost);
-    s_num(c, ev, "latency_ms", S_MAX_MS, false, &lat, &g_lat);
-    s_num(c, ev, "ttft_ms", S_MAX_MS, false, &ttft, &g_ttft);
+    s_num(c, slots, F_INPUT_TOKENS, (double)S_MAX_TOKENS, true, &tin, &g_in);
+    s_num(c, slots, F_OUTPUT_TOKENS, (double)S_MAX_TOKENS, true, &tout, &g_out);
+    s_num(c, slots, F_CACHED_TOKENS, (double)S_MAX_TOKENS, true, &tcached, &g_cached);
+    s_num(c, slots, F_TOTAL_TOKENS, (double)S_MAX_TOKENS, true, &ttotal, &g_total);
+    s_num(c, slots, F_COST_USD, S_MAX_COST_USD, false, &cost, &g_cost);
+    s_num(c, slots, F_LATENCY_MS, S_MAX_MS, false, &lat, &g_lat);
+    s_num(c, slots, F_TTFT_MS, S_MAX_MS, false, &ttft, &g_ttft);
     if (g_cached && tcached > tin)
         s_bad(c, "cached_tokens", "is more than input_tokens (cached tokens are part of them)");
     if (g_total && (g_in || g_out) && (uint64_t)ttotal != (uint64_t)tin + (uint64_t)tout)
         s_bad(c, "total_tokens", "differs from input_tokens + output_tokens");
     //  status: "success" | "ok" | "error", or an HTTP status
     uint64_t status = error ? 500 : 200;
-    json_t *st = json_object_get(ev, "status");
-    if (st && !json_is_null(st)) {
+    json_t *st = slots[F_STATUS];
+    if (st) {
         const char *s = json_string_value(st);
         if (s && (strcmp(s, "success") == 0 || strcmp(s, "ok") == 0))
             status = 200;
@@ -241,9 +268,9 @@ s_event(s_check_t *c, json_t *ev, const tg_fr_query_t *q, int64_t now, char **id
         else
             s_bad(c, "status", "expected \"success\", \"error\" or an HTTP status (100 to 599)");
     }
-    json_t *props = json_object_get(ev, "properties");
+    json_t *props = slots[F_PROPERTIES];
     char *props_text = NULL;
-    if (props && !json_is_null(props)) {
+    if (props) {
         if (!json_is_object(props))
             s_bad(c, "properties", "expected a JSON object");
         else {
@@ -294,11 +321,11 @@ s_event(s_check_t *c, json_t *ev, const tg_fr_query_t *q, int64_t now, char **id
     u->error = error ? tg_strdup(error) : (status >= 400 ? tg_strdup("error") : NULL);
     u->org = tg_strdup(org_used);
     u->user = tg_strdup(user);
-    u->env = tg_strdup(env);
+    u->env = tg_strdup(env ? env : default_env);
     u->trace = tg_strdup(trace);
     u->span = tg_strdup(span ? span : cid);
     u->parent = tg_strdup(parent);
-    u->etype = tg_strdup(type ? type : "llm");
+    u->etype = tg_strdup(type ? type : "llm_call");
     u->props = props_text;
     u->priced = g_cost;
     u->cost_usd = g_cost ? cost : 0;
@@ -317,7 +344,7 @@ s_post_answered(analytics_post_t *p, int status, const char *message, const char
 }
 
 analytics_post_t *
-analytics_events_parse(tg_frame_t **query_p, int64_t now_us)
+analytics_events_parse(tg_frame_t **query_p, int64_t now_us, const char *default_env)
 {
     analytics_post_t *p = tg_zalloc(sizeof *p);
     p->query = *query_p;
@@ -358,7 +385,8 @@ analytics_events_parse(tg_frame_t **query_p, int64_t now_us)
     p->state = tg_zalloc(n);
     for (size_t i = 0; i < n; i++) {
         c.index = i;
-        p->frames[i] = s_event(&c, p->batch ? json_array_get(list, i) : doc, q, now_us, &p->ids[i]);
+        p->frames[i] = s_event(&c, p->batch ? json_array_get(list, i) : doc, q, now_us, default_env,
+                               &p->ids[i]);
     }
     json_decref(doc);
     size_t nerr = json_array_size(c.errors);

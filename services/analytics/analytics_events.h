@@ -21,8 +21,9 @@ bool analytics_events_route(const char *path);
 //  Takes the QUERY (*query_p = NULL) of an events route, at now_us, into a new post: with
 //  one USAGE frame per event when the body is valid, else with none and its answer ready
 //  (400 naming each bad item and field, 403 without the events:write role, 404, 405).
-//  Caller destroys the post.
-analytics_post_t *analytics_events_parse(tg_frame_t **query_p, int64_t now_us);
+//  Events without an environment get default_env (NULL: none). Caller destroys the post.
+analytics_post_t *
+analytics_events_parse(tg_frame_t **query_p, int64_t now_us, const char *default_env);
 //  Events in the post.
 size_t analytics_post_count(const analytics_post_t *self);
 //  Hands event i's USAGE frame over (once); the caller owns it.

@@ -156,6 +156,13 @@ s_time(tg_jsonw_t *w, const char *key, int64_t t_us)
     tg_jsonw_str(w, key, buf);
 }
 
+//  An event's type: the events API's, else "gateway_call".
+static const char *
+s_type(const tg_fr_usage_t *u)
+{
+    return u->etype && *u->etype ? u->etype : "gateway_call";
+}
+
 static void
 s_summary(tg_jsonw_t *w, const char *trace, const s_trace_t *t, const analytics_tree_t *tree)
 {
@@ -167,7 +174,7 @@ s_summary(tg_jsonw_t *w, const char *trace, const s_trace_t *t, const analytics_
     const s_span_t *first = tree->virtual_root ? NULL : &t->spans[tree->root];
     if (!first && t->n)
         first = &t->spans[tree->order[1]];
-    tg_jsonw_str(w, "root_type", first ? (first->u.etype ? first->u.etype : first->u.route) : NULL);
+    tg_jsonw_str(w, "root_type", first ? s_type(&first->u) : NULL);
     const char *user = NULL;
     for (size_t i = 0; i < t->n && !user; i++)
         user = t->spans[i].u.user;
@@ -211,7 +218,7 @@ s_span_json(tg_jsonw_t *w, const s_trace_t *t, const analytics_tree_t *tree, siz
     tg_jsonw_uint(w, "depth", tree->depth[i]);
     tg_jsonw_uint(w, "children", tree->nchildren[i]);
     tg_jsonw_str(w, "event_id", u->id);
-    tg_jsonw_str(w, "type", u->etype ? u->etype : "gateway_call");
+    tg_jsonw_str(w, "type", s_type(u));
     tg_jsonw_str(w, "route", u->route);
     tg_jsonw_str(w, "provider", u->provider);
     tg_jsonw_str(w, "model", u->model);

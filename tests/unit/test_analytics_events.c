@@ -52,7 +52,7 @@ test_one_event_fields(void)
                             "\"environment\":\"dev\",\"trace_id\":\"t\",\"parent_event_id\":\"p\","
                             "\"properties\":{\"a\":[1,2]},\"status\":\"error\"}",
                             "acme", TG_ROLE_DEFAULT);
-    analytics_post_t *p = analytics_events_parse(&q, 1795600800000000LL);
+    analytics_post_t *p = analytics_events_parse(&q, 1795600800000000LL, "production");
     CU_ASSERT_PTR_NULL(q);
     if (analytics_post_count(p) == 0) {  //  say why
         tg_frame_t *r = analytics_post_reply(p);
@@ -94,13 +94,14 @@ test_batch_errors_all_or_nothing(void)
                             "{\"events\":[{\"model\":\"m\"},{\"input_tokens\":1.5,\"x\":1},"
                             "{\"cost_usd\":-1,\"trace_id\":\"a b\"}]}",
                             NULL, TG_ROLE_ALL);
-    analytics_post_t *p = analytics_events_parse(&q, 1795600800000000LL);
+    analytics_post_t *p = analytics_events_parse(&q, 1795600800000000LL, "production");
     uint64_t status;
     json_t *doc = s_refused(p, &status);
     CU_ASSERT_EQUAL(status, 400);
     json_t *errs = json_object_get(json_object_get(doc, "error"), "errors");
     CU_ASSERT_EQUAL(json_array_size(errs), 4);
-    const char *want[][2] = {{"1", "x"}, {"1", "input_tokens"}, {"2", "trace_id"}, {"2", "cost_usd"}};
+    const char *want[][2] = {
+        {"1", "x"}, {"1", "input_tokens"}, {"2", "trace_id"}, {"2", "cost_usd"}};
     for (size_t i = 0; i < 4; i++) {
         bool found = false;
         for (size_t k = 0; k < json_array_size(errs); k++) {
@@ -122,9 +123,9 @@ test_refusals(void)
         const char *path, *body, *org;
         uint64_t roles, status;
     } cases[] = {
-        {"/api/v1/events", "{}", "acme", TG_ROLE_METRICS_READ, 403},  //  no events:write
-        {"/api/v1/events", "{", "acme", TG_ROLE_DEFAULT, 400},        //  not JSON
-        {"/api/v1/events/batch", "[]", "acme", TG_ROLE_DEFAULT, 400}, //  empty batch
+        {"/api/v1/events", "{}", "acme", TG_ROLE_METRICS_READ, 403},   //  no events:write
+        {"/api/v1/events", "{", "acme", TG_ROLE_DEFAULT, 400},         //  not JSON
+        {"/api/v1/events/batch", "[]", "acme", TG_ROLE_DEFAULT, 400},  //  empty batch
         {"/api/v1/events/batch", "{\"events\":{}}", NULL, TG_ROLE_ALL, 400},
         {"/api/v1/events", "{\"org\":\"other\"}", "acme", TG_ROLE_DEFAULT, 400},
         {"/api/v1/events", "{\"timestamp\":4102444800}", NULL, TG_ROLE_ALL, 400},  //  2100
@@ -133,7 +134,7 @@ test_refusals(void)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         tg_frame_t *q = s_query(cases[i].path, cases[i].body, cases[i].org, cases[i].roles);
-        analytics_post_t *p = analytics_events_parse(&q, 1795600800000000LL);
+        analytics_post_t *p = analytics_events_parse(&q, 1795600800000000LL, "production");
         json_t *doc = s_refused(p, &status);
         CU_ASSERT_EQUAL(status, cases[i].status);
         CU_ASSERT_PTR_NOT_NULL(json_object_get(doc, "error"));
@@ -151,7 +152,7 @@ test_refusals(void)
     free(body);
     tg_frame_t *q = s_query("/api/v1/events/batch", b, NULL, TG_ROLE_ALL);
     free(b);
-    analytics_post_t *p = analytics_events_parse(&q, 1795600800000000LL);
+    analytics_post_t *p = analytics_events_parse(&q, 1795600800000000LL, "production");
     json_decref(s_refused(p, &status));
     CU_ASSERT_EQUAL(status, 400);
     analytics_post_destroy(&p);
@@ -161,9 +162,9 @@ static void
 test_master_org_and_given_cost(void)
 {
     tg_frame_t *q = s_query("/api/v1/events/batch",
-                            "[{\"id\":\"a\",\"org\":\"beta\",\"cost_usd\":0.5},{\"id\":\"b\"}]", NULL,
-                            TG_ROLE_ALL);
-    analytics_post_t *p = analytics_events_parse(&q, 1795600800000000LL);
+                            "[{\"id\":\"a\",\"org\":\"beta\",\"cost_usd\":0.5},{\"id\":\"b\"}]",
+                            NULL, TG_ROLE_ALL);
+    analytics_post_t *p = analytics_events_parse(&q, 1795600800000000LL, "production");
     CU_ASSERT_EQUAL_FATAL(analytics_post_count(p), 2);
     tg_frame_t *a = analytics_post_take(p, 0), *b = analytics_post_take(p, 1);
     CU_ASSERT_STRING_EQUAL(a->usage.org, "beta");
@@ -241,8 +242,10 @@ test_store_traces_index(void)
     int64_t t0;
     CU_ASSERT_EQUAL_FATAL(tg_utc_parse("2026-11-15T10:00:00Z", &t0), TG_OK);
     tg_frame_t *f[5] = {
-        s_usage("e1", t0 + 3, "T1", "c", "b"),  s_usage("e2", t0 + 1, "T1", "a", NULL),
-        s_usage("e3", t0 + 2, "T1", "b", "a"),  s_usage("e4", t0 + 4, NULL, "x", NULL),
+        s_usage("e1", t0 + 3, "T1", "c", "b"),
+        s_usage("e2", t0 + 1, "T1", "a", NULL),
+        s_usage("e3", t0 + 2, "T1", "b", "a"),
+        s_usage("e4", t0 + 4, NULL, "x", NULL),
         s_usage("e5", t0 + 5 * 86400000000LL, "T2", "z", NULL),
     };
     analytics_outcome_t out[5];
