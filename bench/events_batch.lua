@@ -2,7 +2,7 @@
 -- request (ids unique per thread and request), for bench/events_http.sh.
 local counter = 0
 local threads = {}
-local tid = 0
+tid = 0  -- global: setup() counts threads here, thread:set() gives each its own
 
 function setup(thread)
     tid = tid + 1

@@ -4,12 +4,12 @@
 #  --duration, against `tollgate up` with the mock provider; prints events/s stored and
 #  checks that /v1/usage counts exactly the events acknowledged with a 200.
 #
-#  Usage: bench/events_http.sh [--conns 32] [--duration 20s] [--threads 2]
+#  Usage: bench/events_http.sh [--conns 128] [--duration 20s] [--threads 2]
 #  Needs a Release build in build/ (or TG_BIN_DIR) and wrk.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${TG_BIN_DIR:-$PWD/build/bin}
-CONNS=32
+CONNS=128
 DURATION=20s
 THREADS=2
 while [ $# -gt 0 ]; do
@@ -25,6 +25,12 @@ done
 bench_need
 KEY=bench-master-key-0123456789abcdef
 bench_start "$KEY"
+cpu_s() { #  utime + stime of child $1 (run/pids/$1.pid), seconds
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' \
+        "/proc/$(cat "$WORK/run/pids/$1.pid")/stat"
+}
+A0=$(cpu_s analytics)
+I0=$(cpu_s ingest-1)
 export BENCH_KEY=$KEY BENCH_RUN="r$$"
 OUT=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 10s -s bench/events_batch.lua \
     "http://127.0.0.1:$TPORT")
@@ -33,6 +39,11 @@ OK=$(echo "$OUT" | sed -n 's/.*events_ok=\([0-9]*\).*/\1/p')
 STORED=$(curl -fs -H "Authorization: Bearer $KEY" \
     "http://127.0.0.1:$TPORT/v1/usage?start=$(($(date +%s) - 7200))" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["totals"]["requests"])')
+A1=$(cpu_s analytics)
+I1=$(cpu_s ingest-1)
 echo "acknowledged=$OK stored=$STORED (/v1/usage)"
+python3 -c "a=$A1-$A0; i=$I1-$I0; print(f'CPU: analytics {a:.2f} s ({$OK/a:.0f} events per analytics CPU second), ingest {i:.2f} s')"
+curl -fs "http://127.0.0.1:$TPORT/metrics" |
+    grep -E '^tollgate_usage_events_total|^tollgate_analytics_commit_seconds_(sum|count)' || true
 #  wrk may cut requests in flight at the end: those can be stored without a 200 seen.
 [ "$STORED" -ge "$OK" ] || { echo "fewer events stored than acknowledged" >&2; exit 1; }
