@@ -131,23 +131,6 @@ s_tree(const s_trace_t *t)
     return tree;
 }
 
-//  The id a virtual root stands for: the parent every top-level span names when they all
-//  name the same one that is not in the trace (W3C: the application's span), else NULL.
-static const char *
-s_virtual_id(const s_trace_t *t, const analytics_tree_t *tree)
-{
-    const char *id = NULL;
-    for (size_t i = 0; i < t->n; i++) {
-        if (tree->parent[i] != tree->root)
-            continue;
-        const char *p = t->spans[i].u.parent;
-        if (!p || !*p || (id && strcmp(id, p) != 0))
-            return NULL;
-        id = p;
-    }
-    return id;
-}
-
 static void
 s_time(tg_jsonw_t *w, const char *key, int64_t t_us)
 {
@@ -168,7 +151,7 @@ s_summary(tg_jsonw_t *w, const char *trace, const s_trace_t *t, const analytics_
 {
     s_sum_t s = s_sum(t);
     tg_jsonw_str(w, "trace_id", trace);
-    const char *root = tree->virtual_root ? s_virtual_id(t, tree) : t->spans[tree->root].u.span;
+    const char *root = tree->virtual_root ? tree->virtual_span : t->spans[tree->root].u.span;
     tg_jsonw_str(w, "root_span_id", root);
     tg_jsonw_bool(w, "root_missing", tree->virtual_root != 0);
     const s_span_t *first = tree->virtual_root ? NULL : &t->spans[tree->root];
@@ -199,7 +182,7 @@ s_span_json(tg_jsonw_t *w, const s_trace_t *t, const analytics_tree_t *tree, siz
 {
     tg_jsonw_object(w, NULL);
     if (i == t->n) {  //  the virtual root
-        tg_jsonw_str(w, "span_id", s_virtual_id(t, tree));
+        tg_jsonw_str(w, "span_id", tree->virtual_span);
         tg_jsonw_bool(w, "virtual", true);
         tg_jsonw_uint(w, "depth", 0);
         tg_jsonw_uint(w, "children", tree->nchildren[i]);
@@ -213,7 +196,7 @@ s_span_json(tg_jsonw_t *w, const s_trace_t *t, const analytics_tree_t *tree, siz
     tg_jsonw_str(w, "parent_event_id", u->parent);
     tg_jsonw_str(w, "tree_parent_span_id",
                  i == tree->root ? NULL
-                 : p == t->n     ? s_virtual_id(t, tree)
+                 : p == t->n     ? tree->virtual_span
                                  : t->spans[p].u.span);
     tg_jsonw_uint(w, "depth", tree->depth[i]);
     tg_jsonw_uint(w, "children", tree->nchildren[i]);
@@ -270,7 +253,7 @@ s_notes(tg_jsonw_t *w, const s_trace_t *t, const analytics_tree_t *tree, bool mo
         tg_jsonw_str(w, NULL, buf);
     }
     if (tree->virtual_root && t->n) {
-        const char *id = s_virtual_id(t, tree);
+        const char *id = tree->virtual_span;
         snprintf(buf, sizeof buf,
                  "no single root span among the events: a virtual root%s%.128s%s holds the "
                  "top-level spans",

@@ -85,6 +85,21 @@ analytics_tree_build(const analytics_tree_in_t *spans, size_t n)
         }
     }
     zhashx_destroy(&ids);
+    //  a virtual root whose top-level spans all name one missing parent stands for it
+    if (t->virtual_root && roots == 0) {
+        const char *shared = NULL;
+        bool same = true;
+        for (size_t i = 0; i < n && same; i++)
+            if (t->flags[i] & ANALYTICS_TREE_ORPHAN) {
+                same = !shared || strcmp(shared, spans[i].parent) == 0;
+                shared = spans[i].parent;
+            }
+        if (same && shared) {
+            t->virtual_span = shared;
+            for (size_t i = 0; i < n; i++)
+                t->flags[i] &= ~(unsigned)ANALYTICS_TREE_ORPHAN;
+        }
+    }
 
     //  cycles: follow parent links from each node; meeting the current walk again closes a
     //  cycle, broken at its earliest span (attached to the root)

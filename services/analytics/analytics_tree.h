@@ -34,6 +34,10 @@ typedef struct {
     size_t *depth;      //  depth of each node (root 0)
     size_t *nchildren;  //  children of each node
     size_t cycles;      //  cycles broken
+    const char *virtual_span;  //  the span id a virtual root stands for: the parent that every
+                               //  top-level span names and no span has (W3C: the caller's
+                               //  span), borrowed from the input; else NULL. Those spans are
+                               //  its children, not orphans.
 } analytics_tree_t;
 
 //  Builds the tree of n spans (n may be 0: a lone virtual root). Caller destroys.

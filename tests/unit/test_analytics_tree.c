@@ -72,6 +72,15 @@ test_no_single_root_is_virtual(void)
     CU_ASSERT_EQUAL(t->parent[1], 3);
     CU_ASSERT_EQUAL(t->parent[2], 0);
     CU_ASSERT_EQUAL(t->nchildren[3], 2);
+    CU_ASSERT_STRING_EQUAL(t->virtual_span, "app");  //  they all name it: not orphans
+    CU_ASSERT_EQUAL(t->flags[0] | t->flags[1] | t->flags[2], 0);
+    analytics_tree_destroy(&t);
+    //  two different missing parents: orphans of a virtual root that stands for nothing
+    analytics_tree_in_t apart[] = {{"s1", "p1", 5}, {"s2", "p2", 6}};
+    t = analytics_tree_build(apart, 2);
+    CU_ASSERT_EQUAL(t->virtual_root, 1);
+    CU_ASSERT_PTR_NULL(t->virtual_span);
+    CU_ASSERT(t->flags[0] & t->flags[1] & ANALYTICS_TREE_ORPHAN);
     analytics_tree_destroy(&t);
     //  two parentless spans: both under a virtual root, neither flagged an extra root
     analytics_tree_in_t two[] = {{"a", NULL, 1}, {"b", NULL, 2}};
