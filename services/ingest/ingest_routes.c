@@ -224,7 +224,8 @@ s_copy_cut(char *out, const char *s, size_t max)
     out[n] = 0;
 }
 
-//  The call's context (spec A2, A4) from its headers and parsed body. False (400 sent) when
+//  The call's context (spec A2, A4) from its headers and parsed body (user: the header, else
+//  the body's "user", else its metadata.user_id). False (400 sent) when
 //  x-tollgate-user-id or x-tollgate-environment is malformed; bad trace headers are ignored
 //  (tracing never fails a call) and logged at debug.
 static bool
@@ -242,6 +243,8 @@ s_context(ingest_t *self, struct evhttp_request *req, const char *rid, json_t *d
     }
     if (!v)
         v = json_string_value(json_object_get(doc, "user"));
+    if (!v)  //  /v1/messages: Anthropic's metadata.user_id
+        v = json_string_value(json_object_get(json_object_get(doc, "metadata"), "user_id"));
     if (v)
         s_copy_cut(c->user, v, INGEST_USER_MAX);
     v = evhttp_find_header(h, "x-tollgate-environment");

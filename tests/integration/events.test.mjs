@@ -276,6 +276,45 @@ describe('traces', () => {
     assert.equal(missing.status, 404);
   });
 
+  test('a cache hit served by ingest carries the trace, user and environment too', async () => {
+    const trace = uniq('hit');
+    const body = {
+      model: 'gpt-4o-mini',
+      temperature: 0,
+      messages: [{ role: 'user', content: `cached for tracing ${trace}` }],
+    };
+    const headers = {
+      'x-tollgate-trace-id': trace,
+      'x-tollgate-parent-id': 'app-root',
+      'x-tollgate-user-id': 'hit-user',
+      'x-tollgate-environment': 'qa',
+    };
+    let calls = 0;
+    // The first call fills the cache (through the router, asynchronously): call until a hit.
+    await waitFor(
+      async () => {
+        calls++;
+        const r = await client.chat.completions.create(body, { headers }).withResponse();
+        return r.response.headers.get('x-cache') === 'hit';
+      },
+      { timeout: 20000, interval: 50, what: 'a cache hit' },
+    );
+    const t = await waitFor(
+      async () => {
+        const res = await http(api(`/traces/${trace}`), { headers: master });
+        return res.status === 200 && res.json.span_count === calls ? res.json : null;
+      },
+      { timeout: 20000, what: `the trace with its ${calls} spans` },
+    );
+    const hit = t.spans.find((sp) => sp.cache === 'hit');
+    assert.ok(hit, `a hit span in ${JSON.stringify(t.spans)}`);
+    assert.equal(hit.user_id, 'hit-user');
+    assert.equal(hit.environment, 'qa');
+    assert.equal(hit.parent_event_id, 'app-root');
+    assert.equal(hit.cost_usd, 0, 'a hit costs nothing upstream');
+    assert.equal(t.root_span_id, 'app-root');
+  });
+
   test('orphans and cycles from posted events: attached to the root, with notes', async () => {
     const trace = uniq('cyc');
     const res = await post('/events/batch', [
