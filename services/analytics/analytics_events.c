@@ -285,7 +285,8 @@ s_event(s_check_t *c,
     }
     const char *org_used = q->org ? q->org : (org ? org : TG_ORG_DEFAULT);
     char *cid = id ? tg_strdup(id) : tg_id_new("evt_");
-    char *eid = tg_strfmt("e/%s/%s", cid, org_used);
+    //  e/<org length>:<org>/<id>: unambiguous whatever the org and id hold
+    char *eid = tg_strfmt("e/%zu:%s/%s", strlen(org_used), org_used, cid);
     if (strlen(eid) > ANALYTICS_MAX_EID)
         s_bad(c, "org", "organization name too long for event ids");
     if (json_array_size(c->errors) != before) {

@@ -218,6 +218,21 @@ describe('traces', () => {
       )
       .withResponse();
     const span4 = r4.response.headers.get('x-request-id');
+    // A malformed user or environment header is refused; a malformed trace header is not.
+    const badUser = await http(`${tg.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { ...master, 'x-tollgate-user-id': 'tab\there' },
+      body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }),
+    });
+    assert.equal(badUser.status, 400);
+    assert.equal(badUser.json.error.param, 'x-tollgate-user-id');
+    const badEnv = await http(`${tg.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { ...master, 'x-tollgate-environment': 'two words' },
+      body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }),
+    });
+    assert.equal(badEnv.status, 400);
+    assert.equal(badEnv.json.error.param, 'x-tollgate-environment');
     // A malformed traceparent is ignored: the call works and is in no trace.
     const bad = await client.chat.completions.create(
       { model: 'gpt-4o', messages: [{ role: 'user', content: 'no trace' }] },

@@ -62,7 +62,7 @@ test_one_event_fields(void)
     CU_ASSERT_EQUAL_FATAL(analytics_post_count(p), 1);
     tg_frame_t *f = analytics_post_take(p, 0);
     const tg_fr_usage_t *u = &f->usage;
-    CU_ASSERT_STRING_EQUAL(u->eid, "e/e1/acme");
+    CU_ASSERT_STRING_EQUAL(u->eid, "e/4:acme/e1");
     CU_ASSERT_STRING_EQUAL(u->id, "e1");
     CU_ASSERT_STRING_EQUAL(u->span, "e1");  //  no span_id: the event's id
     CU_ASSERT_STRING_EQUAL(u->org, "acme");
@@ -168,7 +168,7 @@ test_master_org_and_given_cost(void)
     CU_ASSERT_EQUAL_FATAL(analytics_post_count(p), 2);
     tg_frame_t *a = analytics_post_take(p, 0), *b = analytics_post_take(p, 1);
     CU_ASSERT_STRING_EQUAL(a->usage.org, "beta");
-    CU_ASSERT_STRING_EQUAL(a->usage.eid, "e/a/beta");
+    CU_ASSERT_STRING_EQUAL(a->usage.eid, "e/4:beta/a");
     CU_ASSERT_TRUE(a->usage.priced);
     CU_ASSERT_DOUBLE_EQUAL(a->usage.cost_usd, 0.5, 1e-12);
     CU_ASSERT_STRING_EQUAL(b->usage.org, "default");
