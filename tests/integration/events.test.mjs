@@ -330,6 +330,49 @@ describe('traces', () => {
     assert.equal(t.root_span_id, 'app-root');
   });
 
+  test('a cache hit answered by the router (a rate-limited key) carries them too', async () => {
+    const made = await http(`${tg.baseURL}/keys`, {
+      method: 'POST',
+      headers: master,
+      body: JSON.stringify({
+        name: 'limited',
+        organization: 'limited-org',
+        limits: { requests_per_minute: 1000 },
+      }),
+    });
+    assert.equal(made.status, 200, made.text);
+    const limited = new OpenAI({ baseURL: tg.baseURL, apiKey: made.json.key, maxRetries: 0 });
+    const trace = uniq('rhit');
+    const body = {
+      model: 'gpt-4o-mini',
+      temperature: 0,
+      messages: [{ role: 'user', content: `router hit ${trace}` }],
+    };
+    const headers = { 'x-tollgate-trace-id': trace, 'x-tollgate-user-id': 'router-hit-user' };
+    let calls = 0;
+    await waitFor(
+      async () => {
+        calls++;
+        const r = await limited.chat.completions.create(body, { headers }).withResponse();
+        assert.ok(r.response.headers.get('x-ratelimit-limit-requests'), 'the router answered');
+        return r.response.headers.get('x-cache') === 'hit';
+      },
+      { timeout: 20000, interval: 50, what: 'a cache hit' },
+    );
+    const limitedAuth = { authorization: `Bearer ${made.json.key}` };
+    const t = await waitFor(
+      async () => {
+        const res = await http(api(`/traces/${trace}`), { headers: limitedAuth });
+        return res.status === 200 && res.json.span_count === calls ? res.json : null;
+      },
+      { timeout: 20000, what: `the trace with its ${calls} spans` },
+    );
+    const hit = t.spans.find((sp) => sp.cache === 'hit');
+    assert.ok(hit, `a hit span in ${JSON.stringify(t.spans)}`);
+    assert.equal(hit.user_id, 'router-hit-user');
+    assert.equal(hit.environment, 'production');
+  });
+
   test('orphans and cycles from posted events: attached to the root, with notes', async () => {
     const trace = uniq('cyc');
     const res = await post('/events/batch', [
