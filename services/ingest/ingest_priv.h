@@ -106,14 +106,15 @@ typedef struct {
 
 //  What a hit needs to know of its request.
 typedef struct {
-    const char *id;           //  call id (the usage event's request id)
-    const char *rid;          //  x-request-id
-    const char *route;        //  "chat" | "embeddings"
-    const char *key;          //  API key id
-    const char *agent;        //  agent label ("none")
-    const char *cls;          //  model "auto": the prompt's class, else NULL
-    bool stream;              //  SSE wanted
-    bool usage;               //  stream_options.include_usage
+    const char *id;     //  call id (the usage event's request id)
+    const char *rid;    //  x-request-id
+    const char *route;  //  "chat" | "embeddings"
+    const char *key;    //  API key id
+    const char *agent;  //  agent label ("none")
+    const char *cls;    //  model "auto": the prompt's class, else NULL
+    bool stream;        //  SSE wanted
+    bool usage;         //  stream_options.include_usage
+
     const char *org;          //  the key's organization (NULL: master key)
     const ingest_ctx_t *ctx;  //  user, environment, trace
 } ingest_cache_hit_t;
