@@ -18,7 +18,7 @@ bench_start() {
     BENCH_PIDS+=($!)
     for _ in $(seq 100); do [ -s "$WORK/mock.port" ] && break; sleep 0.05; done
     MPORT=$(cat "$WORK/mock.port")
-    TPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    TPORT=${BENCH_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
     TOLLGATE_RUN_DIR="$WORK/run" TOLLGATE_DATA_DIR="$WORK/data" TOLLGATE_HTTP_PORT=$TPORT \
         TOLLGATE_HTTP_HOST=127.0.0.1 TOLLGATE_MASTER_KEY="$key" TOLLGATE_LOG_LEVEL=warn \
         OPENAI_API_KEY=mock OPENAI_BASE_URL="http://127.0.0.1:$MPORT/v1" \

@@ -8,10 +8,11 @@
 #define S_BATCH 256  //  frames handled per activation before yielding to the loop
 
 struct tg_evzmq {
-    void *sock;        //  zsock_t, borrowed
-    struct event *ev;  //  persistent read event on ZMQ_FD
-    tg_evzmq_fn *fn;   //  per-frame handler
-    void *arg;         //  handler argument
+    void *sock;            //  zsock_t, borrowed
+    struct event *ev;      //  persistent read event on ZMQ_FD
+    tg_evzmq_fn *fn;       //  per-frame handler
+    tg_evzmq_end_fn *end;  //  after each burst, or NULL
+    void *arg;             //  handler argument
 };
 
 static void
@@ -20,20 +21,23 @@ s_on_ready(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     tg_evzmq_t *self = arg;
+    int handled = 0;
     for (int n = 0; n < S_BATCH; n++) {
         tg_frame_t *frame = NULL;
         int rc = tg_frame_recv(self->sock, &frame);
-        if (rc == TG_AGAIN)
-            return;  //  empty: the fd will signal again on the next edge
-        if (rc == TG_ERR)
-            return;
+        if (rc == TG_AGAIN || rc == TG_ERR)
+            goto done;  //  empty: the fd will signal again on the next edge
         if (rc == TG_OK) {
             self->fn(&frame, self->arg);
             tg_frame_destroy(&frame);
+            handled++;
         }
     }
     //  Batch used up with frames still waiting: come back after other events had a turn.
     event_active(self->ev, EV_READ, 0);
+done:
+    if (handled && self->end)
+        self->end(self->arg);
 }
 
 struct event_base *
@@ -70,6 +74,12 @@ tg_evzmq_destroy(tg_evzmq_t **self_p)
     event_free(self->ev);
     free(self);
     *self_p = NULL;
+}
+
+void
+tg_evzmq_set_end(tg_evzmq_t *self, tg_evzmq_end_fn *end)
+{
+    self->end = end;
 }
 
 void

@@ -23,6 +23,11 @@ typedef void(tg_evzmq_fn)(tg_frame_t **frame_p, void *arg);
 tg_evzmq_t *tg_evzmq_new(struct event_base *base, void *sock, tg_evzmq_fn *fn, void *arg);
 //  Stops reading and frees; *self_p = NULL. NULL-safe.
 void tg_evzmq_destroy(tg_evzmq_t **self_p);
+//  Called after each burst of frames handled in one activation (with the handler's arg):
+//  where work done once per burst goes (analytics commits posted events there).
+typedef void(tg_evzmq_end_fn)(void *arg);
+//  Sets (or clears, with NULL) the end-of-burst callback.
+void tg_evzmq_set_end(tg_evzmq_t *self, tg_evzmq_end_fn *end);
 //  Re-checks the socket now: call after sending on a socket that is also read here.
 void tg_evzmq_kick(tg_evzmq_t *self);
 

@@ -1,5 +1,7 @@
 //  analytics.c - usage events in batches (one LMDB txn each), ACK after commit, SPEND, queries.
 #include "analytics.h"
+#include "analytics_events.h"
+#include "analytics_traces.h"
 #include "analytics_query.h"
 #include "analytics_store.h"
 #include "tg_frame.h"
@@ -52,6 +54,10 @@ struct analytics {
     int64_t retention_us;                      //  raw events are kept this long
     size_t prune_batch;                        //  records deleted per retention turn
     int64_t prune_idle_until;                  //  mono µs: nothing was due, next look then
+    analytics_post_t *waiter[S_BATCH_MAX];     //  per batch slot: the events API post it
+                                               //  came from (answered after the commit)
+    size_t widx[S_BATCH_MAX];                  //  per batch slot: its index in that post
+    bool post_pending;                         //  posted events wait: commit after the burst
 };
 
 static const double s_commit_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -243,6 +249,8 @@ static void
 s_ack_batch(analytics_t *self)
 {
     bool *done = tg_zalloc(self->nbatch * sizeof(bool));
+    for (size_t i = 0; i < self->nbatch; i++)
+        done[i] = self->waiter[i] != NULL;  //  events API: the answer is its ACK
     for (size_t i = 0; i < self->nbatch; i++) {
         if (done[i])
             continue;
@@ -299,6 +307,22 @@ s_publish_events(analytics_t *self)
     tg_frame_send(&f, tg_stats_socket(self->stats));  //  PUB: never blocks
 }
 
+//  The events API's posts of the batch learn what became of their events; a post whose
+//  every event is known gets its answer.
+static void
+s_settle_posts(analytics_t *self, bool committed)
+{
+    for (size_t i = 0; i < self->nbatch; i++) {
+        analytics_post_t *p = self->waiter[i];
+        self->waiter[i] = NULL;
+        if (p && analytics_post_settle(p, self->widx[i], committed, self->outcome[i].duplicate)) {
+            tg_frame_t *reply = analytics_post_reply(p);
+            tg_reply_send(self->peers, analytics_post_query(p), &reply);
+            analytics_post_destroy(&p);
+        }
+    }
+}
+
 //  Commits the pending batch in one txn, then ACKs every event of it (duplicates too).
 static void
 s_flush(analytics_t *self)
@@ -329,9 +353,11 @@ s_flush(analytics_t *self)
         tg_log_error("analytics could not store a batch of %zu usage events (%s): not "
                      "acknowledged, senders will resend",
                      self->nbatch, rc == TG_AGAIN ? "map full" : "write failed");
+    s_settle_posts(self, rc == TG_OK);
     for (size_t i = 0; i < self->nbatch; i++)
         tg_frame_destroy(&self->batch[i]);
     self->nbatch = 0;
+    self->post_pending = false;
     s_publish_spend(self);
 }
 
@@ -348,6 +374,7 @@ s_usage_ok(const tg_fr_usage_t *u)
 static void
 s_batch_add(analytics_t *self, tg_frame_t **frame_p)
 {
+    self->waiter[self->nbatch] = NULL;
     self->batch[self->nbatch++] = *frame_p;
     *frame_p = NULL;
     if (self->nbatch == S_BATCH_MAX)
@@ -403,6 +430,35 @@ s_on_usages(analytics_t *self, const tg_frame_t *batch)
                     bad ? why : "the body holds another count of events than n");
 }
 
+//  POST /api/v1/events[/batch]: a valid post's events join the commit batch and are
+//  answered after their commit (at the end of this read burst at the latest); an invalid
+//  one is answered now.
+static void
+s_on_events(analytics_t *self, tg_frame_t **frame_p)
+{
+    if (!tg_peers_endpoint_ok((*frame_p)->query.reply_to)) {
+        tg_log_warn("dropped events query with a bad reply_to id=%.64s", (*frame_p)->query.id);
+        return;
+    }
+    analytics_post_t *post = analytics_events_parse(
+        frame_p, tg_now_us(), tg_config_str(self->cfg, "events.default_environment"));
+    size_t n = analytics_post_count(post);
+    if (n == 0) {
+        tg_frame_t *reply = analytics_post_reply(post);
+        tg_reply_send(self->peers, analytics_post_query(post), &reply);
+        analytics_post_destroy(&post);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        self->waiter[self->nbatch] = post;
+        self->widx[self->nbatch] = i;
+        self->batch[self->nbatch++] = analytics_post_take(post, i);
+        self->post_pending = true;
+        if (self->nbatch == S_BATCH_MAX)
+            s_flush(self);  //  may answer and free the post: only after its last event
+    }
+}
+
 static void
 s_on_query(analytics_t *self, const tg_fr_query_t *q)
 {
@@ -411,7 +467,9 @@ s_on_query(analytics_t *self, const tg_fr_query_t *q)
         return;
     }
     s_flush(self);  //  an answer includes every event received before the question
-    tg_frame_t *reply = analytics_query_answer(self->store, q, tg_now_us());
+    tg_frame_t *reply = analytics_traces_route(q->path)
+                            ? analytics_traces_answer(self->store, q, tg_now_us())
+                            : analytics_query_answer(self->store, q, tg_now_us());
     tg_reply_send(self->peers, q, &reply);
 }
 
@@ -424,10 +482,22 @@ s_on_inbox_frame(tg_frame_t **frame_p, void *arg)
         s_on_usage(self, frame_p);
     else if (type == TG_FRAME_USAGES)
         s_on_usages(self, *frame_p);
+    else if (type == TG_FRAME_QUERY && analytics_events_route((*frame_p)->query.path))
+        s_on_events(self, frame_p);
     else if (type == TG_FRAME_QUERY)
         s_on_query(self, &(*frame_p)->query);
     else
         tg_log_warn("analytics ignored a %s frame", tg_frame_name(type));
+}
+
+//  The end of a burst read from the inbox: posted events are committed at once (one commit
+//  for the burst), then answered; usage events wait for the batch or the commit timer.
+static void
+s_on_inbox_burst(void *arg)
+{
+    analytics_t *self = arg;
+    if (self->post_pending)
+        s_flush(self);
 }
 
 static void
@@ -496,6 +566,7 @@ analytics_attach(analytics_t *self, struct event_base *base)
 {
     assert(self && base);
     self->reader = tg_evzmq_new(base, self->inbox, s_on_inbox_frame, self);
+    tg_evzmq_set_end(self->reader, s_on_inbox_burst);
     if (!self->reader)
         return TG_ERR;
     self->commit_ev = s_timer(base, tg_config_int(self->cfg, "analytics.commit_interval_ms"),

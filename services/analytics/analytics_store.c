@@ -1,5 +1,6 @@
 //  analytics_store.c - usage events, time index and totals in LMDB (layout in the header).
 #include "analytics_store.h"
+#include "analytics_store_priv.h"
 #include "tg_complexity.h"
 #include "tg_lmdb.h"
 #include "tg_log.h"
@@ -12,8 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { DB_EVENTS, DB_TIME, DB_TOTALS, DB_ROLLUP, DB_ROLLUPS };
-static const char *const s_dbs[] = {"events", "time", "totals", "rollup", "rollups"};
+static const char *const s_dbs[] = {"events", "time", "totals", "rollup", "rollups", "traces"};
 
 #define S_REC_VERSION 3                //  first byte of an event record
 #define S_REC_HEAD 26                  //  version, flags, cost, savings, saved by the cache
@@ -185,6 +185,11 @@ s_baseline(const tg_pricing_t *pricing, const char *baseline, const tg_fr_usage_
 static int64_t
 s_price(const tg_pricing_t *pricing, const tg_fr_usage_t *u, bool *unknown, int64_t *saved_p)
 {
+    if (u->priced) {  //  the events API: the sender's cost, as given
+        *saved_p = 0;
+        *unknown = false;
+        return isfinite(u->cost_usd) && u->cost_usd > 0 ? llround(u->cost_usd * 1e6) : 0;
+    }
     int64_t micro = tg_pricing_cost_micro(pricing, u->model, u->tok_in, u->tok_out, u->tok_cached,
                                           u->tok_cwrite, 0, unknown);
     *saved_p = 0;
@@ -302,7 +307,16 @@ s_store_one(tg_lmdb_txn_t *txn,
     uint8_t tkey[8 + ANALYTICS_MAX_EID];
     tg_lmdb_be64_put(tkey, (uint64_t)ts);
     memcpy(tkey + 8, u->eid, eid_len);
-    if ((rc = tg_lmdb_put(txn, DB_TIME, tkey, 8 + eid_len, NULL, 0)) != TG_OK)
+    //  The time key's value is the event's trace id ("" when none): trace lists and
+    //  retention read it without opening the event.
+    size_t trace_len = u->trace ? strnlen(u->trace, ANALYTICS_MAX_TRACE + 1) : 0;
+    if (trace_len > ANALYTICS_MAX_TRACE)
+        trace_len = 0;  //  senders bound it; a longer one is not indexed
+    if ((rc = tg_lmdb_put(txn, DB_TIME, tkey, 8 + eid_len, u->trace, trace_len)) != TG_OK)
+        return rc;
+    if (trace_len
+        && (rc = analytics_store_trace_index(txn, u->trace, trace_len, tkey, 8 + eid_len, true))
+               != TG_OK)
         return rc;
 
     analytics_totals_t delta =
@@ -487,6 +501,8 @@ s_doomed_delete(tg_lmdb_txn_t *txn, int db, s_doomed_t *d)
 {
     int rc = TG_OK;
     for (size_t i = 0; i < d->n; i++) {
+        if (rc == TG_OK && db == DB_TIME && d->lens[i] > 8)
+            rc = analytics_store_trace_unindex(txn, d->keys[i], d->lens[i]);
         if (rc == TG_OK)
             rc = tg_lmdb_del(txn, db, d->keys[i], d->lens[i]);
         if (rc == TG_OK && db == DB_TIME && d->lens[i] > 8)
@@ -902,4 +918,30 @@ analytics_groups_free(analytics_group_t **groups_p, size_t n)
     }
     free(arr);
     *groups_p = NULL;
+}
+
+//  ---- for the other analytics_store_*.c files (analytics_store_priv.h) -------------------
+
+tg_lmdb_t *
+analytics_store_lmdb(analytics_store_t *self)
+{
+    return self->db;
+}
+
+int
+analytics_store_record_decode(const void *rec, size_t len, tg_frame_t **frame_p, int64_t *cost_p)
+{
+    const uint8_t *p = rec;
+    char err[160];
+    *frame_p = NULL;
+    size_t head = len >= S_REC_HEAD && p[0] == S_REC_VERSION ? S_REC_HEAD
+                  : len >= S_REC_V2_HEAD && p[0] == 2        ? S_REC_V2_HEAD
+                  : len >= S_REC_V1_HEAD && p[0] == 1        ? S_REC_V1_HEAD
+                                                             : 0;
+    if (!head
+        || tg_frame_decode("use", 3, p + head, len - head, NULL, 0, frame_p, err, sizeof err)
+               != TG_OK)
+        return TG_INVALID;
+    *cost_p = (int64_t)tg_lmdb_be64_get(p + 2);
+    return TG_OK;
 }

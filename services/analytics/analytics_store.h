@@ -5,7 +5,9 @@
 //    events   eid -> record: [u8 3][u8 flags: 1 = unknown price][i64 BE cost in µUSD]
 //                             [i64 BE savings in µUSD][i64 BE saved by the cache, µUSD]
 //                             [msgpack map of the USAGE frame]
-//    time     [u64 BE ts µs][eid] -> ""                (ranges by time are cursor walks)
+//    time     [u64 BE ts µs][eid] -> trace id, "" when none  (ranges by time are cursor walks)
+//    traces   [trace id][0][u64 BE ts µs][eid] -> ""   (the events of a trace, in time order;
+//             written in the event's txn, deleted with it by retention)
 //    totals   "d:YYYY-MM-DD" | "m:YYYY-MM" -> counters   (spend per UTC day / month)
 //             "p:events" -> u64 BE µs: events before it may have been pruned (retention);
 //             a day before it is answered from rollups, never from its events
@@ -44,7 +46,8 @@
 
 #define ANALYTICS_SCHEMA_VERSION 4
 #define ANALYTICS_BASELINE_MODEL "claude-3-opus-20240229"  //  default savings baseline
-#define ANALYTICS_MAX_EID 128  //  longest event id accepted (the rest of the key is bounded)
+#define ANALYTICS_MAX_EID 128    //  longest event id accepted (the rest of the key is bounded)
+#define ANALYTICS_MAX_TRACE 128  //  longest trace id indexed (TG_TRACE_ID_MAX)
 
 typedef struct analytics_store analytics_store_t;
 
@@ -132,6 +135,30 @@ int analytics_store_prune(analytics_store_t *self,
                           int64_t retention_us,
                           size_t max_deletes,
                           size_t *deleted_p);
+//  Visits one stored event: its time, USAGE frame (the visitor may keep it: *frame_p = NULL)
+//  and cost in µUSD. Return 0 to go on, other values stop the walk.
+typedef int(analytics_event_fn)(int64_t ts, tg_frame_t **frame_p, int64_t cost_micro, void *arg);
+//  Calls fn for the events of trace `trace`, oldest first, at most max of them (*more_p
+//  tells if more were left). Unreadable records are skipped (logged). TG_OK or TG_ERR.
+int analytics_store_trace(analytics_store_t *self,
+                          const char *trace,
+                          size_t max,
+                          analytics_event_fn *fn,
+                          void *arg,
+                          bool *more_p);
+//  Visits one trace id met walking events back in time; the id is borrowed for the call.
+//  Return 0 to go on, other values stop the walk.
+typedef int(analytics_trace_id_fn)(int64_t ts, const char *trace, void *arg);
+//  Walks the events with from_us <= ts <= to_us newest first, calling fn for each one that
+//  belongs to a trace (reading only the time index), after at most max_scan events stops
+//  with *more_p set. TG_OK or TG_ERR.
+int analytics_store_traced(analytics_store_t *self,
+                           int64_t from_us,
+                           int64_t to_us,
+                           size_t max_scan,
+                           analytics_trace_id_fn *fn,
+                           void *arg,
+                           bool *more_p);
 //  Frees what analytics_store_usage returned; *groups_p = NULL.
 void analytics_groups_free(analytics_group_t **groups_p, size_t n);
 

@@ -152,6 +152,8 @@ ingest_cache_serve(ingest_t *self,
     ingest_count_llm(self, h->agent, e.provider, e.model, "hit", t0, -1);
     tg_frame_t *u = tg_cache_hit_usage(&e, h->id, h->route, h->key, h->agent, h->stream,
                                        tg_now_us() - (tg_mono_us() - t0));
+    tg_trace_stamp_usage(&u->usage, h->org, h->ctx->user, h->ctx->env, h->ctx->trace,
+                         h->ctx->parent);
     tg_outbox_send(c->outbox, &u, tg_mono_us());
     s_notice(self, plan->hex, h->agent);
     tg_cache_entry_fini(&e);

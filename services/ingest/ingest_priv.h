@@ -17,6 +17,7 @@
 #include "tg_metrics_agg.h"
 #include "tg_outbox.h"
 #include "tg_stats.h"
+#include "tg_trace.h"
 #include "tg_util.h"
 
 #define INGEST_RID_MAX 128              //  longest x-request-id echoed back
@@ -93,6 +94,17 @@ typedef struct {
     uint64_t limits[TG_LIM_N];      //  its effective limits (0 = none; all 0 for master)
 } ingest_who_t;
 
+#define INGEST_USER_MAX 128  //  longest end-user id kept (x-tollgate-user-id, body "user")
+#define INGEST_ENV_MAX 64    //  longest x-tollgate-environment accepted
+
+//  A call's context for its usage event (spec A2, A4): end user, environment, trace.
+typedef struct {
+    char user[INGEST_USER_MAX + 1];    //  x-tollgate-user-id, else the body's "user" ("" = none)
+    char env[INGEST_ENV_MAX + 1];      //  x-tollgate-environment, else the configured default
+    char trace[TG_TRACE_ID_MAX + 1];   //  trace id ("" = the call is not part of a trace)
+    char parent[TG_TRACE_ID_MAX + 1];  //  parent span id ("" = a root)
+} ingest_ctx_t;
+
 //  What a hit needs to know of its request.
 typedef struct {
     const char *id;     //  call id (the usage event's request id)
@@ -103,6 +115,9 @@ typedef struct {
     const char *cls;    //  model "auto": the prompt's class, else NULL
     bool stream;        //  SSE wanted
     bool usage;         //  stream_options.include_usage
+
+    const char *org;          //  the key's organization (NULL: master key)
+    const ingest_ctx_t *ctx;  //  user, environment, trace
 } ingest_cache_hit_t;
 
 //  Clients of GET /v1/alerts/stream (ingest_sse.c), fed from the alert PUB stream.

@@ -81,6 +81,11 @@ static const s_route_t s_routes[] = {
     {"/readyz", false, S_GET, "GET, HEAD", false, s_on_readyz, INGEST_QUERY, T_NONE},
     {"/dashboard", false, S_GET, "GET, HEAD", false, s_on_dashboard, INGEST_QUERY, T_NONE},
     {"/dashboard", true, S_GET, "GET, HEAD", false, s_on_dashboard, INGEST_QUERY, T_NONE},
+    {"/api/v1/events", false, EVHTTP_REQ_POST, "POST", true, s_on_query, INGEST_QUERY, T_ANALYTICS},
+    {"/api/v1/events/batch", false, EVHTTP_REQ_POST, "POST", true, s_on_query, INGEST_QUERY,
+     T_ANALYTICS},
+    {"/api/v1/traces", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ANALYTICS},
+    {"/api/v1/traces/", true, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ANALYTICS},
 };
 
 static const char *
@@ -205,6 +210,73 @@ s_auto_class(ingest_t *self, json_t *doc, const char *agent)
     return tg_complexity_name(tg_complexity_of_messages(json_object_get(doc, "messages")));
 }
 
+//  Cuts s to at most max bytes at a UTF-8 character boundary, into out (max + 1 bytes).
+static void
+s_copy_cut(char *out, const char *s, size_t max)
+{
+    size_t n = strnlen(s, max + 1);
+    if (n > max) {
+        n = max;
+        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+            n--;  //  s[n] continues a character: cut before that character
+    }
+    memcpy(out, s, n);
+    out[n] = 0;
+}
+
+//  The call's context (spec A2, A4) from its headers and parsed body (user: the header, else
+//  the body's "user", else its metadata.user_id). False (400 sent) when
+//  x-tollgate-user-id or x-tollgate-environment is malformed; bad trace headers are ignored
+//  (tracing never fails a call) and logged at debug.
+static bool
+s_context(ingest_t *self, struct evhttp_request *req, const char *rid, json_t *doc, ingest_ctx_t *c)
+{
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    memset(c, 0, sizeof *c);
+    const char *v = evhttp_find_header(h, "x-tollgate-user-id");
+    if (v && !ingest_http_token_valid(v, INGEST_USER_MAX, 0x20)) {
+        ingest_http_error(self, req, rid, 400,
+                          "Invalid 'x-tollgate-user-id' header: expected 1 to 128 printable "
+                          "ASCII characters.",
+                          "x-tollgate-user-id", NULL);
+        return false;
+    }
+    if (!v)
+        v = json_string_value(json_object_get(doc, "user"));
+    if (!v)  //  /v1/messages: Anthropic's metadata.user_id
+        v = json_string_value(json_object_get(json_object_get(doc, "metadata"), "user_id"));
+    if (v)
+        s_copy_cut(c->user, v, INGEST_USER_MAX);
+    v = evhttp_find_header(h, "x-tollgate-environment");
+    if (v && !ingest_http_token_valid(v, INGEST_ENV_MAX, 0x21)) {
+        ingest_http_error(self, req, rid, 400,
+                          "Invalid 'x-tollgate-environment' header: expected 1 to 64 printable "
+                          "ASCII characters without spaces.",
+                          "x-tollgate-environment", NULL);
+        return false;
+    }
+    s_copy_cut(c->env, v ? v : tg_config_str(self->cfg, "events.default_environment"),
+               INGEST_ENV_MAX);
+    //  x-tollgate-trace-id / x-tollgate-parent-id, else W3C traceparent.
+    const char *t = evhttp_find_header(h, "x-tollgate-trace-id");
+    const char *p = evhttp_find_header(h, "x-tollgate-parent-id");
+    const char *tp = evhttp_find_header(h, "traceparent");
+    if (t && tg_trace_id_ok(t, TG_TRACE_ID_MAX)) {
+        memcpy(c->trace, t, strlen(t) + 1);
+        if (p && tg_trace_id_ok(p, TG_TRACE_ID_MAX))
+            memcpy(c->parent, p, strlen(p) + 1);
+        else if (p)
+            tg_log_debug("ignored x-tollgate-parent-id: not an id rid=%.64s", rid);
+    } else if (t) {
+        tg_log_debug("ignored x-tollgate-trace-id: not an id rid=%.64s", rid);
+    } else if (tp && tg_trace_parse_traceparent(tp, c->trace, c->parent) != TG_OK) {
+        tg_log_debug("ignored traceparent: not W3C trace context rid=%.64s", rid);
+        c->trace[0] = c->parent[0] = 0;
+    } else if (!tp && p)
+        tg_log_debug("ignored x-tollgate-parent-id without x-tollgate-trace-id rid=%.64s", rid);
+    return true;
+}
+
 static void
 s_on_llm(ingest_t *self,
          struct evhttp_request *req,
@@ -285,6 +357,13 @@ s_on_llm(ingest_t *self,
     if (route->kind == INGEST_MESSAGES)
         plan.mode = TG_CACHE_BYPASS;  //  /v1/messages is not cached yet (x-cache: bypass)
     const ingest_who_t *who = self->who;
+    ingest_ctx_t ctx;
+    if (!s_context(self, req, rid, doc, &ctx)) {
+        ingest_count_llm(self, agent, NULL, NULL, NULL, t0, -1);
+        free(body);
+        json_decref(doc);
+        return;
+    }
     if (!s_model_allowed(self, req, rid, doc, agent)) {
         ingest_count_llm(self, agent, NULL, NULL, NULL, t0, -1);
         free(body);
@@ -297,7 +376,8 @@ s_on_llm(ingest_t *self,
     tg_cache_plan_request(self->cfg, rname, doc, tg_cache_model(self->cfg, doc, named), scope,
                           &plan);
     const char *cls = route->kind != INGEST_EMBEDDINGS ? s_auto_class(self, doc, agent) : NULL;
-    ingest_cache_hit_t hit = {id, rid, rname, who->id, agent, cls, stream, usage};
+    const char *org = who->master ? NULL : who->rec->org;
+    ingest_cache_hit_t hit = {id, rid, rname, who->id, agent, cls, stream, usage, org, &ctx};
     //  A key with rate limits has its hits answered by the router, which counts them.
     bool limited = who->limits[TG_LIM_RPM] || who->limits[TG_LIM_TPM] || who->limits[TG_LIM_RPMO]
                    || who->limits[TG_LIM_TPMO];
@@ -350,6 +430,10 @@ s_on_llm(ingest_t *self,
     rq->seq = ingest_router_next_seq(self);
     rq->deadline_ms = deadline_ms;
     rq->cls = tg_strdup(cls);
+    rq->user = ctx.user[0] ? tg_strdup(ctx.user) : NULL;
+    rq->env = ctx.env[0] ? tg_strdup(ctx.env) : NULL;
+    rq->trace = ctx.trace[0] ? tg_strdup(ctx.trace) : NULL;
+    rq->parent = ctx.parent[0] ? tg_strdup(ctx.parent) : NULL;
     json_decref(doc);
     tg_frame_give_body(f, &body, len);  //  the client's bytes, unchanged
     uint64_t rq_seq = rq->seq;

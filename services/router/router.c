@@ -22,6 +22,7 @@
 #include "tg_pricing.h"
 #include "tg_reply.h"
 #include "tg_stats.h"
+#include "tg_trace.h"
 #include "tg_util.h"
 
 #include <czmq.h>
@@ -422,6 +423,7 @@ s_answer_hit(router_t *self, const tg_fr_request_t *rq, const tg_cache_entry_t *
     tg_metrics_add(self->metrics, "tollgate_router_calls_total", "source=\"cache\"", 1);
     tg_frame_t *u =
         tg_cache_hit_usage(e, rq->id, rq->route, rq->key, rq->agent, rq->stream, rq->t0);
+    tg_trace_stamp_usage(&u->usage, rq->org, rq->user, rq->env, rq->trace, rq->parent);
     tg_outbox_send(self->outbox, &u, tg_mono_us());
     return true;
 }
@@ -532,6 +534,12 @@ s_on_request(router_t *self, tg_frame_t **frame_p)
     //  The class scored by ingest (route.cls differs only when that class had no candidate).
     j->cls = route.cls ? tg_strdup(tg_complexity_parse(rq->cls) >= 0 ? rq->cls : route.cls) : NULL;
     j->alts = alts;  //  the fallback chain: the worker tries these in turn (owned by the job)
+    j->org = tg_strdup(rq->org);  //  the call's context, for its usage event (A2, A4)
+    j->user = rq->user;
+    j->env = rq->env;
+    j->trace = rq->trace;
+    j->parent = rq->parent;
+    rq->user = rq->env = rq->trace = rq->parent = NULL;
     job->body = (*frame_p)->body;
     job->body_len = (*frame_p)->body_len;
     (*frame_p)->body = NULL;

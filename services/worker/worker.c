@@ -5,6 +5,7 @@
 #include "tg_curve.h"
 #include "tg_error.h"
 #include "tg_log.h"
+#include "tg_trace.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -354,6 +355,7 @@ s_usage(worker_call_t *c, int status, const char *error)
     u->retries = (uint64_t)(c->retries + c->retries_prev);
     u->hops = (uint64_t)c->hops;
     u->error = tg_strdup(error);
+    tg_trace_stamp_usage(u, j->org, j->user, j->env, j->trace, j->parent);
     u->asked = tg_strdup(j->asked);
     u->cls = tg_strdup(j->cls);
     tg_outbox_send(c->w->outbox, &f, tg_mono_us());

@@ -9,6 +9,7 @@
 #include "tg_cache_form.h"
 #include "tg_error.h"
 #include "tg_log.h"
+#include "tg_trace.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,7 @@ s_finish(worker_t *w, worker_joiner_t **j_p, int status, const char *error)
     u->latency_us = (uint64_t)(now > u->ts ? now - u->ts : 0);
     u->ttft_us = (uint64_t)(j->ttft_us > 0 ? j->ttft_us : 0);
     u->error = tg_strdup(error);
+    tg_trace_stamp_usage(u, jb->org, jb->user, jb->env, jb->trace, jb->parent);
     tg_outbox_send(w->outbox, &f, tg_mono_us());
     zhashx_delete(w->joined, jb->id);
     worker_done_add(w, jb->id);
