@@ -37,6 +37,11 @@ int cli_alerts(const cli_opts_t *opts, const char *severity);
 //  prints each circuit breaker transition as a JSON line until Ctrl-C. 0 on Ctrl-C.
 int cli_breakers(const cli_opts_t *opts);
 
+//  `tollgate health KIND`: waits up to 3 stats intervals (2 s at least) for the bus heartbeat
+//  of a KIND process on this host whose pid is alive and that says it is ready. 0 ready (its
+//  instance id printed), 1 not heard or not ready (said on stderr), 2 for a bad config.
+int cli_health(const cli_opts_t *opts, const char *kind);
+
 //  The directory of the running executable (from /proc/self/exe). Caller frees; NULL on error.
 char *cli_bin_dir(void);
 //  Creates `path` and its missing parents (mkdir -p). TG_OK or TG_ERR (printed).
