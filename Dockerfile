@@ -8,6 +8,8 @@
 
 #  ---- build: compilers, cmake and the -dev packages (the list of scripts/deps.sh) ----------
 FROM debian:12-slim AS build
+#  Lets tests/docker/compose.sh prune the build stages that a newer build left dangling.
+LABEL org.tollgate.stage=build
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         build-essential cmake pkg-config \

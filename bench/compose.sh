@@ -118,6 +118,7 @@ for mode in $MODES; do
         ;;
     compose)
         export DOCKER_BUILDKIT=0 TOLLGATE_MASTER_KEY=bench-key TOLLGATE_LOG_LEVEL=warn
+        export TOLLGATE_IMAGE=${TOLLGATE_IMAGE:-tollgate:test}  # the image tests/docker built
         max_i=$(printf '%s\n' $INGESTS | sort -n | tail -1)
         #  A host port range with room for every ingest container.
         first=$(python3 -c "
@@ -133,7 +134,7 @@ for p in range(27900, 28900 - n):
         pass
 sys.exit(1)")
         export TOLLGATE_HTTP_PORT_PUBLISHED=127.0.0.1:$first-$((first + max_i - 1))
-        docker image inspect tollgate:local >/dev/null 2>&1 || { bash scripts/docker-base.sh && dc build router; }
+        docker image inspect "$TOLLGATE_IMAGE" >/dev/null 2>&1 || { bash scripts/docker-base.sh && dc build router; }
         compose_up=1
         for i in $INGESTS; do
             for w in $WORKERS; do

@@ -3,7 +3,7 @@
 #  docker-compose 1.29), the way a new user runs it with the mock provider:
 #    1. starts dockerd when no engine answers (root needed; its log is printed if it fails);
 #    2. makes the debian:12-slim base with scripts/docker-base.sh when the engine lacks it;
-#    3. builds tollgate:local once (classic builder), checks the image has no VOLUME and its
+#    3. builds the image (tag tollgate:test) once (classic builder), checks the image has no VOLUME and its
 #       user and group are 10001, prints the image size and the build time;
 #    4. `up -d` with compose.mock.yml under a project name of its own and a free host port,
 #       waits until every container is healthy;
@@ -30,6 +30,8 @@ if [[ "${TG_DOCKER:-1}" == 0 ]]; then
 fi
 BIN=${TG_BIN_DIR:-$root/build-debug/bin}
 export DOCKER_BUILDKIT=0  # the classic builder: no BuildKit/buildx needed, works offline
+#  A tag of its own: a user's (or another checkout's) tollgate:local is left alone.
+export TOLLGATE_IMAGE=tollgate:test
 project=tgtest$$
 files=(-f compose.yml -f compose.mock.yml)
 dc() { docker-compose -p "$project" "${files[@]}" "$@"; }
@@ -90,15 +92,17 @@ bash scripts/docker-base.sh
 step "build"
 b0=$SECONDS
 dc build router >"$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; fail "the image did not build"; }
-echo "built tollgate:local in $((SECONDS - b0)) s"
-docker image ls tollgate:local --format 'tollgate:local {{.Size}}'
-[[ $(docker image inspect -f '{{len .Config.Volumes}}' tollgate:local) == 0 ]] \
+echo "built $TOLLGATE_IMAGE in $((SECONDS - b0)) s"
+#  Build stages of earlier builds, now unreferenced (the layers still in use stay cached).
+docker image prune -f --filter label=org.tollgate.stage=build >/dev/null
+docker image ls "$TOLLGATE_IMAGE" --format "$TOLLGATE_IMAGE {{.Size}}"
+[[ $(docker image inspect -f '{{len .Config.Volumes}}' "$TOLLGATE_IMAGE") == 0 ]] \
     || fail "the image declares VOLUMEs (anonymous volumes would be left behind)"
-cid=$(docker create tollgate:local tollgate version)
+cid=$(docker create "$TOLLGATE_IMAGE" tollgate version)
 mounts=$(docker inspect -f '{{len .Mounts}}' "$cid")
 docker rm "$cid" >/dev/null
 [[ $mounts == 0 ]] || fail "a container run without volumes gets $mounts anonymous volume(s)"
-[[ $(docker run --rm tollgate:local id -u):$(docker run --rm tollgate:local id -g) == 10001:10001 ]] \
+[[ $(docker run --rm "$TOLLGATE_IMAGE" id -u):$(docker run --rm "$TOLLGATE_IMAGE" id -g) == 10001:10001 ]] \
     || fail "user/group of the image are not 10001:10001"
 
 step "up"
