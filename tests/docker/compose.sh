@@ -5,6 +5,7 @@
 #    2. makes the debian:12-slim base with scripts/docker-base.sh when the engine lacks it;
 #    3. builds the image (tag tollgate:test) once (classic builder), checks the image has no VOLUME and its
 #       user and group are 10001, prints the image size and the build time;
+#    3b. `docker run IMAGE` (tollgate up, the built-in mock) becomes healthy and answers;
 #    4. `up -d` with compose.mock.yml under a project name of its own and a free host port,
 #       waits until every container is healthy;
 #    5. a chat call through ingest from the host answers 200 with the admin key the ingest
@@ -104,6 +105,22 @@ docker rm "$cid" >/dev/null
 [[ $mounts == 0 ]] || fail "a container run without volumes gets $mounts anonymous volume(s)"
 [[ $(docker run --rm "$TOLLGATE_IMAGE" id -u):$(docker run --rm "$TOLLGATE_IMAGE" id -g) == 10001:10001 ]] \
     || fail "user/group of the image are not 10001:10001"
+
+step "docker run IMAGE: tollgate up in one container"
+single=$(docker run -d --rm -p 127.0.0.1::8080 "$TOLLGATE_IMAGE")
+for _ in $(seq 120); do
+    [[ $(docker inspect -f '{{.State.Health.Status}}' "$single") == healthy ]] && break
+    sleep 0.5
+done
+[[ $(docker inspect -f '{{.State.Health.Status}}' "$single") == healthy ]] || { docker logs "$single" >&2; docker rm -f "$single" >/dev/null; fail "docker run IMAGE did not become healthy"; }
+sport=$(docker port "$single" 8080/tcp | sed 's/.*://')
+skey=$(docker exec "$single" cat /var/lib/tollgate/master.key)
+scode=$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 "http://127.0.0.1:$sport/v1/chat/completions" \
+    -H "Authorization: Bearer $skey" -H 'Content-Type: application/json' \
+    -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"one container"}]}')
+docker stop -t 15 "$single" >/dev/null
+[[ $scode == 200 ]] || fail "docker run IMAGE answered $scode"
+echo "healthy, chat: 200 (the mock inside; stopped and removed)"
 
 step "up"
 export TOLLGATE_HTTP_PORT_PUBLISHED=127.0.0.1:  # "127.0.0.1::8080": a free port, chosen by docker
