@@ -8,7 +8,8 @@
 
 #  ---- build: compilers, cmake and the -dev packages (the list of scripts/deps.sh) ----------
 FROM debian:12-slim AS build
-#  Lets tests/docker/compose.sh prune the build stages that a newer build left dangling.
+#  Marks the build stage's images: `docker image prune --filter label=org.tollgate.stage=build`
+#  drops the dangling ones that earlier builds left (and with them the compile cache).
 LABEL org.tollgate.stage=build
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \

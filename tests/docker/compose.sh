@@ -94,8 +94,6 @@ step "build"
 b0=$SECONDS
 dc build router >"$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; fail "the image did not build"; }
 echo "built $TOLLGATE_IMAGE in $((SECONDS - b0)) s"
-#  Build stages of earlier builds, now unreferenced (the layers still in use stay cached).
-docker image prune -f --filter label=org.tollgate.stage=build >/dev/null
 docker image ls "$TOLLGATE_IMAGE" --format "$TOLLGATE_IMAGE {{.Size}}"
 [[ $(docker image inspect -f '{{len .Config.Volumes}}' "$TOLLGATE_IMAGE") == 0 ]] \
     || fail "the image declares VOLUMEs (anonymous volumes would be left behind)"
