@@ -50,7 +50,12 @@ tg_stats_new(const tg_config_t *cfg, const char *proc)
     self->proc = tg_strdup(proc);
     char rnd[16];
     tg_id_fill(rnd, "", 3);
-    self->inst = tg_strfmt("%s-%d-%s", proc, (int)getpid(), rnd);
+    //  The host name tells containers apart (their pids are often equal) and lets a
+    //  container's healthcheck (`tollgate health`) find its own process's heartbeat.
+    char host[64] = "";
+    if (gethostname(host, sizeof host - 1) != 0 || !*host)
+        snprintf(host, sizeof host, "local");
+    self->inst = tg_strfmt("%s-%s-%d-%s", proc, host, (int)getpid(), rnd);
     self->frames = tg_metrics_new();
     tg_metrics_declare(self->frames, S_SENT, TG_METRIC_COUNTER,
                        "ZeroMQ messages sent, by frame type (wire tag).", NULL, 0);

@@ -10,7 +10,8 @@
 typedef struct tg_stats tg_stats_t;
 
 //  Connects a PUB socket to endpoints.bus_in for process kind `proc` ("router", ...).
-//  The instance id is "<proc>-<pid>-<random>". NULL (logged) if the socket cannot connect.
+//  The instance id is "<proc>-<host name>-<pid>-<random>". NULL (logged) if the socket cannot
+//  connect.
 tg_stats_t *tg_stats_new(const tg_config_t *cfg, const char *proc);
 //  Closes the socket; *self_p = NULL. NULL-safe.
 void tg_stats_destroy(tg_stats_t **self_p);

@@ -5,7 +5,8 @@
 #    scripts/deps.sh --test   also what the tests need (scripts/test.sh): Node.js for the
 #                             integration tests, promtool, clang + libFuzzer for the fuzz
 #                             targets, clang-format, wrk for bench/, chromium for the
-#                             dashboard's browser test
+#                             dashboard's browser test, docker.io, docker-compose and
+#                             debootstrap for tests/docker/compose.sh
 set -euo pipefail
 
 packages=(
@@ -17,6 +18,7 @@ test_deps=0
 [[ "${1:-}" == --test ]] && test_deps=1
 if ((test_deps)); then
     packages+=(prometheus wrk clang-format clang libclang-rt-14-dev chromium)
+    packages+=(debootstrap)  # tests/docker/compose.sh: the base image, made offline
 fi
 
 missing=()
@@ -29,6 +31,10 @@ done
 if ((test_deps)); then
     command -v node >/dev/null 2>&1 || missing+=(nodejs)
     command -v npm >/dev/null 2>&1 || missing+=(npm)
+    #  tests/docker/compose.sh: an engine and compose 1.29, from Debian unless an engine
+    #  (docker-ce, which conflicts with docker.io) is there already.
+    command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+    command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 fi
 
 if ((${#missing[@]} == 0)); then

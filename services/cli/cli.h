@@ -41,6 +41,10 @@ int cli_breakers(const cli_opts_t *opts);
 //  missing CURVE certificates (see cli_certs.c for the layout). 0, 1 on a write error, 2 on
 //  bad arguments.
 int cli_certs(int argc, char **argv);
+//  `tollgate health KIND`: waits up to 3 stats intervals (2 s at least) for the bus heartbeat
+//  of a KIND process on this host whose pid is alive and that says it is ready. 0 ready (its
+//  instance id printed), 1 not heard or not ready (said on stderr), 2 for a bad config.
+int cli_health(const cli_opts_t *opts, const char *kind);
 
 //  The directory of the running executable (from /proc/self/exe). Caller frees; NULL on error.
 char *cli_bin_dir(void);

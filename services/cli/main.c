@@ -29,6 +29,10 @@ s_usage(FILE *out)
             "                 subscribe to the alert stream and print each alert as a JSON\n"
             "                 line until Ctrl-C; --endpoint follows another gateway's stream\n"
             "                 (tcp://host:port, its endpoints.alert_stream)\n"
+            "  health KIND [-c FILE]\n"
+            "                 healthcheck of this host's KIND process (router, analytics,\n"
+            "                 alert, worker, ingest): exit 0 when its bus heartbeat says\n"
+            "                 ready, 1 when none is heard within 3 stats intervals\n"
             "  breakers [-c FILE]\n"
             "                 print each circuit breaker transition as a JSON line until Ctrl-C\n"
             "  certs [--dir DIR] [--client NAME]... [--revoke NAME]... [-c FILE]\n"
@@ -128,8 +132,25 @@ main(int argc, char **argv)
     bool is_up = !strcmp(cmd, "up");
     bool is_alerts = !strcmp(cmd, "alerts");
     bool is_breakers = !strcmp(cmd, "breakers");
+    bool is_health = !strcmp(cmd, "health");
     const char *severity = NULL;
-    if (!is_up && !is_alerts && !is_breakers && strcmp(cmd, "down") && strcmp(cmd, "status")) {
+    const char *kind = NULL;
+    if (is_health) {
+        //  `health KIND [options]`: the kind is taken out before the options are parsed.
+        static const char *const kinds[] = {"router", "analytics", "alert", "worker", "ingest"};
+        for (size_t i = 0; argc > 2 && i < sizeof kinds / sizeof kinds[0]; i++)
+            if (!strcmp(argv[2], kinds[i]))
+                kind = kinds[i];
+        if (!kind) {
+            fprintf(stderr, "tollgate: health takes router, analytics, alert, worker or ingest\n");
+            return 2;
+        }
+        for (int i = 2; i + 1 < argc; i++)
+            argv[i] = argv[i + 1];
+        argc--;
+    }
+    if (!is_up && !is_alerts && !is_breakers && !is_health && strcmp(cmd, "down")
+        && strcmp(cmd, "status")) {
         fprintf(stderr, "tollgate: unknown command '%s'\n", cmd);
         s_usage(stderr);
         return 2;
@@ -146,6 +167,8 @@ main(int argc, char **argv)
         rc = cli_alerts(&opts, severity);
     else if (is_breakers)
         rc = cli_breakers(&opts);
+    else if (is_health)
+        rc = cli_health(&opts, kind);
     else
         rc = !strcmp(cmd, "down") ? cli_down(&opts) : cli_status(&opts);
     curl_global_cleanup();

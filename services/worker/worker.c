@@ -25,6 +25,7 @@ static const double s_latency_buckets[] = {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30
 #define M_LATENCY "tollgate_provider_latency_seconds"
 #define M_IN_FLIGHT "tollgate_worker_in_flight"
 #define M_PENDING "tollgate_usage_pending"
+#define M_JOBS "tollgate_worker_jobs_total"
 
 static void s_on_job(tg_frame_t **frame_p, void *arg);
 
@@ -98,6 +99,8 @@ s_metrics_declare(tg_metrics_t *m)
     tg_metrics_declare(m, M_IN_FLIGHT, TG_METRIC_GAUGE, "Upstream calls in flight.", NULL, 0);
     tg_metrics_declare(m, M_PENDING, TG_METRIC_GAUGE,
                        "Usage events sent but not yet acknowledged by analytics.", NULL, 0);
+    tg_metrics_declare(m, M_JOBS, TG_METRIC_COUNTER,
+                       "Jobs this worker took from the router, by worker instance.", NULL, 0);
 }
 
 #define S_DONE_FLUSH_US 10000     //  finished-call ids wait at most this long to be reported
@@ -145,6 +148,7 @@ worker_new(const tg_config_t *cfg)
     worker_outcome_init(self);
     self->metrics = tg_metrics_new();
     s_metrics_declare(self->metrics);
+    self->jobs_labels = tg_metrics_labels("worker", tg_stats_instance(self->stats), NULL);
     self->calls = zhashx_new();
     self->joined = zhashx_new();
     self->backlog = zlistx_new();
@@ -189,6 +193,7 @@ worker_destroy(worker_t **self_p)
     tg_outbox_destroy(&self->outbox);
     tg_stats_destroy(&self->stats);
     tg_metrics_destroy(&self->metrics);
+    free(self->jobs_labels);
     zsock_destroy(&self->inbox);
     free(self->inbox_ep);
     zsock_destroy(&self->jobs);
@@ -694,6 +699,7 @@ s_on_job(tg_frame_t **frame_p, void *arg)
     }
     if ((*frame_p)->job.join && worker_join_attach(self, frame_p))
         return;
+    tg_metrics_add(self->metrics, M_JOBS, self->jobs_labels, 1);
     worker_call_t *c = tg_zalloc(sizeof *c);
     c->w = self;
     c->job = *frame_p;

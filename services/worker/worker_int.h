@@ -173,6 +173,7 @@ struct worker {
     tg_outbox_t *outbox;       //  USAGE, at least once
     tg_stats_t *stats;         //  STATS publisher
     tg_metrics_t *metrics;     //  our counters
+    char *jobs_labels;         //  worker="<instance id>" of tollgate_worker_jobs_total; owned
     struct event *tick;        //  200 ms: outbox resend, stats, drain check
     int64_t last_stats_mono;   //  monotonic µs of the last STATS frame
     CURLM *multi;              //  the one multi handle (connection pool)

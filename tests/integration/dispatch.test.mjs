@@ -5,6 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import { MASTER_KEY, alive, delay, http, startMock, startTollgate, waitFor } from './harness.mjs';
 
 const AUTH = { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json' };
@@ -27,10 +28,11 @@ async function routerMetrics(tg) {
   return res.json;
 }
 
-// The router's view of worker `name` (worker-1 ...), found by the pid in its instance id.
+// The router's view of worker `name` (worker-1 ...), found by the host name and pid in its
+// instance id (worker-<host name>-<pid>-<random>).
 function workerOf(metrics, tg, name) {
   const pid = tg.pidOf(name);
-  return metrics.workers.find((w) => w.id.startsWith(`worker-${pid}-`));
+  return metrics.workers.find((w) => w.id.startsWith(`worker-${os.hostname()}-${pid}-`));
 }
 
 async function bothWorkersKnown(tg) {

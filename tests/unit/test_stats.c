@@ -3,6 +3,7 @@
 #include <czmq.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tg_frame.h"
 #include "tg_metrics_agg.h"
@@ -20,6 +21,12 @@ test_publish(void)
     tg_stats_t *st = tg_stats_new(cfg, "worker");
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
     CU_ASSERT_NSTRING_EQUAL(tg_stats_instance(st), "worker-", 7);
+    //  worker-<host name>-<pid>-<random>: what `tollgate health` matches a container's process by
+    char host[64] = "";
+    CU_ASSERT_EQUAL(gethostname(host, sizeof host - 1), 0);
+    char *prefix = tg_strfmt("worker-%s-%d-", host, (int)getpid());
+    CU_ASSERT_NSTRING_EQUAL(tg_stats_instance(st), prefix, strlen(prefix));
+    free(prefix);
     tg_metrics_t *m = tg_metrics_new();
     tg_metrics_declare(m, "tollgate_test_total", TG_METRIC_COUNTER, "A test counter.", NULL, 0);
     tg_metrics_add(m, "tollgate_test_total", NULL, 3);
