@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 #  scripts/test.sh - installs what is missing, builds the Debug (ASan/UBSan) configuration
 #  into build-debug/ with warnings as errors and runs every test: unit and integration, then
-#  compose.yml on a real Docker engine (tests/docker/compose.sh; TG_DOCKER=0 skips it), then
+#  compose.yml on a real Docker engine (tests/docker/compose.sh, then tests/docker/curve.sh;
+#  TG_DOCKER=0 skips both), then
 #  each fuzz target for TG_FUZZ_SECONDS (60). Arguments go to ctest (e.g. -L unit, -R chat)
 #  and skip the fuzzing.
 set -euo pipefail
@@ -29,6 +30,9 @@ ctest --test-dir build-debug --output-on-failure "$@"
 if [[ $# -eq 0 && "${TG_DOCKER:-1}" != 0 ]]; then
     timeout --kill-after=30 "${TG_DOCKER_TIMEOUT:-900}" tests/docker/compose.sh \
         || { echo "test.sh: tests/docker/compose.sh failed or timed out (TG_DOCKER=0 skips it)" >&2; exit 1; }
+    #  The CURVE variant: a worker on a second network over tcp + CURVE, on the image just built.
+    TOLLGATE_IMAGE=tollgate:test timeout --kill-after=30 300 tests/docker/curve.sh \
+        || { echo "test.sh: tests/docker/curve.sh failed or timed out (TG_DOCKER=0 skips it)" >&2; exit 1; }
 fi
 
 #  The fuzz targets (tests/fuzz), TG_FUZZ_SECONDS each (60; 0 skips), when every test ran.
