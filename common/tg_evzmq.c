@@ -4,6 +4,7 @@
 #include "tg_util.h"
 
 #include <czmq.h>
+#include <signal.h>
 
 #define S_BATCH 256  //  frames handled per activation before yielding to the loop
 
@@ -87,4 +88,33 @@ tg_evzmq_kick(tg_evzmq_t *self)
 {
     if (zsock_events(self->sock) & ZMQ_POLLIN)
         event_active(self->ev, EV_READ, 0);
+}
+
+struct event *
+tg_evzmq_timer(struct event_base *base, int64_t ms, event_callback_fn fn, void *arg)
+{
+    struct event *ev = event_new(base, -1, EV_PERSIST, fn, arg);
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    event_add(ev, &tv);
+    return ev;
+}
+
+static void
+s_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    event_base_loopbreak(arg);
+}
+
+void
+tg_evzmq_run(struct event_base *base)
+{
+    struct event *sigterm = evsignal_new(base, SIGTERM, s_on_signal, base);
+    struct event *sigint = evsignal_new(base, SIGINT, s_on_signal, base);
+    event_add(sigterm, NULL);
+    event_add(sigint, NULL);
+    event_base_dispatch(base);
+    event_free(sigterm);
+    event_free(sigint);
 }

@@ -6,6 +6,7 @@
 #define TG_EVZMQ_H
 
 #include <event2/event.h>
+#include <stdint.h>
 
 #include "tg_frame.h"
 
@@ -23,6 +24,12 @@ typedef void(tg_evzmq_fn)(tg_frame_t **frame_p, void *arg);
 tg_evzmq_t *tg_evzmq_new(struct event_base *base, void *sock, tg_evzmq_fn *fn, void *arg);
 //  Stops reading and frees; *self_p = NULL. NULL-safe.
 void tg_evzmq_destroy(tg_evzmq_t **self_p);
+//  A persistent timer every ms milliseconds on base; event_free it.
+struct event *tg_evzmq_timer(struct event_base *base, int64_t ms, event_callback_fn fn, void *arg);
+//  Runs base until SIGTERM or SIGINT arrives (or someone breaks the loop), then returns: the
+//  main loop of a service that stops at once on a signal (router, analytics, alert).
+void tg_evzmq_run(struct event_base *base);
+
 //  Called after each burst of frames handled in one activation (with the handler's arg):
 //  where work done once per burst goes (analytics commits posted events there).
 typedef void(tg_evzmq_end_fn)(void *arg);

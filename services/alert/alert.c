@@ -390,16 +390,6 @@ s_on_eval_timer(evutil_socket_t fd, short what, void *arg)
     alert_rules_eval(self->rules, tg_now_us(), s_on_fire, self);
 }
 
-//  A persistent timer every ms milliseconds on base.
-static struct event *
-s_timer(struct event_base *base, int64_t ms, event_callback_fn fn, void *arg)
-{
-    struct event *ev = event_new(base, -1, EV_PERSIST, fn, arg);
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-    event_add(ev, &tv);
-    return ev;
-}
-
 int
 alert_attach(alert_t *self, struct event_base *base)
 {
@@ -410,8 +400,8 @@ alert_attach(alert_t *self, struct event_base *base)
     if (!self->settle || !self->inbox_rd || !self->bus_rd)
         return TG_ERR;
     self->stats_ev =
-        s_timer(base, tg_config_int(self->cfg, "stats.interval_ms"), s_on_stats_timer, self);
-    self->eval_ev = s_timer(base, S_EVAL_MS, s_on_eval_timer, self);
+        tg_evzmq_timer(base, tg_config_int(self->cfg, "stats.interval_ms"), s_on_stats_timer, self);
+    self->eval_ev = tg_evzmq_timer(base, S_EVAL_MS, s_on_eval_timer, self);
     alert_webhook_attach(self->hooks, base);
     tg_stats_publish(self->stats, self->metrics, true);
     return TG_OK;

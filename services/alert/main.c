@@ -8,15 +8,6 @@
 
 #include <czmq.h>
 #include <event2/event.h>
-#include <signal.h>
-
-static void
-s_on_signal(evutil_socket_t sig, short what, void *arg)
-{
-    (void)sig;
-    (void)what;
-    event_base_loopbreak(arg);
-}
 
 int
 main(int argc, char **argv)
@@ -30,21 +21,15 @@ main(int argc, char **argv)
         return 1;
     }
     struct event_base *base = tg_evzmq_base_new();
-    struct event *sigterm = evsignal_new(base, SIGTERM, s_on_signal, base);
-    struct event *sigint = evsignal_new(base, SIGINT, s_on_signal, base);
-    event_add(sigterm, NULL);
-    event_add(sigint, NULL);
     int rc = alert_attach(alert, base);
     if (rc == TG_OK) {
         tg_log_info("ready inbox=%s stream=%s", tg_config_str(cfg, "endpoints.alert"),
                     tg_config_str(cfg, "endpoints.alert_stream"));
-        event_base_dispatch(base);
+        tg_evzmq_run(base);
         tg_log_info("stopping");
     } else
         tg_log_error("cannot attach to the loop");
     alert_destroy(&alert);
-    event_free(sigterm);
-    event_free(sigint);
     event_base_free(base);
     tg_config_destroy(&cfg);
     return rc == TG_OK ? 0 : 1;

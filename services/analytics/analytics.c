@@ -551,16 +551,6 @@ s_on_stats_timer(evutil_socket_t fd, short what, void *arg)
     tg_stats_publish(self->stats, self->metrics, true);
 }
 
-//  A persistent timer every ms milliseconds on base.
-static struct event *
-s_timer(struct event_base *base, int64_t ms, event_callback_fn fn, void *arg)
-{
-    struct event *ev = event_new(base, -1, EV_PERSIST, fn, arg);
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-    event_add(ev, &tv);
-    return ev;
-}
-
 int
 analytics_attach(analytics_t *self, struct event_base *base)
 {
@@ -569,12 +559,12 @@ analytics_attach(analytics_t *self, struct event_base *base)
     tg_evzmq_set_end(self->reader, s_on_inbox_burst);
     if (!self->reader)
         return TG_ERR;
-    self->commit_ev = s_timer(base, tg_config_int(self->cfg, "analytics.commit_interval_ms"),
-                              s_on_commit_timer, self);
-    self->spend_ev = s_timer(base, S_SPEND_MS, s_on_spend_timer, self);
-    self->prune_ev = s_timer(base, S_PRUNE_MS, s_on_prune_timer, self);
+    self->commit_ev = tg_evzmq_timer(base, tg_config_int(self->cfg, "analytics.commit_interval_ms"),
+                                     s_on_commit_timer, self);
+    self->spend_ev = tg_evzmq_timer(base, S_SPEND_MS, s_on_spend_timer, self);
+    self->prune_ev = tg_evzmq_timer(base, S_PRUNE_MS, s_on_prune_timer, self);
     self->stats_ev =
-        s_timer(base, tg_config_int(self->cfg, "stats.interval_ms"), s_on_stats_timer, self);
+        tg_evzmq_timer(base, tg_config_int(self->cfg, "stats.interval_ms"), s_on_stats_timer, self);
     tg_stats_publish(self->stats, self->metrics, true);
     return TG_OK;
 }

@@ -3,6 +3,7 @@
 #include "ingest_priv.h"
 #include "tg_keys.h"
 #include "tg_log.h"
+#include "tg_evzmq.h"
 #include "tg_peers.h"
 #include "tg_util.h"
 
@@ -119,15 +120,6 @@ s_on_reap(evutil_socket_t fd, short what, void *arg)
     ingest_call_reap(arg);
 }
 
-static struct event *
-s_timer(ingest_t *self, int64_t ms, event_callback_fn fn)
-{
-    struct event *ev = event_new(self->base, -1, EV_PERSIST, fn, self);
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-    event_add(ev, &tv);
-    return ev;
-}
-
 ingest_t *
 ingest_new(const tg_config_t *cfg, struct event_base *base)
 {
@@ -171,8 +163,9 @@ ingest_new(const tg_config_t *cfg, struct event_base *base)
     self->inbox_reader = tg_evzmq_new(base, self->inbox, ingest_call_on_frame, self);
     self->bus_reader = tg_evzmq_new(base, self->bus, s_on_bus, self);
     self->reaper = event_new(base, -1, 0, s_on_reap, self);
-    self->tick = s_timer(self, INGEST_TICK_MS, s_on_tick);
-    self->stats_tick = s_timer(self, tg_config_int(cfg, "stats.interval_ms"), s_on_stats);
+    self->tick = tg_evzmq_timer(base, INGEST_TICK_MS, s_on_tick, self);
+    self->stats_tick =
+        tg_evzmq_timer(base, tg_config_int(cfg, "stats.interval_ms"), s_on_stats, self);
     s_on_stats(-1, 0, self);
     return self;
 fail:
