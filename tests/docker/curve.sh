@@ -24,7 +24,6 @@ fi
 cd "${TG_COMPOSE_DIR:-$root}"
 export DOCKER_BUILDKIT=0
 export TOLLGATE_IMAGE=${TOLLGATE_IMAGE:-tollgate:local}
-export DOCKER_BUILDKIT=0  # the classic builder: works offline
 project=tgcurve$$
 port=$((28000 + RANDOM % 1000))
 key=tg-curve-compose-master-key-0123456789
