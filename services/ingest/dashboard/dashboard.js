@@ -227,15 +227,20 @@ async function alerts() {
   panel('alerts', rows.length ? 'drawn' : 'empty', rows.length ? '' : 'No alert has fired.');
 }
 
-function tree(nodes) {
-  const ul = document.createElement('ul');
-  for (const n of nodes) {
+// The spans of GET /api/v1/traces/{id} come depth-first with their depth: an indented list.
+function spanList(spans) {
+  const ol = document.createElement('ol');
+  for (const s of spans) {
     const li = document.createElement('li');
-    li.textContent = `${n.name ?? n.type ?? n.id} ${n.duration_ms ?? n.latency_ms ?? ''}`;
-    if (Array.isArray(n.children) && n.children.length) li.appendChild(tree(n.children));
-    ul.appendChild(li);
+    li.style.paddingLeft = `${(s.depth ?? 0) * 1.2}em`;
+    const what = s.virtual ? '(caller)' : [s.type, s.model].filter(Boolean).join(' ');
+    const ms = s.latency_ms == null ? '' : ` ${Number(s.latency_ms).toFixed(1)} ms`;
+    const cost = s.cost_usd ? ` $${s.cost_usd}` : '';
+    li.textContent = `${s.span_id} ${what}${ms}${cost}`;
+    if (s.error) li.classList.add('error');
+    ol.appendChild(li);
   }
-  return ul;
+  return ol;
 }
 
 async function trace() {
@@ -244,10 +249,14 @@ async function trace() {
   if (!list.ok) return panel('trace', 'error', `GET /api/v1/traces: ${list.status}`);
   const first = points(list.json)[0];
   if (!first) return panel('trace', 'empty', 'No trace recorded yet.');
-  const one = await api(`/api/v1/traces/${encodeURIComponent(first.trace_id ?? first.id)}`);
+  const one = await api(`/api/v1/traces/${encodeURIComponent(first.trace_id)}`);
+  if (!one.ok) return panel('trace', 'error', `GET /api/v1/traces/{id}: ${one.status}`);
   const box = $('#trace .tree');
   box.innerHTML = '';
-  box.appendChild(tree(one.ok ? [one.json.root ?? one.json] : [first]));
+  const head = document.createElement('p');
+  head.textContent = `${one.json.trace_id}: ${one.json.span_count} spans, ${one.json.duration_ms} ms, $${one.json.cost_usd}`;
+  box.appendChild(head);
+  box.appendChild(spanList(one.json.spans ?? []));
   panel('trace', 'drawn', '');
 }
 
