@@ -477,9 +477,10 @@ analytics_mq_parse_args(analytics_mq_kind_t kind,
     TAILQ_FOREACH(e, &kv, next)
     {
         const char *k = e->key, *v = e->value;
+        snprintf(q->bad_arg, sizeof q->bad_arg, "%s", k);  //  outlives the parsed arguments
         for (struct evkeyval *o = TAILQ_FIRST(&kv); o != e && rc == TG_OK; o = TAILQ_NEXT(o, next))
             if (strcmp(o->key, k) == 0)
-                rc = s_bad(field_p, msg_p, k, "%.64s is given twice", k);
+                rc = s_bad(field_p, msg_p, q->bad_arg, "%.64s is given twice", k);
         if (rc != TG_OK)
             break;
         int d = s_lookup(s_dims, ANALYTICS_DIMS, k, strlen(k));
@@ -516,15 +517,15 @@ analytics_mq_parse_args(analytics_mq_kind_t kind,
             agg = (analytics_mq_agg_t)(a < 0 ? 0 : a);
             agg_given = true;
         } else if (kind == MQ_LIST && strcmp(k, "include_percentiles") == 0)
-            rc = s_bool_arg(v, &pct, k, field_p, msg_p);
+            rc = s_bool_arg(v, &pct, "include_percentiles", field_p, msg_p);
         else if (kind == MQ_LIST && strcmp(k, "limit") == 0)
             rc = s_uint_arg(v, 1, ANALYTICS_MQ_MAX_LIMIT, &q->limit, "limit", field_p, msg_p);
         else if (kind == MQ_SUMMARY && strcmp(k, "compare_previous_period") == 0)
-            rc = s_bool_arg(v, &q->compare, k, field_p, msg_p);
+            rc = s_bool_arg(v, &q->compare, "compare_previous_period", field_p, msg_p);
         else if (kind == MQ_SUMMARY && strcmp(k, "top") == 0)
             rc = s_uint_arg(v, 1, 50, &q->top, "top", field_p, msg_p);
         else
-            rc = s_bad(field_p, msg_p, k, "unknown argument %.64s", k);
+            rc = s_bad(field_p, msg_p, q->bad_arg, "unknown argument %.64s", k);
         if (rc != TG_OK)
             break;
     }

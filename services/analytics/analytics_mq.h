@@ -111,16 +111,17 @@ typedef struct {
     int sort_kind;   //  MQ_SORT_*
     size_t sort_ix;  //  column index (MQ_SORT_COL) or analytics_dim_t (MQ_SORT_DIM)
     bool sort_desc;
-    size_t limit;         //  rows at most
-    bool compare;         //  summary: the previous period too
-    size_t top;           //  summary: items per top list
-    bool needs_sketches;  //  some column or having is a percentile
-    bool needs_users;     //  filters or groups by user_id: the user rollups
+    size_t limit;                     //  rows at most
+    bool compare;                     //  summary: the previous period too
+    size_t top;                       //  summary: items per top list
+    bool needs_sketches;              //  some column or having is a percentile
+    bool needs_users;                 //  filters or groups by user_id: the user rollups
+    char bad_arg[ANALYTICS_MQ_NAME];  //  the unknown or repeated argument a 400 names
 } analytics_mq_t;
 
 //  The query string of GET /api/v1/metrics (kind MQ_LIST) or /api/v1/metrics/summary
 //  (MQ_SUMMARY) at now_us into *q (freed with analytics_mq_fini, also after TG_INVALID).
-//  TG_OK, or TG_INVALID with *field_p (static) and *msg_p (heap).
+//  TG_OK, or TG_INVALID with *field_p (static, or q->bad_arg) and *msg_p (heap).
 int analytics_mq_parse_args(analytics_mq_kind_t kind,
                             const char *args,
                             int64_t now_us,
