@@ -328,12 +328,11 @@ s_finish(analytics_mq_t *q, int64_t now_us, bool start_given, const char **field
                       : range <= 2 * S_DAY_US  ? MQ_5MIN
                       : range <= 30 * S_DAY_US ? MQ_1HOUR
                                                : MQ_1DAY;
-    if (q->needs_users && q->interval < MQ_1HOUR) {
+    if (q->needs_users && q->interval != MQ_1DAY) {
         if (q->interval_given)
             return s_bad(field_p, msg_p, "interval",
-                         "user_id needs interval 1hour or 1day (per-user rollups are kept per "
-                         "hour and day)");
-        q->interval = MQ_1HOUR;
+                         "user_id needs interval 1day (per-user rollups are kept per day)");
+        q->interval = MQ_1DAY;
     }
     int64_t width = analytics_mq_interval_us(q->interval);
     int64_t points = (q->end_us - 1) / width - q->start_us / width + 1;

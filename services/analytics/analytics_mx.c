@@ -265,7 +265,7 @@ s_family(const analytics_mq_t *q)
     if (q->interval <= MQ_5MIN)
         return ANALYTICS_MINUTE;
     if (q->interval == MQ_1HOUR)
-        return q->needs_users ? ANALYTICS_HOUR_USER : ANALYTICS_HOUR;
+        return ANALYTICS_HOUR;
     return q->needs_users ? ANALYTICS_DAY_USER : ANALYTICS_DAY;
 }
 
@@ -273,8 +273,8 @@ static const char *
 s_source(analytics_res_t res)
 {
     static const char *const names[ANALYTICS_RESOLUTIONS] = {
-        "rollups_1min",           "rollups_1hour",         "rollups_1day",
-        "rollups_1hour_per_user", "rollups_1day_per_user", "rollups_1hour_errors"};
+        "rollups_1min", "rollups_1hour", "rollups_1day", "rollups_1day_per_user",
+        "rollups_1hour_errors"};
     return names[res];
 }
 
@@ -566,7 +566,7 @@ s_top(tg_jsonw_t *w,
     free(arr);
 }
 
-//  Distinct users of the range (hour rollups per user).
+//  Distinct users of the days the range touches (day rollups per user).
 typedef struct {
     s_walk_t w;
     zhashx_t *users;  //  user -> non-NULL
@@ -621,10 +621,10 @@ analytics_mx_summary(analytics_store_t *store,
     if (rc == TG_OK)
         rc = s_collect(store, &ew, ANALYTICS_HOUR_ERRORS, start, end - 1);
     s_users_t uw = {.w = {.q = q, .org = org}, .users = zhashx_new()};
-    bool users_known = start >= now_us - analytics_rollup_horizon(ANALYTICS_HOUR_USER);
+    bool users_known = start >= now_us - analytics_rollup_horizon(ANALYTICS_DAY_USER);
     if (rc == TG_OK && users_known)
-        rc = analytics_store_rollups_raw(store, ANALYTICS_HOUR_USER,
-                                         analytics_rollup_bucket(ANALYTICS_HOUR_USER, start),
+        rc = analytics_store_rollups_raw(store, ANALYTICS_DAY_USER,
+                                         analytics_rollup_bucket(ANALYTICS_DAY_USER, start),
                                          end - 1, s_on_user, &uw);
     if (rc != TG_OK) {
         analytics_rollup_fini(&cur);

@@ -5,9 +5,9 @@
 //  Rows are (time bucket of the interval, grouped dimension values); a rollup counts whole
 //  in the bucket its start falls in, so a range that cuts a rollup's bucket counts all of
 //  it (ranges on interval boundaries are exact). Source: the minute rollups for 1min/5min,
-//  hour for 1hour, day for 1day; the per-user families 'H'/'D' when the query filters or
-//  groups by user_id. Percentiles come from the merged DDSketches (1 % relative error).
-//  Events stored before schema 5 belong to organization "default" and have no input cost.
+//  hour for 1hour, day for 1day; the per-user family 'D' when the query filters or
+//  groups by user_id (interval 1day). Percentiles come from the merged DDSketches (1 % relative
+//  error). Events stored before schema 5 belong to organization "default" and have no input cost.
 #ifndef ANALYTICS_MX_H
 #define ANALYTICS_MX_H
 

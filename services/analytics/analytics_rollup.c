@@ -17,7 +17,7 @@
 #define S_HOUR_US 3600000000LL
 #define S_DAY_US 86400000000LL
 
-static const char s_res_tag[ANALYTICS_RESOLUTIONS] = {'m', 'h', 'd', 'H', 'D', 'E'};
+static const char s_res_tag[ANALYTICS_RESOLUTIONS] = {'m', 'h', 'd', 'D', 'E'};
 
 void
 analytics_totals_add(analytics_totals_t *a, const analytics_totals_t *b)
@@ -327,7 +327,7 @@ analytics_rollup_bucket(analytics_res_t res, int64_t ts_us)
 int64_t
 analytics_rollup_horizon(analytics_res_t res)
 {
-    static const int64_t days[ANALYTICS_RESOLUTIONS] = {37, 210, 1096, 210, 1096, 210};
+    static const int64_t days[ANALYTICS_RESOLUTIONS] = {37, 210, 1096, 1096, 210};
     return days[res] * S_DAY_US;
 }
 

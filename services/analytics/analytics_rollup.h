@@ -8,9 +8,13 @@
 //                'm' | 'h' | 'd'  minute / hour / day, slot7 always empty (no user: the fast
 //                                 path for every query that neither filters nor groups by
 //                                 user_id);
-//                'H' | 'D'        hour / day with slot7 = the end user (user_id), capped at
+//                'D'              day per end user: provider, model, org, env and slot7 =
+//                                 the user (user_id); key and agent left empty. Bounded:
 //                                 ANALYTICS_USERS_PER_DAY distinct users per org and UTC
-//                                 day; later users of that day count as "(other)";
+//                                 day, later users of that day count as "(other)". So at
+//                                 most 1,001 users x models x envs records per org and
+//                                 day; per hour or minute the user dimension would cost
+//                                 a record per event or so, hence day only;
 //                'E'              hour, error events only, slot7 = "<status> <error>"
 //                                 (most common errors of the summary).
 //                Schema 4 keys stop after agent: their org, env and slot7 read as empty
@@ -48,7 +52,7 @@ typedef enum {
     ANALYTICS_DIM_AGENT,
     ANALYTICS_DIM_ORG,
     ANALYTICS_DIM_ENV,
-    ANALYTICS_DIM_USER,  //  slot7: user ('H', 'D'), "<status> <error>" ('E'), else empty
+    ANALYTICS_DIM_USER,  //  slot7: user ('D'), "<status> <error>" ('E'), else empty
 } analytics_dim_t;
 
 typedef struct {
@@ -72,7 +76,6 @@ typedef enum {
     ANALYTICS_MINUTE,       //  'm', 37 days
     ANALYTICS_HOUR,         //  'h', 210 days
     ANALYTICS_DAY,          //  'd', 1,096 days (3 years)
-    ANALYTICS_HOUR_USER,    //  'H', 210 days: per user too
     ANALYTICS_DAY_USER,     //  'D', 1,096 days: per user too
     ANALYTICS_HOUR_ERRORS,  //  'E', 210 days: error events by status and error
     ANALYTICS_RESOLUTIONS

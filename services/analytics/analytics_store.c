@@ -287,8 +287,8 @@ s_user_slot(tg_lmdb_txn_t *txn, int64_t ts, const char *org, const char *user, c
 }
 
 //  Adds an event to its rollups, in memory until the batch ends (a batch holds many events
-//  of the same minute and group): minute, hour and day without the user; hour and day per
-//  user (bounded: s_user_slot); the hour of its error when it failed.
+//  of the same minute and group): minute, hour and day without the user; per
+//  user: the day (bounded: s_user_slot); the hour of its error when it failed.
 static int
 s_pending_add(tg_lmdb_txn_t *txn,
               zhashx_t *pending,
@@ -303,13 +303,13 @@ s_pending_add(tg_lmdb_txn_t *txn,
     char err[ANALYTICS_MAX_DIM + 1];
     snprintf(err, sizeof err, "%" PRIu64 " %s", u->status, u->error ? u->error : "");
     for (int res = 0; res < ANALYTICS_RESOLUTIONS; res++) {
-        const char *slot = res == ANALYTICS_HOUR_USER || res == ANALYTICS_DAY_USER ? user
-                           : res == ANALYTICS_HOUR_ERRORS                          ? err
-                                                                                   : NULL;
+        bool per_user = res == ANALYTICS_DAY_USER;
+        const char *slot = per_user ? user : res == ANALYTICS_HOUR_ERRORS ? err : NULL;
         if (res == ANALYTICS_HOUR_ERRORS && !delta->errors)
             continue;
-        const char *dims[ANALYTICS_DIMS] = {u->provider, u->model, u->key, u->agent,
-                                            u->org,      u->env,   slot};
+        const char *dims[ANALYTICS_DIMS] = {
+            u->provider, u->model, per_user ? NULL : u->key, per_user ? NULL : u->agent, u->org,
+            u->env,      slot};
         uint8_t key[ANALYTICS_ROLLUP_KEY_MAX];
         size_t klen = analytics_rollup_key(
             (analytics_res_t)res, analytics_rollup_bucket((analytics_res_t)res, ts), dims, key);
@@ -348,16 +348,21 @@ s_pending_write(tg_lmdb_txn_t *txn, zhashx_t *pending)
     return rc;
 }
 
-//  Writes one new event: record, time index, day/month totals, day rollup; its minute,
-//  hour and day rollups go to `pending`.
+//  Writes one new event: record and time index (when `raw`), day/month totals, day rollup;
+//  its minute, hour and day rollups go to `pending`.
 static int
 s_store_one(tg_lmdb_txn_t *txn,
             const tg_frame_t *f,
             const analytics_outcome_t *o,
-            zhashx_t *pending)
+            zhashx_t *pending,
+            bool raw)
 {
     const tg_fr_usage_t *u = &f->usage;
     size_t eid_len = strlen(u->eid);
+    int64_t ts = s_clamp_ts(u->ts);
+    int rc = TG_OK;
+    if (!raw)
+        goto counters;
     size_t map_len;
     char *map = tg_frame_encode_map(f, &map_len);
     size_t rec_len = S_REC_HEAD + map_len;
@@ -369,17 +374,17 @@ s_store_one(tg_lmdb_txn_t *txn,
     tg_lmdb_be64_put(rec + 18, (uint64_t)o->saved_micro);
     memcpy(rec + S_REC_HEAD, map, map_len);
     free(map);
-    int rc = tg_lmdb_put(txn, DB_EVENTS, u->eid, eid_len, rec, rec_len);
+    rc = tg_lmdb_put(txn, DB_EVENTS, u->eid, eid_len, rec, rec_len);
     free(rec);
     if (rc != TG_OK)
         return rc;
 
-    int64_t ts = s_clamp_ts(u->ts);
     uint8_t tkey[8 + ANALYTICS_MAX_EID];
     tg_lmdb_be64_put(tkey, (uint64_t)ts);
     memcpy(tkey + 8, u->eid, eid_len);
     if ((rc = tg_lmdb_put(txn, DB_TIME, tkey, 8 + eid_len, NULL, 0)) != TG_OK)
         return rc;
+counters:;
 
     analytics_totals_t delta =
         s_event_totals(u, o->cost_micro, o->savings_micro, o->saved_micro, o->unknown);
@@ -404,12 +409,13 @@ s_store_one(tg_lmdb_txn_t *txn,
     return s_add(txn, DB_ROLLUP, key, len, &delta);
 }
 
-int
-analytics_store_batch(analytics_store_t *self,
-                      const tg_pricing_t *pricing,
-                      tg_frame_t *const *frames,
-                      size_t n,
-                      analytics_outcome_t *out)
+static int
+s_batch(analytics_store_t *self,
+        const tg_pricing_t *pricing,
+        tg_frame_t *const *frames,
+        size_t n,
+        analytics_outcome_t *out,
+        bool raw)
 {
     tg_lmdb_txn_t *txn;
     if (tg_lmdb_begin(self->db, true, &txn) != TG_OK)
@@ -423,7 +429,7 @@ analytics_store_batch(analytics_store_t *self,
         size_t eid_len = strlen(u->eid);
         assert(eid_len > 0 && eid_len <= ANALYTICS_MAX_EID);
         memset(&out[i], 0, sizeof out[i]);
-        rc = tg_lmdb_get(txn, DB_EVENTS, u->eid, eid_len, NULL, NULL);
+        rc = raw ? tg_lmdb_get(txn, DB_EVENTS, u->eid, eid_len, NULL, NULL) : TG_NOTFOUND;
         if (rc == TG_OK) {
             out[i].duplicate = true;  //  stored before, or earlier in this batch
             continue;
@@ -433,7 +439,7 @@ analytics_store_batch(analytics_store_t *self,
         out[i].cost_micro = s_price(pricing, u, &out[i].unknown, &out[i].saved_micro);
         out[i].cost_in_micro = s_price_in(pricing, u, out[i].cost_micro);
         out[i].savings_micro = s_baseline(pricing, self->baseline, u) - out[i].cost_micro;
-        rc = s_store_one(txn, frames[i], &out[i], pending);
+        rc = s_store_one(txn, frames[i], &out[i], pending, raw);
     }
     if (rc == TG_OK)
         rc = s_pending_write(txn, pending);
@@ -443,6 +449,26 @@ analytics_store_batch(analytics_store_t *self,
         return rc == TG_AGAIN ? TG_AGAIN : TG_ERR;
     }
     return tg_lmdb_commit(&txn);
+}
+
+int
+analytics_store_batch(analytics_store_t *self,
+                      const tg_pricing_t *pricing,
+                      tg_frame_t *const *frames,
+                      size_t n,
+                      analytics_outcome_t *out)
+{
+    return s_batch(self, pricing, frames, n, out, true);
+}
+
+int
+analytics_store_batch_counters(analytics_store_t *self,
+                               const tg_pricing_t *pricing,
+                               tg_frame_t *const *frames,
+                               size_t n,
+                               analytics_outcome_t *out)
+{
+    return s_batch(self, pricing, frames, n, out, false);
 }
 
 int

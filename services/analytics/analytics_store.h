@@ -10,7 +10,7 @@
 //             "p:events" -> u64 BE µs: events before it may have been pruned (retention);
 //             a day before it is answered from rollups, never from its events
 //    rollup   "YYYY-MM-DD\0provider\0model\0key\0agent" -> counters (per-day groups)
-//    rollups  [u8 'm'|'h'|'d'|'H'|'D'|'E'][u64 BE bucket start µs]
+//    rollups  [u8 'm'|'h'|'d'|'D'|'E'][u64 BE bucket start µs]
 //             [provider\0model\0key\0agent\0org\0env\0user-or-error]
 //             -> counters + latency/TTFT sums, min, max and sketches (analytics_rollup.h)
 //    users    "YYYY-MM-DD\0org\0user" -> ""; "YYYY-MM-DD\0org" -> BE u64: the users of an
@@ -36,7 +36,7 @@
 //  The version is bumped so that an older binary refuses this store instead of skipping the
 //  records it cannot read.
 //  Version 5 adds the org, env and user dims to rollup keys (a v4 key simply ends after
-//  agent: read as empty), the user and error families ('H', 'D', 'E'), a 14th rollup
+//  agent: read as empty), the user and error families ('D', 'E'), a 14th rollup
 //  counter word (input cost) and the "users" db. Nothing is rewritten: those start at the
 //  upgrade, and v4 rollups count as organization "" (= "default").
 #ifndef ANALYTICS_STORE_H
@@ -106,6 +106,15 @@ int analytics_store_batch(analytics_store_t *self,
                           tg_frame_t *const *frames,
                           size_t n,
                           analytics_outcome_t *out);
+//  Like analytics_store_batch, but only the counters: totals, per-day groups and rollups,
+//  exactly as analytics_store_batch builds them; no event record, no time key, no duplicate
+//  check. For events already past the retention (bench/metrics_gen.c fills 90 days this
+//  way; a rebuild from an archive could too).
+int analytics_store_batch_counters(analytics_store_t *self,
+                                   const tg_pricing_t *pricing,
+                                   tg_frame_t *const *frames,
+                                   size_t n,
+                                   analytics_outcome_t *out);
 //  Totals of a UTC day ("YYYY-MM-DD") or month ("YYYY-MM"); zero when none. TG_OK or TG_ERR.
 int analytics_store_period(analytics_store_t *self, const char *period, analytics_totals_t *t);
 //  Sums the events with start_us <= ts <= end_us into groups by the dimensions in `by`:

@@ -59,6 +59,7 @@ static const s_bad_t s_bads[] = {
     {MQ_LIST, "metrics=request_count&interval=1min&start_time=2026-09-01&end_time=2026-09-02",
      "start_time"},
     {MQ_LIST, "metrics=request_count&interval=5min&user_id=u1", "interval"},
+    {MQ_LIST, "metrics=request_count&interval=1hour&group_by=user_id", "interval"},
     {MQ_LIST, "metrics=request_count&include_percentiles=maybe", "include_percentiles"},
     {MQ_LIST, "metrics=request_count&limit=0", "limit"},
     {MQ_LIST, "metrics=request_count&limit=10001", "limit"},
@@ -226,7 +227,7 @@ test_parse_good(void)
     analytics_mq_fini(&q);
     CU_ASSERT_EQUAL(
         analytics_mq_parse_args(MQ_LIST, "metrics=ttft&user_id=u1", now, &q, &field, &msg), TG_OK);
-    CU_ASSERT_EQUAL(q.interval, MQ_1HOUR);  //  per-user rollups: hours at least
+    CU_ASSERT_EQUAL(q.interval, MQ_1DAY);  //  per-user rollups: days
     CU_ASSERT_TRUE(q.needs_users);
     analytics_mq_fini(&q);
 
@@ -466,7 +467,7 @@ test_exec_brute_force(void)
     free(lat);
     json_decref(doc);
 
-    //  per user (hour rollups per user): user u3 in org b
+    //  per user (day rollups per user): user u3 in org b
     doc = s_run(st,
                 "metrics=request_count&user_id=u3&interval=1day&start_time=2026-11-24&end_time="
                 "2026-11-25",
