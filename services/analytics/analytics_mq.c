@@ -604,7 +604,7 @@ s_json_metrics(analytics_mq_t *q, json_t *v, const char **field_p, char **msg_p)
     json_t *m;
     json_array_foreach(v, i, m)
     {
-        const char *name, *agg = NULL, *alias = NULL;
+        const char *name = NULL, *agg = NULL, *alias = NULL;
         if (json_is_string(m))
             name = json_string_value(m);
         else if (!json_is_object(m))
@@ -655,7 +655,7 @@ s_json_group(analytics_mq_t *q, json_t *v, const char **field_p, char **msg_p)
     json_t *g;
     json_array_foreach(v, i, g)
     {
-        const char *name;
+        const char *name = NULL;
         if (s_json_str(g, "group_by", &name, field_p, msg_p) != TG_OK)
             return TG_INVALID;
         int d = s_dim(name, strlen(name), "group_by", field_p, msg_p);
@@ -676,7 +676,7 @@ s_json_filters(analytics_mq_t *q, json_t *v, const char **field_p, char **msg_p)
     json_t *f;
     json_array_foreach(v, i, f)
     {
-        const char *dim, *op;
+        const char *dim = NULL, *op = NULL;
         if (!json_is_object(f))
             return s_bad(field_p, msg_p, "filters", "each filter must be an object");
         if (s_json_keys(f, keys, "filters", field_p, msg_p) != TG_OK
@@ -698,7 +698,7 @@ s_json_filters(analytics_mq_t *q, json_t *v, const char **field_p, char **msg_p)
         if (!flt)
             return TG_INVALID;
         if (!in) {
-            const char *s;
+            const char *s = NULL;
             if (s_json_str(val, "filters.value", &s, field_p, msg_p) != TG_OK
                 || s_filter_value(flt, s, strlen(s), "filters.value", field_p, msg_p) != TG_OK)
                 return TG_INVALID;
@@ -711,7 +711,7 @@ s_json_filters(analytics_mq_t *q, json_t *v, const char **field_p, char **msg_p)
         json_t *s;
         json_array_foreach(val, j, s)
         {
-            const char *str;
+            const char *str = NULL;
             if (s_json_str(s, "filters.value", &str, field_p, msg_p) != TG_OK
                 || s_filter_value(flt, str, strlen(str), "filters.value", field_p, msg_p) != TG_OK)
                 return TG_INVALID;
@@ -734,7 +734,7 @@ s_json_having(analytics_mq_t *q, json_t *v, const char **field_p, char **msg_p)
     json_t *h;
     json_array_foreach(v, i, h)
     {
-        const char *metric, *agg = NULL, *op;
+        const char *metric = NULL, *agg = NULL, *op = NULL;
         if (!json_is_object(h))
             return s_bad(field_p, msg_p, "having", "each having condition must be an object");
         if (s_json_keys(h, keys, "having", field_p, msg_p) != TG_OK
@@ -778,7 +778,7 @@ static int
 s_json_sort(analytics_mq_t *q, json_t *v, const char **field_p, char **msg_p)
 {
     static const char *const keys[] = {"field", "descending", NULL};
-    const char *field;
+    const char *field = NULL;
     if (!json_is_object(v))
         return s_bad(field_p, msg_p, "sort_by", "sort_by must be {field, descending}");
     if (s_json_keys(v, keys, "sort_by", field_p, msg_p) != TG_OK
@@ -845,7 +845,7 @@ analytics_mq_parse_json(const char *body,
     if (rc == TG_OK)
         rc = s_json_metrics(q, json_object_get(doc, "metrics"), field_p, msg_p);
     if (rc == TG_OK && (v = json_object_get(doc, "interval")) && !json_is_null(v)) {
-        const char *s;
+        const char *s = NULL;
         rc = s_json_str(v, "interval", &s, field_p, msg_p);
         int i = rc == TG_OK ? s_lookup(s_intervals, MQ_INTERVALS, s, strlen(s)) : 0;
         if (i < 0)
@@ -853,7 +853,7 @@ analytics_mq_parse_json(const char *body,
         q->interval = (analytics_mq_interval_t)(i < 0 ? 0 : i);
         q->interval_given = true;
     }
-    const char *s;
+    const char *s = NULL;
     if (rc == TG_OK && (v = json_object_get(doc, "start_time")) && !json_is_null(v)) {
         rc = s_json_str(v, "start_time", &s, field_p, msg_p);
         if (rc == TG_OK)

@@ -441,16 +441,41 @@ analytics_mx_metrics(analytics_store_t *store,
 
 //  ---- summary -----------------------------------------------------------------------------
 
-//  The family for a summary of start..end at now: minutes up to 2 days inside their
-//  horizon, hours inside theirs, else days.
-static analytics_res_t
-s_summary_family(int64_t start, int64_t end, int64_t now)
+//  Adds the rollups of `res` whose buckets start in [a, b) (a floored to the bucket) to
+//  w->rows.
+static int
+s_walk_into(analytics_store_t *store, s_walk_t *w, analytics_res_t res, int64_t a, int64_t b)
 {
-    if (end - start <= 2 * S_DAY_US && start >= now - analytics_rollup_horizon(ANALYTICS_MINUTE))
-        return ANALYTICS_MINUTE;
-    if (start >= now - analytics_rollup_horizon(ANALYTICS_HOUR))
-        return ANALYTICS_HOUR;
-    return ANALYTICS_DAY;
+    if (a >= b)
+        return TG_OK;
+    return analytics_store_rollups_raw(store, res, analytics_rollup_bucket(res, a < 0 ? 0 : a),
+                                       b - 1, s_on_record, w);
+}
+
+//  Covers [a, b) with the coarsest rollups that fit: whole days from day rollups, whole hours
+//  from hour rollups, the edges from the finest family still kept at `a` (minutes for
+//  the last 37 days): exact to the minute then, yet few records.
+static int
+s_span(analytics_store_t *store, s_walk_t *w, int64_t a, int64_t b, int64_t now, int lvl)
+{
+    static const analytics_res_t levels[] = {ANALYTICS_MINUTE, ANALYTICS_HOUR, ANALYTICS_DAY};
+    if (lvl < 0) {
+        lvl = 0;
+        while (lvl < 2 && a < now - analytics_rollup_horizon(levels[lvl]))
+            lvl++;
+    }
+    if (a >= b)
+        return TG_OK;
+    if (lvl == 2)
+        return s_walk_into(store, w, ANALYTICS_DAY, a, b);
+    int64_t width = analytics_rollup_width(levels[lvl + 1]);
+    int64_t lo = (a + width - 1) / width * width, hi = b / width * width;
+    if (lo >= hi)
+        return s_walk_into(store, w, levels[lvl], a, b);
+    int rc = s_walk_into(store, w, levels[lvl], a, lo);
+    if (rc == TG_OK)
+        rc = s_walk_into(store, w, levels[lvl], hi, b);
+    return rc == TG_OK ? s_span(store, w, lo, hi, now, lvl + 1) : rc;
 }
 
 static const analytics_dim_t s_item_dims[] = {ANALYTICS_DIM_PROVIDER, ANALYTICS_DIM_MODEL};
@@ -466,10 +491,11 @@ s_period(analytics_store_t *store,
          analytics_rollup_t *all,
          zhashx_t **items_p)
 {
-    analytics_res_t res = s_summary_family(start, end, now);
     s_walk_t w = {
         .q = q, .org = org, .width = 0, .group = s_item_dims, .ngroup = 2, .sketches = true};
-    int rc = s_collect(store, &w, res, start, end - 1);
+    w.rows = zhashx_new();
+    zhashx_set_destructor(w.rows, s_row_destroy);
+    int rc = s_span(store, &w, start, end, now, -1);
     analytics_rollup_init(all);
     for (s_row_t *row = zhashx_first(w.rows); row; row = zhashx_next(w.rows))
         analytics_rollup_merge(all, &row->r);
