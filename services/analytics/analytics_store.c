@@ -319,6 +319,53 @@ s_pending_add(tg_lmdb_txn_t *txn,
     return TG_OK;
 }
 
+//  Counters of the totals and per-day "rollup" dbs that the batch adds to, summed in memory
+//  and added to their records once per batch (as the rollups are).
+typedef struct {
+    int db;                  //  DB_TOTALS or DB_ROLLUP
+    char key[S_ROLLUP_KEY];  //  its key
+    size_t klen;             //  bytes of key
+    analytics_totals_t t;    //  what the batch adds
+} s_counter_t;
+
+static void
+s_counter_destroy(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+static void
+s_counter_add(zhashx_t *counters, int db, const char *key, size_t klen, const analytics_totals_t *d)
+{
+    static const char digits[] = "0123456789abcdef";
+    char hex[2 * S_ROLLUP_KEY + 2];
+    hex[0] = (char)('0' + db);
+    for (size_t i = 0; i < klen; i++) {
+        hex[1 + 2 * i] = digits[(uint8_t)key[i] >> 4];
+        hex[2 + 2 * i] = digits[(uint8_t)key[i] & 15];
+    }
+    hex[1 + 2 * klen] = 0;
+    s_counter_t *c = zhashx_lookup(counters, hex);
+    if (!c) {
+        c = tg_zalloc(sizeof *c);
+        c->db = db;
+        memcpy(c->key, key, klen);
+        c->klen = klen;
+        zhashx_insert(counters, hex, c);
+    }
+    analytics_totals_add(&c->t, d);
+}
+
+static int
+s_counters_write(tg_lmdb_txn_t *txn, zhashx_t *counters)
+{
+    int rc = TG_OK;
+    for (s_counter_t *c = zhashx_first(counters); c && rc == TG_OK; c = zhashx_next(counters))
+        rc = s_add(txn, c->db, c->key, c->klen, &c->t);
+    return rc;
+}
+
 //  Adds the batch's rollups to their records.
 static int
 s_pending_write(tg_lmdb_txn_t *txn, zhashx_t *pending)
@@ -355,6 +402,7 @@ s_store_one(tg_lmdb_txn_t *txn,
             const tg_frame_t *f,
             const analytics_outcome_t *o,
             zhashx_t *pending,
+            zhashx_t *counters,
             bool raw)
 {
     const tg_fr_usage_t *u = &f->usage;
@@ -394,19 +442,18 @@ counters:;
     tg_utc_day(ts, day);
     tg_utc_month(ts, month);
     int n = snprintf(key, sizeof key, "d:%s", day);
-    if ((rc = s_add(txn, DB_TOTALS, key, (size_t)n, &delta)) != TG_OK)
-        return rc;
+    s_counter_add(counters, DB_TOTALS, key, (size_t)n, &delta);
     if ((rc = s_pending_add(txn, pending, ts, u, &delta)) != TG_OK)
         return rc;
     n = snprintf(key, sizeof key, "m:%s", month);
-    if ((rc = s_add(txn, DB_TOTALS, key, (size_t)n, &delta)) != TG_OK)
-        return rc;
+    s_counter_add(counters, DB_TOTALS, key, (size_t)n, &delta);
     size_t len = s_dim(key, day);
     len += s_dim(key + len, u->provider);
     len += s_dim(key + len, u->model);
     len += s_dim(key + len, u->key);
     len += s_dim(key + len, u->agent) - 1;  //  no trailing NUL
-    return s_add(txn, DB_ROLLUP, key, len, &delta);
+    s_counter_add(counters, DB_ROLLUP, key, len, &delta);
+    return TG_OK;
 }
 
 static int
@@ -423,6 +470,8 @@ s_batch(analytics_store_t *self,
     int rc = TG_OK;
     zhashx_t *pending = zhashx_new();
     zhashx_set_destructor(pending, s_pending_destroy);
+    zhashx_t *counters = zhashx_new();
+    zhashx_set_destructor(counters, s_counter_destroy);
     for (size_t i = 0; i < n && rc == TG_OK; i++) {
         const tg_fr_usage_t *u = &frames[i]->usage;
         assert(frames[i]->type == TG_FRAME_USAGE && u->eid);
@@ -439,11 +488,14 @@ s_batch(analytics_store_t *self,
         out[i].cost_micro = s_price(pricing, u, &out[i].unknown, &out[i].saved_micro);
         out[i].cost_in_micro = s_price_in(pricing, u, out[i].cost_micro);
         out[i].savings_micro = s_baseline(pricing, self->baseline, u) - out[i].cost_micro;
-        rc = s_store_one(txn, frames[i], &out[i], pending, raw);
+        rc = s_store_one(txn, frames[i], &out[i], pending, counters, raw);
     }
     if (rc == TG_OK)
         rc = s_pending_write(txn, pending);
+    if (rc == TG_OK)
+        rc = s_counters_write(txn, counters);
     zhashx_destroy(&pending);
+    zhashx_destroy(&counters);
     if (rc != TG_OK) {
         tg_lmdb_abort(&txn);
         return rc == TG_AGAIN ? TG_AGAIN : TG_ERR;
