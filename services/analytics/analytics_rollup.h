@@ -16,6 +16,7 @@
 //                                 day; per hour or minute the user dimension would cost
 //                                 a record per event or so, hence day only;
 //                'E'              hour, error events only, slot7 = "<status> <error>"
+//                                 (status "ERROR" when the event has none)
 //                                 (most common errors of the summary).
 //                Schema 4 keys stop after agent: their org, env and slot7 read as empty
 //                (org "" = the "default" organization). Keys of one family sort by time, so a

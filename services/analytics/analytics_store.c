@@ -301,7 +301,10 @@ s_pending_add(tg_lmdb_txn_t *txn,
     if (rc != TG_OK)
         return rc;
     char err[ANALYTICS_MAX_DIM + 1];
-    snprintf(err, sizeof err, "%" PRIu64 " %s", u->status, u->error ? u->error : "");
+    char status[24] = "ERROR";  //  an event with an error and no HTTP status (API events)
+    if (u->status)
+        snprintf(status, sizeof status, "%" PRIu64, u->status);
+    snprintf(err, sizeof err, "%s %s", status, u->error ? u->error : "");
     for (int res = 0; res < ANALYTICS_RESOLUTIONS; res++) {
         bool per_user = res == ANALYTICS_DAY_USER;
         const char *slot = per_user ? user : res == ANALYTICS_HOUR_ERRORS ? err : NULL;
