@@ -328,6 +328,18 @@ s_finish(analytics_mq_t *q, int64_t now_us, bool start_given, const char **field
                       : range <= 2 * S_DAY_US  ? MQ_5MIN
                       : range <= 30 * S_DAY_US ? MQ_1HOUR
                                                : MQ_1DAY;
+    for (size_t i = 0; q->needs_users && i < q->ngroup + q->nfilters; i++) {
+        bool grouped = i < q->ngroup;
+        analytics_dim_t d = grouped ? q->group[i] : q->filters[i - q->ngroup].dim;
+        if (d == ANALYTICS_DIM_KEY || d == ANALYTICS_DIM_AGENT)
+            return s_bad(field_p, msg_p,
+                         grouped               ? "group_by"
+                         : q->kind == MQ_QUERY ? "filters.dimension"
+                                               : s_dims[d],
+                         "user_id cannot be combined with %s: per-user rollups keep provider, "
+                         "model, org and environment",
+                         s_dims[d]);
+    }
     if (q->needs_users && q->interval != MQ_1DAY) {
         if (q->interval_given)
             return s_bad(field_p, msg_p, "interval",

@@ -14,6 +14,7 @@
 
 #define S_BODY_LIMIT (32u << 20)  //  largest answer
 #define S_DAY_US 86400000000LL
+#define S_MAX_ROWS 1000000  //  rows a query may build before it is refused (memory bound)
 #define S_GROUP_KEY (17 + ANALYTICS_DIMS * (ANALYTICS_MAX_DIM + 1) + 1)
 
 //  ---- values ------------------------------------------------------------------------------
@@ -187,6 +188,7 @@ typedef struct {
     bool filter_dims[ANALYTICS_DIMS];  //  summary: which filters apply (all when NULL q)
     zhashx_t *rows;                    //  key -> s_row_t
     size_t seen;                       //  records kept
+    bool too_many;                     //  stopped at S_MAX_ROWS rows
 } s_walk_t;
 
 //  The dimension value as queries see it: an event without org belongs to "default".
@@ -243,6 +245,11 @@ s_on_record(int64_t bucket_us,
         return 0;
     }
     s_row_t *row = zhashx_lookup(w->rows, key);
+    if (!row && zhashx_size(w->rows) >= S_MAX_ROWS) {
+        analytics_rollup_fini(&r);
+        w->too_many = true;
+        return 1;  //  stop: the answer would be too large to be useful
+    }
     if (!row) {
         row = tg_zalloc(sizeof *row);
         row->ts = ts;
@@ -369,9 +376,9 @@ analytics_mx_metrics(analytics_store_t *store,
                   .ngroup = q->ngroup,
                   .sketches = q->needs_sketches};
     int rc = s_collect(store, &w, res, q->start_us - q->start_us % width, q->end_us - 1);
-    if (rc != TG_OK) {
+    if (rc != TG_OK || w.too_many) {
         zhashx_destroy(&w.rows);
-        return TG_ERR;
+        return w.too_many ? TG_AGAIN : TG_ERR;
     }
     size_t n = zhashx_size(w.rows), kept = 0;
     s_row_t **rows = tg_zalloc((n ? n : 1) * sizeof *rows);
@@ -648,6 +655,9 @@ analytics_mx_summary(analytics_store_t *store,
         rc = s_collect(store, &ew, ANALYTICS_HOUR_ERRORS, start, end - 1);
     s_users_t uw = {.w = {.q = q, .org = org}, .users = zhashx_new()};
     bool users_known = start >= now_us - analytics_rollup_horizon(ANALYTICS_DAY_USER);
+    for (size_t i = 0; i < q->nfilters; i++)  //  per-user rollups keep no key or agent
+        if (q->filters[i].dim == ANALYTICS_DIM_KEY || q->filters[i].dim == ANALYTICS_DIM_AGENT)
+            users_known = false;
     if (rc == TG_OK && users_known)
         rc = analytics_store_rollups_raw(store, ANALYTICS_DAY_USER,
                                          analytics_rollup_bucket(ANALYTICS_DAY_USER, start),

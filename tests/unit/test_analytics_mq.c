@@ -60,6 +60,12 @@ static const s_bad_t s_bads[] = {
      "start_time"},
     {MQ_LIST, "metrics=request_count&interval=5min&user_id=u1", "interval"},
     {MQ_LIST, "metrics=request_count&interval=1hour&group_by=user_id", "interval"},
+    {MQ_LIST, "metrics=request_count&group_by=user_id,key", "group_by"},
+    {MQ_LIST, "metrics=request_count&user_id=u1&agent=a", "agent"},
+    {MQ_QUERY,
+     "{\"metrics\":[\"request_count\"],\"group_by\":[\"user_id\"],\"filters\":[{"
+     "\"dimension\":\"key\",\"operator\":\"eq\",\"value\":\"k\"}]}",
+     "filters.dimension"},
     {MQ_LIST, "metrics=request_count&include_percentiles=maybe", "include_percentiles"},
     {MQ_LIST, "metrics=request_count&limit=0", "limit"},
     {MQ_LIST, "metrics=request_count&limit=10001", "limit"},
