@@ -6,6 +6,7 @@
 //  retention would have pruned by now).
 //  Usage: metrics_gen DATA_DIR [days (90)] [events per day (1000000)] [raw days (7)]
 //                     [max seconds (0 = none): stop after the day that passes it]
+//                     [first day (0): resume a stopped run, e.g. 75 = start 75 days back]
 //  Days are written newest first, so a run stopped early still ends now.
 //  Writes DATA_DIR/analytics (the layout tg-analytics opens).
 //  Traffic: 4 organizations (weights 50/25/15/10 %), 5 keys each (each key one agent and
@@ -156,7 +157,8 @@ main(int argc, char **argv)
     long per_day = argc > 3 ? strtol(argv[3], NULL, 10) : 1000000;
     long raw_days = argc > 4 ? strtol(argv[4], NULL, 10) : 7;
     long max_s = argc > 5 ? strtol(argv[5], NULL, 10) : 0;
-    if (days < 1 || days > 3650 || per_day < 1 || raw_days < 0) {
+    long first = argc > 6 ? strtol(argv[6], NULL, 10) : 0;  //  resume: skip the newest days
+    if (days < 1 || days > 3650 || per_day < 1 || raw_days < 0 || first < 0 || first >= days) {
         fprintf(stderr, "bad arguments\n");
         return 2;
     }
@@ -176,14 +178,14 @@ main(int argc, char **argv)
     long n = 0, raw = 0, done_days = 0;
     int64_t began = tg_mono_us();
     //  Newest day first: stopped early (max_s), the data still ends now.
-    for (long d = 0; d < days; d++) {
+    for (long d = first; d < days; d++) {
         int64_t day0 = now - (d + 1) * TG_UTC_DAY_US, day_began = tg_mono_us();
         bool is_raw = d < raw_days;
         for (long i = 0; i < per_day;) {
             size_t k = 0;
             size_t cap = is_raw ? 1000 : BATCH;  //  ingestion commits at most 1,000 a txn
             while (k < cap && i < per_day) {
-                batch[k++] = s_event(n + i, day0 + (int64_t)((double)i * step));
+                batch[k++] = s_event(d * per_day + i, day0 + (int64_t)((double)i * step));
                 i++;
             }
             int rc = is_raw ? analytics_store_batch(st, pricing, batch, k, out)
@@ -209,19 +211,18 @@ main(int argc, char **argv)
         if (max_s > 0 && (t - began) / 1000000 >= max_s)
             break;
     }
-    days = done_days;
+    days = first + done_days;
     double secs = (double)(tg_mono_us() - began) / 1e6;
     size_t used = 0;
     analytics_store_used(st, &used);
     analytics_store_destroy(&st);
     tg_pricing_destroy(&pricing);
     long long disk = s_disk(dir);
-    printf("generated days=%ld events=%ld (raw events kept: %ld, the last %ld days) in %.0f s: "
-           "%.0f events/s\n",
-           days, n, raw, raw_days, secs, (double)n / secs);
-    printf("used=%.1f MB file=%.1f MB: %.1f MB per million events (of the %ld); raw window "
-           "alone not separated\n",
-           (double)used / 1e6, (double)disk / 1e6, (double)disk / 1e6 / ((double)n / 1e6), n);
+    printf("generated days %ld..%ld back: events=%ld (raw events kept: %ld, the last %ld days) "
+           "in %.0f s: %.0f events/s\n",
+           first, days - 1, n, raw, raw_days, secs, (double)n / secs);
+    printf("store now: used=%.1f MB file=%.1f MB%s\n", (double)used / 1e6, (double)disk / 1e6,
+           first ? "" : " (divide by the events above for MB per million)");
     free(dir);
     return 0;
 }
