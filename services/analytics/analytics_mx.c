@@ -13,8 +13,7 @@
 #include <string.h>
 
 #define S_BODY_LIMIT (32u << 20)  //  largest answer
-#define S_DAY_US 86400000000LL
-#define S_MAX_ROWS 1000000  //  rows a query may build before it is refused (memory bound)
+#define S_MAX_ROWS 1000000        //  rows a query may build before it is refused (memory bound)
 #define S_GROUP_KEY (17 + ANALYTICS_DIMS * (ANALYTICS_MAX_DIM + 1) + 1)
 
 //  ---- values ------------------------------------------------------------------------------
@@ -285,12 +284,6 @@ s_source(analytics_res_t res)
     return names[res];
 }
 
-typedef struct {
-    const analytics_mq_t *q;
-} s_sort_ctx_t;
-
-static _Thread_local const analytics_mq_t *s_sort_q;
-
 static int
 s_cmp_dims(const s_row_t *x, const s_row_t *y, const analytics_mq_t *q)
 {
@@ -303,10 +296,10 @@ s_cmp_dims(const s_row_t *x, const s_row_t *y, const analytics_mq_t *q)
 }
 
 static int
-s_row_cmp(const void *a, const void *b)
+s_row_cmp(const void *a, const void *b, void *arg)
 {
     const s_row_t *x = *(s_row_t *const *)a, *y = *(s_row_t *const *)b;
-    const analytics_mq_t *q = s_sort_q;
+    const analytics_mq_t *q = arg;
     int c = 0;
     if (q->sort_kind == MQ_SORT_COL) {
         size_t i = q->sort_ix;
@@ -392,8 +385,7 @@ analytics_mx_metrics(analytics_store_t *store,
                 analytics_mx_value(&row->r, q->cols[c].metric, q->cols[c].agg, &row->nulls[c]);
         rows[kept++] = row;
     }
-    s_sort_q = q;
-    qsort(rows, kept, sizeof *rows, s_row_cmp);
+    qsort_r(rows, kept, sizeof *rows, s_row_cmp, (void *)q);
     size_t out = kept < q->limit ? kept : q->limit;
 
     tg_jsonw_t *jw = tg_jsonw_new(S_BODY_LIMIT);
