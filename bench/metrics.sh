@@ -22,7 +22,7 @@ PORT=${PORT:-30500}
 BUILD=${BUILD:-build-release}
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD" -j2 --target metrics_gen metrics_query tollgate tg-ingest tg-router \
-    tg-worker tg-analytics tg-alert >/dev/null
+    tg-worker tg-analytics tg-alert tg-mock >/dev/null
 
 if [ "${KEEP:-0}" != 1 ]; then
     rm -rf "$data"
@@ -41,10 +41,16 @@ TOLLGATE_HTTP_PORT=$PORT TOLLGATE_HTTP_HOST=127.0.0.1 TOLLGATE_RUN_DIR=$run \
     "$BUILD/bin/tollgate" up >"$run/up.log" 2>&1 &
 up=$!
 trap 'kill $up 2>/dev/null; wait $up 2>/dev/null; rm -rf "$run"' EXIT
-for _ in $(seq 1 120); do
-    curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break
+ready=0
+for _ in $(seq 1 240); do
+    curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && ready=1 && break
     sleep 0.5
 done
+if [ $ready != 1 ]; then
+    echo "tollgate did not get ready on port $PORT:" >&2
+    tail -20 "$run/up.log" >&2
+    exit 1
+fi
 base="http://127.0.0.1:$PORT"
 auth=(-H 'Authorization: Bearer bench-master-key')
 now=$(date -u +%s)
@@ -52,7 +58,7 @@ pct() { sort -n | awk '{ a[NR] = $1 } END { printf "p50 %.2f ms  p95 %.2f ms  ma
 measure() {  #  name, then a function that prints curl args for run $i
     local name=$1 fn=$2
     for i in $(seq 1 "$RUNS"); do
-        curl -s -o /dev/null -w '%{time_total}\n' "${auth[@]}" $($fn "$i")
+        curl -sf -o /dev/null -w '%{time_total}\n' "${auth[@]}" $($fn "$i")
     done | pct | sed "s|^|$name: |"
 }
 simple24() { echo "$base/api/v1/metrics?metrics=request_count,total_cost,duration,error_rate&interval=1hour&start_time=$((now - 86400))&end_time=$((now + $1))"; }

@@ -229,7 +229,10 @@ s_on_record(int64_t bucket_us,
         return 0;
     int64_t ts = w->width ? bucket_us - bucket_us % w->width : 0;
     char key[S_GROUP_KEY];
-    size_t len = (size_t)snprintf(key, sizeof key, "%016" PRIx64, (uint64_t)ts);
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++)
+        key[i] = digits[((uint64_t)ts >> (60 - 4 * i)) & 15];
+    size_t len = 16;
     for (size_t i = 0; i < w->ngroup; i++) {
         const char *v = s_dim_value(dims, w->group[i]);
         size_t n = strlen(v);

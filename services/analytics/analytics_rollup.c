@@ -373,9 +373,8 @@ analytics_rollup_key_parse(const void *key,
     *bucket_us = (int64_t)tg_lmdb_be64_get(p + 1);
     size_t off = 9;
     for (int i = 0; i < ANALYTICS_DIMS; i++) {
-        size_t n = 0;
-        while (off + n < klen && p[off + n] != 0)
-            n++;
+        const uint8_t *nul = off < klen ? memchr(p + off, 0, klen - off) : NULL;
+        size_t n = nul ? (size_t)(nul - (p + off)) : klen - off;
         if (n > ANALYTICS_MAX_DIM)
             return false;
         memcpy(dims_buf[i], p + off, n);
