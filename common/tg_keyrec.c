@@ -40,6 +40,44 @@ tg_keyrec_init(tg_keyrec_t *rec)
     memset(rec, 0, sizeof *rec);
     for (int i = 0; i < TG_LIM_N; i++)
         rec->limits[i] = -1;
+    rec->roles = TG_ROLE_DEFAULT;
+}
+
+static const struct {
+    uint64_t bit;
+    const char *name;
+} s_roles[] = {{TG_ROLE_METRICS_READ, "metrics:read"},
+               {TG_ROLE_METRICS_QUERY, "metrics:query"},
+               {TG_ROLE_ADMIN, "admin"},
+               {TG_ROLE_EVENTS_WRITE, "events:write"}};
+
+const char *
+tg_role_name(uint64_t bit)
+{
+    for (size_t i = 0; i < sizeof s_roles / sizeof s_roles[0]; i++)
+        if (s_roles[i].bit == bit)
+            return s_roles[i].name;
+    return NULL;
+}
+
+uint64_t
+tg_role_parse(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof s_roles / sizeof s_roles[0]; i++)
+        if (strcmp(s_roles[i].name, name) == 0)
+            return s_roles[i].bit;
+    return 0;
+}
+
+//  The roles as a JSON array of names.
+static json_t *
+s_roles_json(uint64_t roles)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < sizeof s_roles / sizeof s_roles[0]; i++)
+        if (roles & s_roles[i].bit)
+            json_array_append_new(a, json_string(s_roles[i].name));
+    return a;
 }
 
 void
@@ -96,6 +134,7 @@ tg_keyrec_json(const tg_keyrec_t *rec)
     json_object_set_new(budgets, "monthly_usd",
                         rec->monthly_usd > 0 ? json_real(rec->monthly_usd) : json_null());
     json_object_set_new(o, "budgets", budgets);
+    json_object_set_new(o, "roles", s_roles_json(rec->roles));
     json_object_set_new(o, "created_at", json_integer(rec->created));
     json_object_set_new(o, "expires_at", s_time_or_null(rec->expires));
     json_object_set_new(o, "rotated_at", s_time_or_null(rec->rotated));
@@ -169,6 +208,11 @@ tg_keyrec_decode(const void *data, size_t len, tg_keyrec_t *rec)
     const json_t *budgets = json_object_get(o, "budgets");
     rec->daily_usd = json_number_value(json_object_get(budgets, "daily_usd"));
     rec->monthly_usd = json_number_value(json_object_get(budgets, "monthly_usd"));
+    const json_t *roles = json_object_get(o, "roles"), *r;
+    if (json_is_array(roles)) {  //  records stored before roles existed keep the default
+        rec->roles = 0;
+        json_array_foreach(roles, i, r) rec->roles |= tg_role_parse(json_string_value(r));
+    }
     json_decref(o);
     return TG_OK;
 }
@@ -305,6 +349,36 @@ tg_budget_fields_apply(
     return TG_OK;
 }
 
+//  "roles": an array of role names (may be empty: no role), or null (the default roles).
+static int
+s_apply_roles(tg_keyrec_t *rec, const json_t *v, const char **param_p, char **msg_p)
+{
+    if (json_is_null(v)) {
+        rec->roles = TG_ROLE_DEFAULT;
+        return TG_OK;
+    }
+    uint64_t roles = 0;
+    size_t i;
+    const json_t *r;
+    if (!json_is_array(v))
+        goto bad;
+    json_array_foreach(v, i, r)
+    {
+        uint64_t bit = json_is_string(r) ? tg_role_parse(json_string_value(r)) : 0;
+        if (!bit)
+            goto bad;
+        roles |= bit;
+    }
+    rec->roles = roles;
+    return TG_OK;
+bad:
+    *param_p = "roles";
+    *msg_p = tg_strdup("'roles' must be an array of \"metrics:read\", \"metrics:query\", "
+                       "\"admin\", \"events:write\" (or null for the default: metrics:read, "
+                       "events:write).");
+    return TG_INVALID;
+}
+
 int
 tg_keyrec_apply(tg_keyrec_t *rec,
                 const json_t *body,
@@ -348,6 +422,8 @@ tg_keyrec_apply(tg_keyrec_t *rec,
             rc = s_apply_limits(rec, v, param_p, msg_p);
         else if (strcmp(k, "budgets") == 0)
             rc = tg_budget_fields_apply(v, &rec->daily_usd, &rec->monthly_usd, param_p, msg_p);
+        else if (strcmp(k, "roles") == 0)
+            rc = s_apply_roles(rec, v, param_p, msg_p);
         else if (strcmp(k, "expires_at") == 0) {
             if (json_is_null(v))
                 rec->expires = 0;

@@ -51,7 +51,14 @@ typedef struct {
     int64_t rotated;                //  epoch s of the last rotation; 0 = never
     char hint[16];                  //  "sk-tg-…abcd": enough to recognise, not to use
     uint8_t hash[TG_KEYREC_HASH];   //  keyed BLAKE2b of the key
+    uint64_t roles;                 //  TG_ROLE_* bits (TG_ROLE_DEFAULT unless set)
 } tg_keyrec_t;
+
+//  The API name of one role bit ("metrics:read", "metrics:query", "admin", "events:write"),
+//  or NULL.
+const char *tg_role_name(uint64_t bit);
+//  The bit of a role name, or 0.
+uint64_t tg_role_parse(const char *name);
 
 //  Writes a fresh key ("sk-tg-" + 64 hex + NUL) into key[TG_KEYREC_KEY_LEN + 1].
 void tg_keyrec_key_new(char *key);

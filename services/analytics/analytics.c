@@ -3,6 +3,7 @@
 #include "analytics_events.h"
 #include "analytics_traces.h"
 #include "analytics_query.h"
+#include "analytics_mapi.h"
 #include "analytics_store.h"
 #include "tg_frame.h"
 #include "tg_evzmq.h"
@@ -58,6 +59,7 @@ struct analytics {
                                                //  came from (answered after the commit)
     size_t widx[S_BATCH_MAX];                  //  per batch slot: its index in that post
     bool post_pending;                         //  posted events wait: commit after the burst
+    analytics_mapi_t *mapi;                    //  /api/v1/metrics*: roles, rate limits, cache
 };
 
 static const double s_commit_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -140,6 +142,7 @@ analytics_new(const tg_config_t *cfg)
     if (!(self->stats = tg_stats_new(cfg, "analytics")))
         goto fail;
     self->peers = tg_peers_new();
+    self->mapi = analytics_mapi_new();
     self->metrics = tg_metrics_new();
     s_declare_metrics(self->metrics);
     tg_metrics_set(self->metrics, "tollgate_analytics_map_size_bytes", NULL,
@@ -323,6 +326,22 @@ s_settle_posts(analytics_t *self, bool committed)
     }
 }
 
+//  New events drop the cached metrics answers whose range holds them.
+static void
+s_touch_cache(analytics_t *self)
+{
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (size_t i = 0; i < self->nbatch; i++) {
+        if (self->outcome[i].duplicate)
+            continue;
+        int64_t ts = self->batch[i]->usage.ts;
+        lo = ts < lo ? ts : lo;
+        hi = ts > hi ? ts : hi;
+    }
+    if (lo <= hi)
+        analytics_mapi_touch(self->mapi, lo, hi);
+}
+
 //  Commits the pending batch in one txn, then ACKs every event of it (duplicates too).
 static void
 s_flush(analytics_t *self)
@@ -347,6 +366,7 @@ s_flush(analytics_t *self)
                            (double)(tg_mono_us() - t0) / 1e6);
         for (size_t i = 0; i < self->nbatch; i++)
             s_count(self, &self->batch[i]->usage, &self->outcome[i]);
+        s_touch_cache(self);
         s_ack_batch(self);
         s_publish_events(self);
     } else
@@ -460,16 +480,19 @@ s_on_events(analytics_t *self, tg_frame_t **frame_p)
 }
 
 static void
-s_on_query(analytics_t *self, const tg_fr_query_t *q)
+s_on_query(analytics_t *self, const tg_frame_t *f)
 {
+    const tg_fr_query_t *q = &f->query;
     if (!tg_peers_endpoint_ok(q->reply_to)) {
         tg_log_warn("dropped query frame with a bad reply_to id=%.64s", q->id);
         return;
     }
     s_flush(self);  //  an answer includes every event received before the question
-    tg_frame_t *reply = analytics_traces_route(q->path)
-                            ? analytics_traces_answer(self->store, q, tg_now_us())
-                            : analytics_query_answer(self->store, q, tg_now_us());
+    tg_frame_t *reply =
+        analytics_mapi_owns(q->path)
+            ? analytics_mapi_answer(self->mapi, self->store, f, tg_now_us(), tg_mono_us())
+        : analytics_traces_route(q->path) ? analytics_traces_answer(self->store, q, tg_now_us())
+                                          : analytics_query_answer(self->store, q, tg_now_us());
     tg_reply_send(self->peers, q, &reply);
 }
 
@@ -485,7 +508,7 @@ s_on_inbox_frame(tg_frame_t **frame_p, void *arg)
     else if (type == TG_FRAME_QUERY && analytics_events_route((*frame_p)->query.path))
         s_on_events(self, frame_p);
     else if (type == TG_FRAME_QUERY)
-        s_on_query(self, &(*frame_p)->query);
+        s_on_query(self, *frame_p);
     else
         tg_log_warn("analytics ignored a %s frame", tg_frame_name(type));
 }
@@ -586,6 +609,7 @@ analytics_destroy(analytics_t **self_p)
     if (self->store)
         s_flush(self);               //  the last batch: committed and acknowledged before we go
     tg_peers_destroy(&self->peers);  //  linger: the ACKs still leave
+    analytics_mapi_destroy(&self->mapi);
     tg_stats_destroy(&self->stats);
     zsock_destroy(&self->inbox);
     tg_metrics_destroy(&self->metrics);

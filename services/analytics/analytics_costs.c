@@ -187,7 +187,7 @@ s_point(s_history_t *h)
 static int
 s_on_minute(analytics_res_t res,
             int64_t bucket_us,
-            const char *const dims[4],
+            const char *const dims[ANALYTICS_DIMS],
             const analytics_rollup_t *r,
             void *arg)
 {

@@ -121,7 +121,7 @@ s_pct_key(unsigned by, const char *const dims[4], char *out)
 static int
 s_on_pct(analytics_res_t res,
          int64_t bucket_us,
-         const char *const dims[4],
+         const char *const dims[ANALYTICS_DIMS],
          const analytics_rollup_t *r,
          void *arg)
 {
@@ -285,5 +285,13 @@ analytics_query_answer(analytics_store_t *store, const tg_fr_query_t *q, int64_t
     }
     if (strcmp(q->method, "GET") != 0)
         return tg_reply_error(q->id, 405, "method not allowed: use GET", NULL);
+    //  Isolation (A7): these answers cover every organization, so only the master key (no
+    //  org in the QUERY) reads them; a virtual key reads its organization's numbers at
+    //  /api/v1/metrics*.
+    if (q->org && *q->org)
+        return tg_reply_error(q->id, 403,
+                              "this answer covers every organization: only the master key may "
+                              "read it; use /api/v1/metrics, limited to your organization",
+                              NULL);
     return costs ? analytics_costs_answer(store, q, now_us) : s_usage(store, q, now_us);
 }

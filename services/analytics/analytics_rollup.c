@@ -8,7 +8,8 @@
 #include <string.h>
 
 #define S_VERSION 1
-#define S_WORDS 13     //  counter words written
+#define S_WORDS 14     //  counter words written (schema 5)
+#define S_V4_WORDS 13  //  schema 4 rollup counters
 #define S_V1_WORDS 7   //  schema 1 counters
 #define S_V2_WORDS 11  //  schema 2 counters
 #define S_LAT_WORDS 8  //  latency and TTFT words
@@ -16,7 +17,7 @@
 #define S_HOUR_US 3600000000LL
 #define S_DAY_US 86400000000LL
 
-static const char s_res_tag[ANALYTICS_RESOLUTIONS] = {'m', 'h', 'd'};
+static const char s_res_tag[ANALYTICS_RESOLUTIONS] = {'m', 'h', 'd', 'D', 'E'};
 
 void
 analytics_totals_add(analytics_totals_t *a, const analytics_totals_t *b)
@@ -33,6 +34,7 @@ analytics_totals_add(analytics_totals_t *a, const analytics_totals_t *b)
         a->auto_cls[i] += b->auto_cls[i];
     a->cache_hits += b->cache_hits;
     a->cache_saved_micro += b->cache_saved_micro;
+    a->cost_in_micro += b->cost_in_micro;
 }
 
 void
@@ -71,7 +73,7 @@ analytics_totals_decode(const void *data, size_t len, analytics_totals_t *t)
         for (int i = 0; i < 3; i++)
             t->auto_cls[i] = tg_lmdb_be64_get(p + 64 + 8 * i);
     }
-    if (len >= S_WORDS * 8) {
+    if (len >= S_V4_WORDS * 8) {
         t->cache_hits = tg_lmdb_be64_get(p + 88);
         t->cache_saved_micro = (int64_t)tg_lmdb_be64_get(p + 96);
     }
@@ -141,8 +143,10 @@ analytics_rollup_merge(analytics_rollup_t *a, const analytics_rollup_t *b)
            b->lat_min_us, b->lat_max_us);
     s_fold(&a->ttft_n, &a->ttft_sum_us, &a->ttft_min_us, &a->ttft_max_us, b->ttft_n, b->ttft_sum_us,
            b->ttft_min_us, b->ttft_max_us);
-    analytics_sketch_merge(a->lat, b->lat);
-    analytics_sketch_merge(a->ttft, b->ttft);
+    if (a->lat && b->lat)
+        analytics_sketch_merge(a->lat, b->lat);
+    if (a->ttft && b->ttft)
+        analytics_sketch_merge(a->ttft, b->ttft);
 }
 
 static size_t
@@ -194,7 +198,7 @@ s_words(const analytics_totals_t *t, int64_t w[S_WORDS])
         (int64_t)t->tok_out,     (int64_t)t->tok_cached,  t->cost_micro,
         (int64_t)t->unknown,     t->savings_micro,        (int64_t)t->auto_cls[0],
         (int64_t)t->auto_cls[1], (int64_t)t->auto_cls[2], (int64_t)t->cache_hits,
-        t->cache_saved_micro};
+        t->cache_saved_micro,    t->cost_in_micro};
     memcpy(w, v, sizeof v);
 }
 
@@ -243,12 +247,18 @@ s_sketch_at(const uint8_t *p, size_t len, size_t *off)
 int
 analytics_rollup_decode(const void *data, size_t len, analytics_rollup_t *r)
 {
+    return analytics_rollup_decode_ex(data, len, true, r);
+}
+
+int
+analytics_rollup_decode_ex(const void *data, size_t len, bool sketches, analytics_rollup_t *r)
+{
     memset(r, 0, sizeof *r);
     const uint8_t *p = data;
-    if (len < 2 || p[0] != S_VERSION || p[1] < S_WORDS)
+    if (len < 2 || p[0] != S_VERSION || p[1] < S_V4_WORDS)
         return TG_INVALID;
     size_t off = 2;
-    int64_t w[S_WORDS];
+    int64_t w[S_WORDS] = {0};
     for (size_t i = 0; i < p[1]; i++) {
         uint64_t v;
         if (!s_get_varint(p, len, &off, &v))
@@ -273,6 +283,7 @@ analytics_rollup_decode(const void *data, size_t len, analytics_rollup_t *r)
         t->auto_cls[i] = (uint64_t)w[8 + i];
     t->cache_hits = (uint64_t)w[11];
     t->cache_saved_micro = w[12];
+    t->cost_in_micro = w[13];
     r->lat_sum_us = lw[0];
     r->lat_min_us = lw[1];
     r->lat_max_us = lw[2];
@@ -280,6 +291,8 @@ analytics_rollup_decode(const void *data, size_t len, analytics_rollup_t *r)
     r->ttft_sum_us = lw[4];
     r->ttft_min_us = lw[5];
     r->ttft_max_us = lw[6];
+    if (!sketches)
+        return TG_OK;
     r->lat = s_sketch_at(p, len, &off);
     r->ttft = r->lat ? s_sketch_at(p, len, &off) : NULL;
     if (!r->lat || !r->ttft || off != len) {
@@ -293,7 +306,15 @@ analytics_rollup_decode(const void *data, size_t len, analytics_rollup_t *r)
 static int64_t
 s_width(analytics_res_t res)
 {
-    return res == ANALYTICS_MINUTE ? S_MINUTE_US : res == ANALYTICS_HOUR ? S_HOUR_US : S_DAY_US;
+    return res == ANALYTICS_MINUTE                             ? S_MINUTE_US
+           : res == ANALYTICS_DAY || res == ANALYTICS_DAY_USER ? S_DAY_US
+                                                               : S_HOUR_US;
+}
+
+int64_t
+analytics_rollup_width(analytics_res_t res)
+{
+    return s_width(res);
 }
 
 int64_t
@@ -306,24 +327,30 @@ analytics_rollup_bucket(analytics_res_t res, int64_t ts_us)
 int64_t
 analytics_rollup_horizon(analytics_res_t res)
 {
-    static const int64_t days[ANALYTICS_RESOLUTIONS] = {37, 210, 1096};
+    static const int64_t days[ANALYTICS_RESOLUTIONS] = {37, 210, 1096, 1096, 210};
     return days[res] * S_DAY_US;
 }
 
 size_t
 analytics_rollup_key(analytics_res_t res,
                      int64_t bucket_us,
-                     const char *const dims[4],
+                     const char *const dims[ANALYTICS_DIMS],
                      uint8_t *out)
 {
     out[0] = (uint8_t)s_res_tag[res];
     tg_lmdb_be64_put(out + 1, (uint64_t)bucket_us);
+    //  Schema 4 wrote 4 dims: keep at least those, and leave out trailing empty ones, so
+    //  that events without org, env or user keep the keys they had.
+    int last = 3;
+    for (int i = 4; i < ANALYTICS_DIMS; i++)
+        if (dims[i] && *dims[i])
+            last = i;
     size_t len = 9;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i <= last; i++) {
         size_t n = dims[i] ? strnlen(dims[i], ANALYTICS_MAX_DIM) : 0;
         memcpy(out + len, dims[i] ? dims[i] : "", n);
         len += n;
-        if (i < 3)
+        if (i < last)
             out[len++] = 0;
     }
     return len;
@@ -334,7 +361,7 @@ analytics_rollup_key_parse(const void *key,
                            size_t klen,
                            analytics_res_t *res,
                            int64_t *bucket_us,
-                           char dims_buf[4][ANALYTICS_MAX_DIM + 1])
+                           char dims_buf[ANALYTICS_DIMS][ANALYTICS_MAX_DIM + 1])
 {
     const uint8_t *p = key;
     if (klen < 9)
@@ -345,10 +372,9 @@ analytics_rollup_key_parse(const void *key,
     *res = (analytics_res_t)(tag - s_res_tag);
     *bucket_us = (int64_t)tg_lmdb_be64_get(p + 1);
     size_t off = 9;
-    for (int i = 0; i < 4; i++) {
-        size_t n = 0;
-        while (off + n < klen && p[off + n] != 0)
-            n++;
+    for (int i = 0; i < ANALYTICS_DIMS; i++) {
+        const uint8_t *nul = off < klen ? memchr(p + off, 0, klen - off) : NULL;
+        size_t n = nul ? (size_t)(nul - (p + off)) : klen - off;
         if (n > ANALYTICS_MAX_DIM)
             return false;
         memcpy(dims_buf[i], p + off, n);
@@ -356,8 +382,8 @@ analytics_rollup_key_parse(const void *key,
         off += n;
         if (off < klen)
             off++;  //  the separator (later dimensions, if any, are ignored here)
-        else if (i < 3) {
-            for (int j = i + 1; j < 4; j++)
+        else if (i < ANALYTICS_DIMS - 1) {
+            for (int j = i + 1; j < ANALYTICS_DIMS; j++)
                 dims_buf[j][0] = 0;
             break;
         }

@@ -1,18 +1,34 @@
 //  analytics_rollup.h - the counters of a group of events, and the rollup records built from
-//  them: per minute, hour and day, per provider, model, key and agent.
+//  them: per minute, hour and day, per provider, model, key, agent, org, environment (and
+//  user, in the user families).
 //
-//  Rollup key:   [u8 resolution 'm' | 'h' | 'd'][u64 BE bucket start, epoch µs]
-//                [provider \0 model \0 key \0 agent]   (values cut to ANALYTICS_MAX_DIM)
-//                Dimensions added later (org, environment, user) go after agent; a key with
-//                fewer parts has them empty. Keys of one resolution sort by time, so a time
-//                range is one cursor walk, and pruning walks from the oldest.
+//  Rollup key:   [u8 family][u64 BE bucket start, epoch µs]
+//                [provider \0 model \0 key \0 agent \0 org \0 env \0 slot7]
+//                (values cut to ANALYTICS_MAX_DIM). Families (ANALYTICS_RES_*):
+//                'm' | 'h' | 'd'  minute / hour / day, slot7 always empty (no user: the fast
+//                                 path for every query that neither filters nor groups by
+//                                 user_id);
+//                'D'              day per end user: provider, model, org, env and slot7 =
+//                                 the user (user_id); key and agent left empty. Bounded:
+//                                 ANALYTICS_USERS_PER_DAY distinct users per org and UTC
+//                                 day, later users of that day count as "(other)". So at
+//                                 most 1,001 users x models x envs records per org and
+//                                 day; per hour or minute the user dimension would cost
+//                                 a record per event or so, hence day only;
+//                'E'              hour, error events only, slot7 = "<status> <error>"
+//                                 (status "ERROR" when the event has none)
+//                                 (most common errors of the summary).
+//                Schema 4 keys stop after agent: their org, env and slot7 read as empty
+//                (org "" = the "default" organization). Keys of one family sort by time, so a
+//                time range is one cursor walk, and pruning walks from the oldest.
 //  Rollup value: [u8 1][u8 w = counter words (13)][w zigzag varints: the totals, in the order
 //                of analytics_totals_t][7 varints: latency sum, min, max (µs); TTFT count,
 //                sum, min, max (µs)][varint n][n bytes: latency sketch][varint n][TTFT
 //                sketch] (varints LEB128; sketch encoding in analytics_sketch.h; latency
 //                counts every request, TTFT only the calls that reported one). A later
 //                version may write more counter words: they are skipped. About 60-90 bytes
-//                for a minute with a few calls.
+//                for a minute with a few calls. Schema 5 writes 14 words: the 14th is the
+//                input part of the cost (µUSD); 13-word values read it as 0.
 #ifndef ANALYTICS_ROLLUP_H
 #define ANALYTICS_ROLLUP_H
 
@@ -24,7 +40,21 @@
 
 #define ANALYTICS_MAX_DIM 96      //  group values (provider, model, key, agent) are cut to this
 #define ANALYTICS_TOTALS_LEN 104  //  bytes of the 13 encoded counter words
-#define ANALYTICS_ROLLUP_KEY_MAX (9 + 4 * (ANALYTICS_MAX_DIM + 1))
+#define ANALYTICS_DIMS 7          //  dimensions of a rollup key
+#define ANALYTICS_ROLLUP_KEY_MAX (9 + ANALYTICS_DIMS * (ANALYTICS_MAX_DIM + 1))
+#define ANALYTICS_USERS_PER_DAY 1000    //  distinct users per org and day with rollups of their own
+#define ANALYTICS_USER_OTHER "(other)"  //  the users past that bound
+
+//  Dimensions of a rollup key, in key order.
+typedef enum {
+    ANALYTICS_DIM_PROVIDER,
+    ANALYTICS_DIM_MODEL,
+    ANALYTICS_DIM_KEY,
+    ANALYTICS_DIM_AGENT,
+    ANALYTICS_DIM_ORG,
+    ANALYTICS_DIM_ENV,
+    ANALYTICS_DIM_USER,  //  slot7: user ('D'), "<status> <error>" ('E'), else empty
+} analytics_dim_t;
 
 typedef struct {
     uint64_t requests;          //  usage events
@@ -38,13 +68,17 @@ typedef struct {
     uint64_t auto_cls[3];       //  model "auto" calls by class: simple, medium, complex
     uint64_t cache_hits;        //  calls answered from the response cache
     int64_t cache_saved_micro;  //  what cache hits and coalesced calls would have cost, µUSD
+    int64_t cost_in_micro;      //  the input tokens' part of cost_micro (rollups only, not in
+                                //  the 13 words of the totals db)
 } analytics_totals_t;
 
 //  Resolutions, with how long each is kept (spec A5).
 typedef enum {
-    ANALYTICS_MINUTE,  //  'm', 37 days
-    ANALYTICS_HOUR,    //  'h', 210 days
-    ANALYTICS_DAY,     //  'd', 1,096 days (3 years)
+    ANALYTICS_MINUTE,       //  'm', 37 days
+    ANALYTICS_HOUR,         //  'h', 210 days
+    ANALYTICS_DAY,          //  'd', 1,096 days (3 years)
+    ANALYTICS_DAY_USER,     //  'D', 1,096 days: per user too
+    ANALYTICS_HOUR_ERRORS,  //  'E', 210 days: error events by status and error
     ANALYTICS_RESOLUTIONS
 } analytics_res_t;
 
@@ -86,23 +120,29 @@ uint8_t *analytics_rollup_encode(const analytics_rollup_t *r, size_t *len_p);
 //  Decodes a value into r (initialized here; fini it after TG_OK). TG_OK or TG_INVALID
 //  (r left empty and needs no fini).
 int analytics_rollup_decode(const void *data, size_t len, analytics_rollup_t *r);
+//  Like analytics_rollup_decode, but with sketches only when `sketches` (else r->lat and
+//  r->ttft stay NULL: cheaper, for queries without percentiles; merge skips NULL sketches).
+int analytics_rollup_decode_ex(const void *data, size_t len, bool sketches, analytics_rollup_t *r);
 
 //  Start of the bucket of resolution `res` holding ts_us (>= 0).
 int64_t analytics_rollup_bucket(analytics_res_t res, int64_t ts_us);
 //  How long rollups of `res` are kept, µs.
 int64_t analytics_rollup_horizon(analytics_res_t res);
-//  Writes the key of (res, bucket start, dims = provider, model, key, agent; NULL = "") at
-//  out (ANALYTICS_ROLLUP_KEY_MAX bytes); returns its length.
+//  Writes the key of (res, bucket start, dims in analytics_dim_t order; NULL = "") at out
+//  (ANALYTICS_ROLLUP_KEY_MAX bytes); returns its length. Trailing empty dims are left out.
 size_t analytics_rollup_key(analytics_res_t res,
                             int64_t bucket_us,
-                            const char *const dims[4],
+                            const char *const dims[ANALYTICS_DIMS],
                             uint8_t *out);
 //  Splits a key into its resolution, bucket and dims (NUL-terminated copies in
-//  dims_buf[4][ANALYTICS_MAX_DIM + 1]). False for a malformed key.
+//  dims_buf[ANALYTICS_DIMS][ANALYTICS_MAX_DIM + 1]; missing ones empty). False for a
+//  malformed key.
 bool analytics_rollup_key_parse(const void *key,
                                 size_t klen,
                                 analytics_res_t *res,
                                 int64_t *bucket_us,
-                                char dims_buf[4][ANALYTICS_MAX_DIM + 1]);
+                                char dims_buf[ANALYTICS_DIMS][ANALYTICS_MAX_DIM + 1]);
+//  The width of a bucket of `res`, µs.
+int64_t analytics_rollup_width(analytics_res_t res);
 
 #endif

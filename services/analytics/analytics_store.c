@@ -8,12 +8,14 @@
 #include "tg_util.h"
 
 #include <czmq.h>
+#include <inttypes.h>
 #include <math.h>
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const s_dbs[] = {"events", "time", "totals", "rollup", "rollups", "traces"};
+static const char *const s_dbs[] = {"events",  "time",   "totals", "rollup",
+                                    "rollups", "traces", "users"};
 
 #define S_REC_VERSION 3                //  first byte of an event record
 #define S_REC_HEAD 26                  //  version, flags, cost, savings, saved by the cache
@@ -71,7 +73,7 @@ s_dim(char *out, const char *value)
     return n + 1;
 }
 
-//  1 -> 2 -> 3 -> 4: every version reads older records and counters as they are (see the
+//  1 -> 2 -> 3 -> 4 -> 5: every version reads older records and counters as they are (see the
 //  header): events stored before carry no savings (1) and no cache savings (1, 2); the
 //  minute/hour/day rollups (4) start empty at the upgrade (why: header).
 static int
@@ -82,7 +84,10 @@ s_migrate(tg_lmdb_txn_t *txn, uint32_t from_version, void *arg)
     tg_log_info("analytics store schema %u -> %d: events stored before carry no savings or "
                 "cache savings of their own%s",
                 from_version, ANALYTICS_SCHEMA_VERSION,
-                from_version < 4 ? "; minute/hour/day rollups start now (empty before)" : "");
+                from_version < 4 ? "; minute/hour/day rollups start now (empty before)"
+                : from_version < 5
+                    ? "; org/environment/user rollups, input cost and error counts start now"
+                    : "");
     return TG_OK;
 }
 
@@ -200,6 +205,17 @@ s_price(const tg_pricing_t *pricing, const tg_fr_usage_t *u, bool *unknown, int6
     return micro;
 }
 
+//  The input tokens' part of an event's cost (µUSD, at most cost_micro).
+static int64_t
+s_price_in(const tg_pricing_t *pricing, const tg_fr_usage_t *u, int64_t cost_micro)
+{
+    if (cost_micro <= 0)
+        return 0;
+    double cost = tg_pricing_cost(pricing, u->model, u->tok_in, 0, u->tok_cached, 0, NULL);
+    int64_t micro = isfinite(cost) && cost > 0 ? llround(cost * 1e6) : 0;
+    return micro > cost_micro ? cost_micro : micro;
+}
+
 //  A rollup of the batch being written, waiting to be added to its record.
 typedef struct {
     uint8_t key[ANALYTICS_ROLLUP_KEY_MAX];  //  its key
@@ -216,36 +232,146 @@ s_pending_destroy(void **item)
     *item = NULL;
 }
 
-//  Adds an event to the minute, hour and day rollups of its group, in memory until the
-//  batch ends (a batch holds many events of the same minute and group).
-static void
-s_pending_add(zhashx_t *pending,
+//  The pending rollup of `key` (created empty).
+static s_pending_t *
+s_pending_get(zhashx_t *pending, const uint8_t *key, size_t klen)
+{
+    static const char digits[] = "0123456789abcdef";
+    char hex[2 * ANALYTICS_ROLLUP_KEY_MAX + 1];
+    for (size_t i = 0; i < klen; i++) {
+        hex[2 * i] = digits[key[i] >> 4];
+        hex[2 * i + 1] = digits[key[i] & 15];
+    }
+    hex[2 * klen] = 0;
+    s_pending_t *p = zhashx_lookup(pending, hex);
+    if (!p) {
+        p = tg_zalloc(sizeof *p);
+        memcpy(p->key, key, klen);
+        p->klen = klen;
+        analytics_rollup_init(&p->r);
+        zhashx_insert(pending, hex, p);
+    }
+    return p;
+}
+
+//  The user an event's user rollups are kept under: itself while its org has fewer than
+//  ANALYTICS_USERS_PER_DAY users that day (it is then remembered in the users db:
+//  "YYYY-MM-DD\0org\0user" -> "", "YYYY-MM-DD\0org" -> BE u64 count), else "(other)".
+static int
+s_user_slot(tg_lmdb_txn_t *txn, int64_t ts, const char *org, const char *user, const char **out)
+{
+    *out = user;
+    if (!user || !*user)
+        return TG_OK;
+    char key[TG_UTC_DAY_LEN + 2 * (ANALYTICS_MAX_DIM + 1)];
+    tg_utc_day(ts, key);
+    size_t len = TG_UTC_DAY_LEN;  //  the day and its NUL
+    len += s_dim(key + len, org);
+    size_t head = len - 1;  //  "day\0org"
+    len += s_dim(key + len, user) - 1;
+    int rc = tg_lmdb_get(txn, DB_USERS, key, len, NULL, NULL);
+    if (rc != TG_NOTFOUND)
+        return rc;
+    void *val = NULL;
+    size_t vlen = 0;
+    uint64_t n = 0;
+    rc = tg_lmdb_get(txn, DB_USERS, key, head, &val, &vlen);
+    if (rc == TG_OK && vlen == 8)
+        n = tg_lmdb_be64_get(val);
+    free(val);
+    if (rc != TG_OK && rc != TG_NOTFOUND)
+        return rc;
+    if (n >= ANALYTICS_USERS_PER_DAY) {
+        *out = ANALYTICS_USER_OTHER;
+        return TG_OK;
+    }
+    uint8_t buf[8];
+    tg_lmdb_be64_put(buf, n + 1);
+    rc = tg_lmdb_put(txn, DB_USERS, key, head, buf, sizeof buf);
+    return rc == TG_OK ? tg_lmdb_put(txn, DB_USERS, key, len, NULL, 0) : rc;
+}
+
+//  Adds an event to its rollups, in memory until the batch ends (a batch holds many events
+//  of the same minute and group): minute, hour and day without the user; per
+//  user: the day (bounded: s_user_slot); the hour of its error when it failed.
+static int
+s_pending_add(tg_lmdb_txn_t *txn,
+              zhashx_t *pending,
               int64_t ts,
               const tg_fr_usage_t *u,
               const analytics_totals_t *delta)
 {
-    const char *dims[4] = {u->provider, u->model, u->key, u->agent};
+    const char *user = NULL;
+    int rc = s_user_slot(txn, ts, u->org, u->user, &user);
+    if (rc != TG_OK)
+        return rc;
+    char err[ANALYTICS_MAX_DIM + 1];
+    char status[24] = "ERROR";  //  an event with an error and no HTTP status (API events)
+    if (u->status)
+        snprintf(status, sizeof status, "%" PRIu64, u->status);
+    snprintf(err, sizeof err, "%s %s", status, u->error ? u->error : "");
     for (int res = 0; res < ANALYTICS_RESOLUTIONS; res++) {
+        bool per_user = res == ANALYTICS_DAY_USER;
+        const char *slot = per_user ? user : res == ANALYTICS_HOUR_ERRORS ? err : NULL;
+        if (res == ANALYTICS_HOUR_ERRORS && !delta->errors)
+            continue;
+        const char *dims[ANALYTICS_DIMS] = {
+            u->provider, u->model, per_user ? NULL : u->key, per_user ? NULL : u->agent, u->org,
+            u->env,      slot};
         uint8_t key[ANALYTICS_ROLLUP_KEY_MAX];
         size_t klen = analytics_rollup_key(
             (analytics_res_t)res, analytics_rollup_bucket((analytics_res_t)res, ts), dims, key);
-        static const char digits[] = "0123456789abcdef";
-        char hex[2 * ANALYTICS_ROLLUP_KEY_MAX + 1];
-        for (size_t i = 0; i < klen; i++) {
-            hex[2 * i] = digits[key[i] >> 4];
-            hex[2 * i + 1] = digits[key[i] & 15];
-        }
-        hex[2 * klen] = 0;
-        s_pending_t *p = zhashx_lookup(pending, hex);
-        if (!p) {
-            p = tg_zalloc(sizeof *p);
-            memcpy(p->key, key, klen);
-            p->klen = klen;
-            analytics_rollup_init(&p->r);
-            zhashx_insert(pending, hex, p);
-        }
+        s_pending_t *p = s_pending_get(pending, key, klen);
         analytics_rollup_add(&p->r, delta, u->latency_us, u->ttft_us);
     }
+    return TG_OK;
+}
+
+//  Counters of the totals and per-day "rollup" dbs that the batch adds to, summed in memory
+//  and added to their records once per batch (as the rollups are).
+typedef struct {
+    int db;                  //  DB_TOTALS or DB_ROLLUP
+    char key[S_ROLLUP_KEY];  //  its key
+    size_t klen;             //  bytes of key
+    analytics_totals_t t;    //  what the batch adds
+} s_counter_t;
+
+static void
+s_counter_destroy(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+static void
+s_counter_add(zhashx_t *counters, int db, const char *key, size_t klen, const analytics_totals_t *d)
+{
+    static const char digits[] = "0123456789abcdef";
+    char hex[2 * S_ROLLUP_KEY + 2];
+    hex[0] = (char)('0' + db);
+    for (size_t i = 0; i < klen; i++) {
+        hex[1 + 2 * i] = digits[(uint8_t)key[i] >> 4];
+        hex[2 + 2 * i] = digits[(uint8_t)key[i] & 15];
+    }
+    hex[1 + 2 * klen] = 0;
+    s_counter_t *c = zhashx_lookup(counters, hex);
+    if (!c) {
+        c = tg_zalloc(sizeof *c);
+        c->db = db;
+        memcpy(c->key, key, klen);
+        c->klen = klen;
+        zhashx_insert(counters, hex, c);
+    }
+    analytics_totals_add(&c->t, d);
+}
+
+static int
+s_counters_write(tg_lmdb_txn_t *txn, zhashx_t *counters)
+{
+    int rc = TG_OK;
+    for (s_counter_t *c = zhashx_first(counters); c && rc == TG_OK; c = zhashx_next(counters))
+        rc = s_add(txn, c->db, c->key, c->klen, &c->t);
+    return rc;
 }
 
 //  Adds the batch's rollups to their records.
@@ -277,16 +403,22 @@ s_pending_write(tg_lmdb_txn_t *txn, zhashx_t *pending)
     return rc;
 }
 
-//  Writes one new event: record, time index, day/month totals, day rollup; its minute,
-//  hour and day rollups go to `pending`.
+//  Writes one new event: record and time index (when `raw`), day/month totals, day rollup;
+//  its minute, hour and day rollups go to `pending`.
 static int
 s_store_one(tg_lmdb_txn_t *txn,
             const tg_frame_t *f,
             const analytics_outcome_t *o,
-            zhashx_t *pending)
+            zhashx_t *pending,
+            zhashx_t *counters,
+            bool raw)
 {
     const tg_fr_usage_t *u = &f->usage;
     size_t eid_len = strlen(u->eid);
+    int64_t ts = s_clamp_ts(u->ts);
+    int rc = TG_OK;
+    if (!raw)
+        goto counters;
     size_t map_len;
     char *map = tg_frame_encode_map(f, &map_len);
     size_t rec_len = S_REC_HEAD + map_len;
@@ -298,12 +430,11 @@ s_store_one(tg_lmdb_txn_t *txn,
     tg_lmdb_be64_put(rec + 18, (uint64_t)o->saved_micro);
     memcpy(rec + S_REC_HEAD, map, map_len);
     free(map);
-    int rc = tg_lmdb_put(txn, DB_EVENTS, u->eid, eid_len, rec, rec_len);
+    rc = tg_lmdb_put(txn, DB_EVENTS, u->eid, eid_len, rec, rec_len);
     free(rec);
     if (rc != TG_OK)
         return rc;
 
-    int64_t ts = s_clamp_ts(u->ts);
     uint8_t tkey[8 + ANALYTICS_MAX_EID];
     tg_lmdb_be64_put(tkey, (uint64_t)ts);
     memcpy(tkey + 8, u->eid, eid_len);
@@ -318,26 +449,75 @@ s_store_one(tg_lmdb_txn_t *txn,
         && (rc = analytics_store_trace_index(txn, u->trace, trace_len, tkey, 8 + eid_len, true))
                != TG_OK)
         return rc;
+counters:;
 
     analytics_totals_t delta =
         s_event_totals(u, o->cost_micro, o->savings_micro, o->saved_micro, o->unknown);
+    delta.cost_in_micro = o->cost_in_micro;
     char key[S_ROLLUP_KEY];
     char day[TG_UTC_DAY_LEN], month[TG_UTC_MONTH_LEN];
     tg_utc_day(ts, day);
     tg_utc_month(ts, month);
     int n = snprintf(key, sizeof key, "d:%s", day);
-    if ((rc = s_add(txn, DB_TOTALS, key, (size_t)n, &delta)) != TG_OK)
+    s_counter_add(counters, DB_TOTALS, key, (size_t)n, &delta);
+    if ((rc = s_pending_add(txn, pending, ts, u, &delta)) != TG_OK)
         return rc;
-    s_pending_add(pending, ts, u, &delta);
     n = snprintf(key, sizeof key, "m:%s", month);
-    if ((rc = s_add(txn, DB_TOTALS, key, (size_t)n, &delta)) != TG_OK)
-        return rc;
+    s_counter_add(counters, DB_TOTALS, key, (size_t)n, &delta);
     size_t len = s_dim(key, day);
     len += s_dim(key + len, u->provider);
     len += s_dim(key + len, u->model);
     len += s_dim(key + len, u->key);
     len += s_dim(key + len, u->agent) - 1;  //  no trailing NUL
-    return s_add(txn, DB_ROLLUP, key, len, &delta);
+    s_counter_add(counters, DB_ROLLUP, key, len, &delta);
+    return TG_OK;
+}
+
+static int
+s_batch(analytics_store_t *self,
+        const tg_pricing_t *pricing,
+        tg_frame_t *const *frames,
+        size_t n,
+        analytics_outcome_t *out,
+        bool raw)
+{
+    tg_lmdb_txn_t *txn;
+    if (tg_lmdb_begin(self->db, true, &txn) != TG_OK)
+        return TG_ERR;
+    int rc = TG_OK;
+    zhashx_t *pending = zhashx_new();
+    zhashx_set_destructor(pending, s_pending_destroy);
+    zhashx_t *counters = zhashx_new();
+    zhashx_set_destructor(counters, s_counter_destroy);
+    for (size_t i = 0; i < n && rc == TG_OK; i++) {
+        const tg_fr_usage_t *u = &frames[i]->usage;
+        assert(frames[i]->type == TG_FRAME_USAGE && u->eid);
+        size_t eid_len = strlen(u->eid);
+        assert(eid_len > 0 && eid_len <= ANALYTICS_MAX_EID);
+        memset(&out[i], 0, sizeof out[i]);
+        rc = raw ? tg_lmdb_get(txn, DB_EVENTS, u->eid, eid_len, NULL, NULL) : TG_NOTFOUND;
+        if (rc == TG_OK) {
+            out[i].duplicate = true;  //  stored before, or earlier in this batch
+            continue;
+        }
+        if (rc != TG_NOTFOUND)
+            break;
+        out[i].cost_micro = s_price(pricing, u, &out[i].unknown, &out[i].saved_micro);
+        out[i].cost_in_micro = s_price_in(pricing, u, out[i].cost_micro);
+        out[i].savings_micro = s_baseline(pricing, self->baseline, u) - out[i].cost_micro;
+        rc = s_store_one(txn, frames[i], &out[i], pending, counters, raw);
+    }
+    if (rc == TG_OK)
+        rc = s_pending_write(txn, pending);
+    if (rc == TG_OK)
+        rc = s_counters_write(txn, counters);
+    zhashx_destroy(&pending);
+    zhashx_destroy(&counters);
+    if (rc != TG_OK) {
+        tg_lmdb_abort(&txn);
+        return rc == TG_AGAIN ? TG_AGAIN : TG_ERR;
+    }
+    return tg_lmdb_commit(&txn);
 }
 
 int
@@ -347,37 +527,17 @@ analytics_store_batch(analytics_store_t *self,
                       size_t n,
                       analytics_outcome_t *out)
 {
-    tg_lmdb_txn_t *txn;
-    if (tg_lmdb_begin(self->db, true, &txn) != TG_OK)
-        return TG_ERR;
-    int rc = TG_OK;
-    zhashx_t *pending = zhashx_new();
-    zhashx_set_destructor(pending, s_pending_destroy);
-    for (size_t i = 0; i < n && rc == TG_OK; i++) {
-        const tg_fr_usage_t *u = &frames[i]->usage;
-        assert(frames[i]->type == TG_FRAME_USAGE && u->eid);
-        size_t eid_len = strlen(u->eid);
-        assert(eid_len > 0 && eid_len <= ANALYTICS_MAX_EID);
-        memset(&out[i], 0, sizeof out[i]);
-        rc = tg_lmdb_get(txn, DB_EVENTS, u->eid, eid_len, NULL, NULL);
-        if (rc == TG_OK) {
-            out[i].duplicate = true;  //  stored before, or earlier in this batch
-            continue;
-        }
-        if (rc != TG_NOTFOUND)
-            break;
-        out[i].cost_micro = s_price(pricing, u, &out[i].unknown, &out[i].saved_micro);
-        out[i].savings_micro = s_baseline(pricing, self->baseline, u) - out[i].cost_micro;
-        rc = s_store_one(txn, frames[i], &out[i], pending);
-    }
-    if (rc == TG_OK)
-        rc = s_pending_write(txn, pending);
-    zhashx_destroy(&pending);
-    if (rc != TG_OK) {
-        tg_lmdb_abort(&txn);
-        return rc == TG_AGAIN ? TG_AGAIN : TG_ERR;
-    }
-    return tg_lmdb_commit(&txn);
+    return s_batch(self, pricing, frames, n, out, true);
+}
+
+int
+analytics_store_batch_counters(analytics_store_t *self,
+                               const tg_pricing_t *pricing,
+                               tg_frame_t *const *frames,
+                               size_t n,
+                               analytics_outcome_t *out)
+{
+    return s_batch(self, pricing, frames, n, out, false);
 }
 
 int
@@ -405,8 +565,9 @@ analytics_store_period(analytics_store_t *self, const char *period, analytics_to
 //  ---- rollups and retention --------------------------------------------------------------
 
 typedef struct {
-    analytics_rollup_fn *fn;  //  the caller's visitor
-    void *arg;                //  its argument
+    analytics_rollup_fn *fn;       //  the caller's visitor (decoded rollups)
+    void *arg;                     //  its argument
+    analytics_rollup_raw_fn *raw;  //  or this one (encoded values)
 } s_walk_t;
 
 static int
@@ -415,14 +576,21 @@ s_on_rollups(const void *key, size_t klen, const void *val, size_t vlen, void *a
     s_walk_t *w = arg;
     analytics_res_t res;
     int64_t bucket;
-    char dims[4][ANALYTICS_MAX_DIM + 1];
+    char dims[ANALYTICS_DIMS][ANALYTICS_MAX_DIM + 1];
+    if (!analytics_rollup_key_parse(key, klen, &res, &bucket, dims)) {
+        tg_log_warn("analytics skipped an unreadable rollup key klen=%zu", klen);
+        return 0;
+    }
+    const char *d[ANALYTICS_DIMS];
+    for (int i = 0; i < ANALYTICS_DIMS; i++)
+        d[i] = dims[i];
+    if (w->raw)
+        return w->raw(bucket, d, val, vlen, w->arg);
     analytics_rollup_t r;
-    if (!analytics_rollup_key_parse(key, klen, &res, &bucket, dims)
-        || analytics_rollup_decode(val, vlen, &r) != TG_OK) {
+    if (analytics_rollup_decode(val, vlen, &r) != TG_OK) {
         tg_log_warn("analytics skipped an unreadable rollup record klen=%zu vlen=%zu", klen, vlen);
         return 0;
     }
-    const char *d[4] = {dims[0], dims[1], dims[2], dims[3]};
     int stop = w->fn(res, bucket, d, &r, w->arg);
     analytics_rollup_fini(&r);
     return stop;
@@ -433,7 +601,7 @@ static void
 s_rollup_prefix(analytics_res_t res, int64_t t, uint8_t out[9])
 {
     uint8_t key[ANALYTICS_ROLLUP_KEY_MAX];
-    const char *none[4] = {NULL, NULL, NULL, NULL};
+    const char *none[ANALYTICS_DIMS] = {NULL};
     analytics_rollup_key(res, t, none, key);
     memcpy(out, key, 9);
 }
@@ -450,8 +618,31 @@ s_rollups_walk(tg_lmdb_txn_t *txn,
     uint8_t lo[9], hi[9];
     s_rollup_prefix(res, from, lo);
     s_rollup_prefix(res, to + 1, hi);
-    s_walk_t w = {fn, arg};
+    s_walk_t w = {fn, arg, NULL};
     return tg_lmdb_each(txn, DB_ROLLUPS, lo, 9, hi, 9, false, s_on_rollups, &w);
+}
+
+int
+analytics_store_rollups_raw(analytics_store_t *self,
+                            analytics_res_t res,
+                            int64_t from_us,
+                            int64_t to_us,
+                            analytics_rollup_raw_fn *fn,
+                            void *arg)
+{
+    int64_t from = s_clamp_ts(from_us), to = s_clamp_ts(to_us);
+    if (from > to)
+        return TG_OK;
+    tg_lmdb_txn_t *txn;
+    if (tg_lmdb_begin(self->db, false, &txn) != TG_OK)
+        return TG_ERR;
+    uint8_t lo[9], hi[9];
+    s_rollup_prefix(res, from, lo);
+    s_rollup_prefix(res, to + 1, hi);
+    s_walk_t w = {NULL, arg, fn};
+    int rc = tg_lmdb_each(txn, DB_ROLLUPS, lo, 9, hi, 9, false, s_on_rollups, &w);
+    tg_lmdb_abort(&txn);
+    return rc;
 }
 
 int
@@ -586,6 +777,13 @@ analytics_store_prune(analytics_store_t *self,
         if (rc == TG_OK)
             rc = s_doomed_delete(txn, DB_ROLLUP, &d);
     }
+    if (rc == TG_OK && d.max) {  //  user bounds of days before yesterday
+        char uday[TG_UTC_DAY_LEN];
+        tg_utc_day(s_clamp_ts(now_us - 2 * TG_UTC_DAY_US), uday);
+        rc = tg_lmdb_each(txn, DB_USERS, NULL, 0, uday, TG_UTC_DAY_LEN - 1, false, s_on_doomed, &d);
+        if (rc == TG_OK)
+            rc = s_doomed_delete(txn, DB_USERS, &d);
+    }
     if (rc == TG_OK && d.max) {
         int n = snprintf(dkey, sizeof dkey, "d:%s", day);
         rc = tg_lmdb_each(txn, DB_TOTALS, "d:", 2, dkey, (size_t)n, false, s_on_doomed, &d);
@@ -714,7 +912,7 @@ s_rollup_day(s_query_t *q, int64_t t, s_edge_t *e)
 static int
 s_on_rollup_group(analytics_res_t res,
                   int64_t bucket_us,
-                  const char *const dims[4],
+                  const char *const dims[ANALYTICS_DIMS],
                   const analytics_rollup_t *r,
                   void *arg)
 {

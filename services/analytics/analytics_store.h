@@ -12,8 +12,12 @@
 //             "p:events" -> u64 BE µs: events before it may have been pruned (retention);
 //             a day before it is answered from rollups, never from its events
 //    rollup   "YYYY-MM-DD\0provider\0model\0key\0agent" -> counters (per-day groups)
-//    rollups  [u8 'm'|'h'|'d'][u64 BE bucket start µs][provider\0model\0key\0agent]
+//    rollups  [u8 'm'|'h'|'d'|'D'|'E'][u64 BE bucket start µs]
+//             [provider\0model\0key\0agent\0org\0env\0user-or-error]
 //             -> counters + latency/TTFT sums, min, max and sketches (analytics_rollup.h)
+//    users    "YYYY-MM-DD\0org\0user" -> ""; "YYYY-MM-DD\0org" -> BE u64: the users of an
+//             org that day with rollups of their own (ANALYTICS_USERS_PER_DAY at most); kept
+//             two days
 //  Counters are 13 big-endian 64-bit words: requests, errors, tokens in/out/cached, µUSD,
 //  unknown-priced requests, savings µUSD (signed), "auto" calls scored simple / medium /
 //  complex, cache hits, µUSD the cache saved (hits and coalesced calls at their model's
@@ -33,6 +37,10 @@
 //  and /v1/usage stay exact; only minute history and percentiles start at the upgrade.
 //  The version is bumped so that an older binary refuses this store instead of skipping the
 //  records it cannot read.
+//  Version 5 adds the org, env and user dims to rollup keys (a v4 key simply ends after
+//  agent: read as empty), the user and error families ('D', 'E'), a 14th rollup
+//  counter word (input cost) and the "users" db. Nothing is rewritten: those start at the
+//  upgrade, and v4 rollups count as organization "" (= "default").
 #ifndef ANALYTICS_STORE_H
 #define ANALYTICS_STORE_H
 
@@ -44,7 +52,7 @@
 #include "tg_frame.h"
 #include "tg_pricing.h"
 
-#define ANALYTICS_SCHEMA_VERSION 4
+#define ANALYTICS_SCHEMA_VERSION 5
 #define ANALYTICS_BASELINE_MODEL "claude-3-opus-20240229"  //  default savings baseline
 #define ANALYTICS_MAX_EID 128    //  longest event id accepted (the rest of the key is bounded)
 #define ANALYTICS_MAX_TRACE 128  //  longest trace id indexed (TG_TRACE_ID_MAX)
@@ -58,6 +66,7 @@ typedef struct {
     int64_t cost_micro;     //  its cost in µUSD (stored events)
     int64_t savings_micro;  //  the baseline model's cost of its tokens minus cost_micro
     int64_t saved_micro;    //  a cache hit's or coalesced call's would-be cost (else 0)
+    int64_t cost_in_micro;  //  the input tokens' part of cost_micro
 } analytics_outcome_t;
 
 //  Group-by dimensions of a usage query (bit set).
@@ -100,6 +109,15 @@ int analytics_store_batch(analytics_store_t *self,
                           tg_frame_t *const *frames,
                           size_t n,
                           analytics_outcome_t *out);
+//  Like analytics_store_batch, but only the counters: totals, per-day groups and rollups,
+//  exactly as analytics_store_batch builds them; no event record, no time key, no duplicate
+//  check. For events already past the retention (bench/metrics_gen.c fills 90 days this
+//  way; a rebuild from an archive could too).
+int analytics_store_batch_counters(analytics_store_t *self,
+                                   const tg_pricing_t *pricing,
+                                   tg_frame_t *const *frames,
+                                   size_t n,
+                                   analytics_outcome_t *out);
 //  Totals of a UTC day ("YYYY-MM-DD") or month ("YYYY-MM"); zero when none. TG_OK or TG_ERR.
 int analytics_store_period(analytics_store_t *self, const char *period, analytics_totals_t *t);
 //  Sums the events with start_us <= ts <= end_us into groups by the dimensions in `by`:
@@ -111,13 +129,20 @@ int analytics_store_usage(analytics_store_t *self,
                           unsigned by,
                           analytics_group_t **groups_p,
                           size_t *n_p);
-//  Visits one rollup: resolution, bucket start, dims (provider, model, key, agent) and the
+//  Visits one rollup: resolution, bucket start, dims (analytics_dim_t order) and the
 //  rollup, all borrowed for the call. Return 0 to go on, other values stop the walk.
 typedef int(analytics_rollup_fn)(analytics_res_t res,
                                  int64_t bucket_us,
-                                 const char *const dims[4],
+                                 const char *const dims[ANALYTICS_DIMS],
                                  const analytics_rollup_t *r,
                                  void *arg);
+//  Visits one rollup before decoding: bucket start, dims and the encoded value (for
+//  analytics_rollup_decode_ex), all borrowed. Return 0 to go on, other values stop.
+typedef int(analytics_rollup_raw_fn)(int64_t bucket_us,
+                                     const char *const dims[ANALYTICS_DIMS],
+                                     const void *val,
+                                     size_t vlen,
+                                     void *arg);
 //  Calls fn for each rollup of `res` whose bucket starts in from_us .. to_us (inclusive), in
 //  time order; unreadable records are skipped (logged). TG_OK or TG_ERR.
 int analytics_store_rollups(analytics_store_t *self,
@@ -126,6 +151,14 @@ int analytics_store_rollups(analytics_store_t *self,
                             int64_t to_us,
                             analytics_rollup_fn *fn,
                             void *arg);
+//  Like analytics_store_rollups, with the values undecoded: a query decodes only the
+//  records its filters keep, and sketches only when it asks for percentiles.
+int analytics_store_rollups_raw(analytics_store_t *self,
+                                analytics_res_t res,
+                                int64_t from_us,
+                                int64_t to_us,
+                                analytics_rollup_raw_fn *fn,
+                                void *arg);
 //  One retention turn at now_us: deletes at most max_deletes records, oldest first: events
 //  (and their time keys) older than retention_us, then rollups past their horizons, in one
 //  small write txn. *deleted_p tells how many went (max_deletes: more may be due). TG_OK,

@@ -11,7 +11,7 @@
 #include "tg_lmdb.h"
 
 //  The named dbs, in the order of s_dbs in analytics_store.c.
-enum { DB_EVENTS, DB_TIME, DB_TOTALS, DB_ROLLUP, DB_ROLLUPS, DB_TRACES };
+enum { DB_EVENTS, DB_TIME, DB_TOTALS, DB_ROLLUP, DB_ROLLUPS, DB_TRACES, DB_USERS };
 
 //  The store's environment (borrowed for the store's life).
 tg_lmdb_t *analytics_store_lmdb(analytics_store_t *self);

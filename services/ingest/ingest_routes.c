@@ -86,6 +86,11 @@ static const s_route_t s_routes[] = {
      T_ANALYTICS},
     {"/api/v1/traces", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ANALYTICS},
     {"/api/v1/traces/", true, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ANALYTICS},
+    {"/api/v1/metrics", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY, T_ANALYTICS},
+    {"/api/v1/metrics/summary", false, S_GET, "GET, HEAD", true, s_on_query, INGEST_QUERY,
+     T_ANALYTICS},
+    {"/api/v1/metrics/query", false, EVHTTP_REQ_POST, "POST", true, s_on_query, INGEST_QUERY,
+     T_ANALYTICS},
 };
 
 static const char *
@@ -484,7 +489,7 @@ s_on_query(ingest_t *self,
     //  Isolation (A7): the organization and roles the answer is limited to.
     const tg_keyrec_t *rec = self->who && !self->who->master ? self->who->rec : NULL;
     f->query.org = rec ? tg_strdup(rec->org && *rec->org ? rec->org : TG_ORG_DEFAULT) : NULL;
-    f->query.roles = rec ? TG_ROLE_DEFAULT : TG_ROLE_ALL;
+    f->query.roles = rec ? rec->roles : TG_ROLE_ALL;
     uint64_t seq = to == self->router ? ingest_router_next_seq(self) : 0;
     f->query.seq = seq;
     if (tg_frame_send(&f, to) != TG_OK) {

@@ -84,6 +84,34 @@ test_encode_keys(void)
     analytics_rollup_fini(&back);
     for (size_t cut = 0; cut < len; cut++)
         CU_ASSERT_EQUAL(analytics_rollup_decode(enc, cut, &back), TG_INVALID);
+    //  a schema 4 value: 13 counter words (no input cost): read with cost_in 0. The 14th
+    //  word of this one is 0, one varint byte: drop it and say 13.
+    {
+        size_t off = 2, words = 0;
+        while (words < 13)
+            words += (enc[off++] & 0x80) == 0;
+        CU_ASSERT_EQUAL_FATAL(enc[off], 0);
+        uint8_t *v4 = tg_zalloc(len);
+        memcpy(v4, enc, off);
+        memcpy(v4 + off, enc + off + 1, len - off - 1);
+        v4[1] = 13;
+        CU_ASSERT_EQUAL_FATAL(analytics_rollup_decode(v4, len - 1, &back), TG_OK);
+        CU_ASSERT_EQUAL(back.totals.cost_micro, 42);
+        CU_ASSERT_EQUAL(back.totals.cost_in_micro, 0);
+        CU_ASSERT_EQUAL(back.lat_sum_us, 5000);
+        analytics_rollup_fini(&back);
+        CU_ASSERT_EQUAL(analytics_rollup_decode_ex(v4, len - 1, false, &back), TG_OK);
+        CU_ASSERT_PTR_NULL(back.lat);  //  counters only
+        CU_ASSERT_EQUAL(back.totals.requests, 1);
+        analytics_rollup_fini(&back);
+        free(v4);
+    }
+    r.totals.cost_in_micro = 17;
+    free(enc);
+    enc = analytics_rollup_encode(&r, &len);
+    CU_ASSERT_EQUAL_FATAL(analytics_rollup_decode(enc, len, &back), TG_OK);
+    CU_ASSERT_EQUAL(back.totals.cost_in_micro, 17);
+    analytics_rollup_fini(&back);
     enc[0] = 9;
     CU_ASSERT_EQUAL(analytics_rollup_decode(enc, len, &back), TG_INVALID);
     free(enc);
@@ -99,11 +127,12 @@ test_encode_keys(void)
     CU_ASSERT_EQUAL(analytics_rollup_horizon(ANALYTICS_DAY), 1096 * S_DAY);
 
     uint8_t key[ANALYTICS_ROLLUP_KEY_MAX];
-    const char *dims[4] = {"openai", "gpt-4o", NULL, "bot"};
+    const char *dims[ANALYTICS_DIMS] = {"openai", "gpt-4o", NULL, "bot"};
     size_t klen = analytics_rollup_key(ANALYTICS_HOUR, t0, dims, key);
+    CU_ASSERT_EQUAL(klen, 9 + strlen("openai") + 1 + strlen("gpt-4o") + 1 + 1 + 3);  //  v4 form
     analytics_res_t res;
     int64_t bucket;
-    char d[4][ANALYTICS_MAX_DIM + 1];
+    char d[ANALYTICS_DIMS][ANALYTICS_MAX_DIM + 1];
     CU_ASSERT_TRUE(analytics_rollup_key_parse(key, klen, &res, &bucket, d));
     CU_ASSERT_EQUAL(res, ANALYTICS_HOUR);
     CU_ASSERT_EQUAL(bucket, t0);
@@ -111,6 +140,19 @@ test_encode_keys(void)
     CU_ASSERT_STRING_EQUAL(d[1], "gpt-4o");
     CU_ASSERT_STRING_EQUAL(d[2], "");
     CU_ASSERT_STRING_EQUAL(d[3], "bot");
+    for (int i = ANALYTICS_DIM_ORG; i < ANALYTICS_DIMS; i++)
+        CU_ASSERT_STRING_EQUAL(d[i], "");  //  a schema 4 key: org, env, user empty
+    //  schema 5: org, env and user after agent, empty ones in between kept
+    const char *dims5[ANALYTICS_DIMS] = {"openai", "gpt-4o", "key_1", "bot", "acme", NULL, "u-7"};
+    size_t klen5 = analytics_rollup_key(ANALYTICS_DAY_USER, t0, dims5, key);
+    CU_ASSERT_TRUE(analytics_rollup_key_parse(key, klen5, &res, &bucket, d));
+    CU_ASSERT_EQUAL(res, ANALYTICS_DAY_USER);
+    CU_ASSERT_STRING_EQUAL(d[ANALYTICS_DIM_ORG], "acme");
+    CU_ASSERT_STRING_EQUAL(d[ANALYTICS_DIM_ENV], "");
+    CU_ASSERT_STRING_EQUAL(d[ANALYTICS_DIM_USER], "u-7");
+    CU_ASSERT_EQUAL(analytics_rollup_width(ANALYTICS_DAY_USER), S_DAY);
+    CU_ASSERT_EQUAL(analytics_rollup_width(ANALYTICS_HOUR_ERRORS), S_DAY / 24);
+    klen = analytics_rollup_key(ANALYTICS_HOUR, t0, dims, key);
     key[0] = 'x';
     CU_ASSERT_FALSE(analytics_rollup_key_parse(key, klen, &res, &bucket, d));
     CU_ASSERT_FALSE(analytics_rollup_key_parse(key, 5, &res, &bucket, d));
@@ -159,7 +201,7 @@ typedef struct {
 static int
 s_on_rollup(analytics_res_t res,
             int64_t bucket_us,
-            const char *const dims[4],
+            const char *const dims[ANALYTICS_DIMS],
             const analytics_rollup_t *r,
             void *arg)
 {
@@ -202,8 +244,9 @@ test_store_rollups(void)
     qsort(lat, N, sizeof lat[0], s_cmp_u64);
 
     s_acc_t acc[ANALYTICS_RESOLUTIONS];
-    static const int rows[ANALYTICS_RESOLUTIONS] = {0, 6, 2};  //  minute rows checked below
-    for (int res = 0; res < ANALYTICS_RESOLUTIONS; res++) {
+    //  minute rows checked below; the user families hold every event too (user "" here)
+    static const int rows[ANALYTICS_RESOLUTIONS] = {0, 6, 2, 2, 0};
+    for (int res = 0; res < ANALYTICS_HOUR_ERRORS; res++) {
         memset(&acc[res], 0, sizeof acc[res]);
         analytics_rollup_init(&acc[res].sum);
         CU_ASSERT_EQUAL(analytics_store_rollups(st, (analytics_res_t)res, 0, t0 + S_DAY,
@@ -235,7 +278,7 @@ test_store_rollups(void)
                     TG_OK);
     CU_ASSERT_EQUAL(one.sum.totals.requests, 200);
     analytics_rollup_fini(&one.sum);
-    for (int res = 0; res < ANALYTICS_RESOLUTIONS; res++)
+    for (int res = 0; res < ANALYTICS_HOUR_ERRORS; res++)
         analytics_rollup_fini(&acc[res].sum);
     analytics_store_destroy(&st);
     tg_pricing_destroy(&pricing);

@@ -209,6 +209,38 @@ test_apply_fields(void)
     CU_ASSERT_EQUAL(rec.expires, 0);
     json_decref(body);
     tg_keyrec_fini(&rec);
+
+    //  roles (spec A7): default, set, shown, stored and read back; bad names refused
+    s_bad("{\"roles\":\"admin\"}", "roles");
+    s_bad("{\"roles\":[\"root\"]}", "roles");
+    s_bad("{\"roles\":[1]}", "roles");
+    tg_keyrec_init(&rec);
+    CU_ASSERT_EQUAL(rec.roles, TG_ROLE_DEFAULT);
+    body = json_loads("{\"roles\":[\"metrics:query\",\"admin\"]}", 0, NULL);
+    CU_ASSERT_EQUAL(tg_keyrec_apply(&rec, body, s_tiers(), &p, &msg), TG_OK);
+    json_decref(body);
+    CU_ASSERT_EQUAL(rec.roles, TG_ROLE_METRICS_QUERY | TG_ROLE_ADMIN);
+    json_t *shown = tg_keyrec_json(&rec);
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(shown, "roles")), 2);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(json_object_get(shown, "roles"), 0)),
+                           "metrics:query");
+    json_decref(shown);
+    snprintf(rec.id, sizeof rec.id, "key_000000000000000000000001");
+    char *stored = tg_keyrec_encode(&rec);
+    tg_keyrec_t back;
+    CU_ASSERT_EQUAL(tg_keyrec_decode(stored, strlen(stored), &back), TG_OK);
+    CU_ASSERT_EQUAL(back.roles, TG_ROLE_METRICS_QUERY | TG_ROLE_ADMIN);
+    tg_keyrec_fini(&back);
+    free(stored);
+    body = json_loads("{\"roles\":[]}", 0, NULL);  //  no role at all
+    CU_ASSERT_EQUAL(tg_keyrec_apply(&rec, body, s_tiers(), &p, &msg), TG_OK);
+    json_decref(body);
+    CU_ASSERT_EQUAL(rec.roles, 0);
+    body = json_loads("{\"roles\":null}", 0, NULL);  //  back to the default
+    CU_ASSERT_EQUAL(tg_keyrec_apply(&rec, body, s_tiers(), &p, &msg), TG_OK);
+    json_decref(body);
+    CU_ASSERT_EQUAL(rec.roles, TG_ROLE_DEFAULT);
+    tg_keyrec_fini(&rec);
 }
 
 static void
