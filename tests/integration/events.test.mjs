@@ -426,6 +426,35 @@ describe('traces', () => {
     const list = await http(api('/traces?limit=500'), { headers: acme });
     assert.ok(list.json.data.every((t) => t.trace_id === trace), 'only acme traces listed');
   });
+
+  test('roles: events:write to post, metrics:read for traces (403 naming the role)', async () => {
+    const key = async (name, roles) => {
+      const made = await http(`${tg.baseURL}/keys`, {
+        method: 'POST',
+        headers: master,
+        body: JSON.stringify({ name, organization: 'acme', roles }),
+      });
+      assert.equal(made.status, 200, made.text);
+      assert.deepEqual(made.json.roles, roles);
+      return { authorization: `Bearer ${made.json.key}`, 'content-type': 'application/json' };
+    };
+    const reader = await key('reader', ['metrics:read']);
+    const writer = await key('writer', ['events:write']);
+    const trace = uniq('roles');
+    const denied = await post('/events', { trace_id: trace }, reader);
+    assert.equal(denied.status, 403, denied.text);
+    assert.match(denied.json.error.message, /events:write/);
+    const batchDenied = await post('/events/batch', { events: [{ trace_id: trace }] }, reader);
+    assert.equal(batchDenied.status, 403, batchDenied.text);
+    const ok = await post('/events', { span_id: 'w-1', trace_id: trace }, writer);
+    assert.equal(ok.status, 200, ok.text);
+    const hidden = await http(api(`/traces/${trace}`), { headers: writer });
+    assert.equal(hidden.status, 403, hidden.text);
+    assert.match(hidden.json.error.message, /metrics:read/);
+    const shown = await http(api(`/traces/${trace}`), { headers: reader });
+    assert.equal(shown.status, 200, shown.text);
+    assert.deepEqual(shown.json.spans.map((s) => s.span_id), ['w-1']);
+  });
 });
 
 describe('analytics restart', () => {

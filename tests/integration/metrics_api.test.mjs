@@ -271,6 +271,55 @@ describe('metrics API', () => {
     assert.deepEqual(none.roles, []);
   });
 
+  test('environment and user_id of gateway calls: x-tollgate-environment, the body\'s user, x-tollgate-user-id', async () => {
+    const staged = new OpenAI({
+      baseURL: tg.baseURL,
+      apiKey: MASTER_KEY,
+      maxRetries: 0,
+      timeout: 30000,
+      defaultHeaders: { 'x-tollgate-environment': 'staging' },
+    });
+    const want = { 'u-1': 0, 'u-2': 0 };
+    for (let i = 0; i < 5; i++) {
+      const user = i < 3 ? 'u-1' : 'u-2';
+      const r = await staged.chat.completions.create(
+        {
+          model: 'gpt-4o-mini',
+          messages: [{ role: 'user', content: `staged ${i}` }],
+          ...(user === 'u-1' ? { user } : {}),
+        },
+        user === 'u-2' ? { headers: { 'x-tollgate-user-id': user } } : {},
+      );
+      const s = (seen['gpt-4o-mini'] ||= { requests: 0, in: 0, out: 0 });
+      s.requests++;
+      s.in += r.usage.prompt_tokens;
+      s.out += r.usage.completion_tokens;
+      calls++;
+      want[user]++;
+    }
+    await waitFor(async () => (await usageGroups()).totals.requests === calls || null, {
+      timeout: 60000,
+      interval: 200,
+      what: `/v1/usage to count ${calls} calls`,
+    });
+    const q = `/api/v1/metrics?metrics=request_count&start_time=${encodeURIComponent(start)}&end_time=${encodeURIComponent(end)}`;
+    const byUser = await api(MASTER_KEY, `${q}&group_by=environment,user_id&environment=staging`);
+    assert.equal(byUser.status, 200, byUser.text);
+    assert.equal(byUser.json.metadata.interval, '1day');
+    const got = {};
+    for (const r of byUser.json.data) {
+      assert.equal(r.environment, 'staging');
+      got[r.user_id] = (got[r.user_id] || 0) + r.request_count;
+    }
+    assert.deepEqual(got, want);
+    const byEnv = await api(MASTER_KEY, `${q}&interval=1hour&group_by=environment`);
+    assert.equal(byEnv.status, 200, byEnv.text);
+    const envs = {};
+    for (const r of byEnv.json.data) envs[r.environment] = (envs[r.environment] || 0) + r.request_count;
+    assert.equal(envs.staging, 5, JSON.stringify(envs));
+    assert.equal(envs.production, calls - 5, 'the rest: the default environment');
+  });
+
   test('bad queries: 400 naming the field, with the limits spelled out', async () => {
     const cases = [
       ['/api/v1/metrics?metrics=bogus', 'metrics', /unknown metric/],
