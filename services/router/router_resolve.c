@@ -29,9 +29,10 @@ static const char *
 s_openrouter_vendor(const char *provider)
 {
     static const char *const map[][2] = {
-        {"google", "google"}, {"mistral", "mistralai"},   {"meta", "meta-llama"},
-        {"cohere", "cohere"}, {"deepseek", "deepseek"},   {"xai", "x-ai"},
-        {"openai", "openai"}, {"anthropic", "anthropic"},
+        {"google", "google"},         {"mistral", "mistralai"},   {"meta", "meta-llama"},
+        {"cohere", "cohere"},         {"deepseek", "deepseek"},   {"xai", "x-ai"},
+        {"openai", "openai"},         {"anthropic", "anthropic"}, {"qwen", "qwen"},
+        {"moonshotai", "moonshotai"}, {"z-ai", "z-ai"},           {"minimax", "minimax"},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(map[i][0], provider) == 0)

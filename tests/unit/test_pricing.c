@@ -326,6 +326,49 @@ test_cost_micro(void)
     CU_ASSERT_TRUE(unknown);
 }
 
+//  Prices from LiteLLM's table (source "litellm-prices"), through the names clients send.
+static void
+test_litellm_prices(void)
+{
+    bool unknown = true;
+    //  Mistral: a versioned name normalizes to the current mistral-large (0.5 / 1.5 USD per 1M).
+    CU_ASSERT_EQUAL(tg_pricing_cost_micro(s_pricing, "mistral/mistral-large-2512", 123456, 7890, 0,
+                                          0, 0, &unknown),
+                    61728 + 11835);
+    CU_ASSERT_FALSE(unknown);
+    //  ... but a catalogued older version keeps its own price (2 / 6).
+    CU_ASSERT_EQUAL(
+        tg_pricing_cost_micro(s_pricing, "mistral-large-2411", 1000, 1000, 0, 0, 0, NULL), 8000);
+    //  mistral-small-3-2-2506 -> alias mistral-small-3-2 -> mistral-small (0.06 / 0.18).
+    CU_ASSERT_EQUAL(
+        tg_pricing_cost_micro(s_pricing, "mistral-small-3-2-2506", 1000000, 100000, 0, 0, 0, NULL),
+        60000 + 18000);
+    //  Cohere: command-r7b (0.0375 / 0.15).
+    CU_ASSERT_EQUAL(tg_pricing_cost_micro(s_pricing, "cohere/command-r7b-12-2024", 40000, 2000, 0,
+                                          0, 0, &unknown),
+                    1500 + 300);
+    CU_ASSERT_FALSE(unknown);
+    //  OpenRouter: llama-3-70b-instruct (0.59 / 0.79), with and without the provider prefix.
+    CU_ASSERT_EQUAL(tg_pricing_cost_micro(s_pricing, "openrouter/meta-llama/llama-3-70b-instruct",
+                                          10000, 1000, 0, 0, 0, &unknown),
+                    5900 + 790);
+    CU_ASSERT_FALSE(unknown);
+    CU_ASSERT_EQUAL(tg_pricing_cost_micro(s_pricing, "meta-llama/llama-3-70b-instruct", 10000, 1000,
+                                          0, 0, 0, NULL),
+                    5900 + 790);
+    //  deepseek-chat-v3.1 with cache hits (0.2 / 0.8, cached 0.02): not the direct deepseek-chat.
+    CU_ASSERT_EQUAL(tg_pricing_cost_micro(s_pricing, "deepseek/deepseek-chat-v3.1", 100000, 5000,
+                                          60000, 0, 0, NULL),
+                    8000 + 1200 + 4000);
+    //  A dated OpenRouter name listed as such keeps its own price (0.071 / 0.1).
+    CU_ASSERT_EQUAL(tg_pricing_cost_micro(s_pricing, "qwen/qwen3-235b-a22b-2507", 1000000, 10000, 0,
+                                          0, 0, NULL),
+                    71000 + 1000);
+    CU_ASSERT_STRING_EQUAL(tg_pricing_find(s_pricing, "deepseek/deepseek-r1-0528")->name,
+                           "deepseek-r1-0528");
+    CU_ASSERT_STRING_EQUAL(tg_pricing_find(s_pricing, "qwen/qwen3-coder")->provider, "qwen");
+}
+
 static void
 test_override(void)
 {
@@ -541,6 +584,7 @@ test_pricing_register(void)
     CU_add_test(s, "unknown model flagged and billed", test_unknown_model);
     CU_add_test(s, "cost in integer micro-dollars, cache writes", test_cost_micro);
     CU_add_test(s, "per-deployment overrides from config", test_override);
+    CU_add_test(s, "litellm-prices: Mistral, Cohere, OpenRouter", test_litellm_prices);
     CU_add_test(s, "broken files rejected with reasons", test_broken_files);
     CU_add_test(s, "default path", test_default_path);
     CU_add_test(s, "lookup speed", test_lookup_speed);

@@ -106,6 +106,9 @@ test_openrouter_vendor(void)
     CU_ASSERT_EQUAL(router_resolve(cfg, s_pricing, "mistral-large", NULL, &r), TG_OK);
     CU_ASSERT_STRING_EQUAL(r.model, "mistralai/mistral-large");
     router_route_fini(&r);
+    CU_ASSERT_EQUAL(router_resolve(cfg, s_pricing, "qwen3-coder", NULL, &r), TG_OK);
+    CU_ASSERT_STRING_EQUAL(r.model, "qwen/qwen3-coder");
+    router_route_fini(&r);
     //  Already vendor-qualified or unknown names pass unchanged.
     CU_ASSERT_EQUAL(router_resolve(cfg, s_pricing, "meta-llama/llama-3.1-8b-instruct", NULL, &r),
                     TG_OK);
