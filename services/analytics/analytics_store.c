@@ -606,7 +606,18 @@ s_rollup_prefix(analytics_res_t res, int64_t t, uint8_t out[9])
     memcpy(out, key, 9);
 }
 
-//  The rollups of `res` with a bucket start in from .. to (clamped), inside txn.
+//  The rollups of `res` with a bucket start in from .. to (clamped), inside txn, to w's
+//  visitor (decoded or raw).
+static int
+s_rollups_each(tg_lmdb_txn_t *txn, analytics_res_t res, int64_t from, int64_t to, s_walk_t *w)
+{
+    uint8_t lo[9], hi[9];
+    s_rollup_prefix(res, from, lo);
+    s_rollup_prefix(res, to + 1, hi);
+    return tg_lmdb_each(txn, DB_ROLLUPS, lo, 9, hi, 9, false, s_on_rollups, w);
+}
+
+//  The same, decoded, to fn.
 static int
 s_rollups_walk(tg_lmdb_txn_t *txn,
                analytics_res_t res,
@@ -615,11 +626,24 @@ s_rollups_walk(tg_lmdb_txn_t *txn,
                analytics_rollup_fn *fn,
                void *arg)
 {
-    uint8_t lo[9], hi[9];
-    s_rollup_prefix(res, from, lo);
-    s_rollup_prefix(res, to + 1, hi);
     s_walk_t w = {fn, arg, NULL};
-    return tg_lmdb_each(txn, DB_ROLLUPS, lo, 9, hi, 9, false, s_on_rollups, &w);
+    return s_rollups_each(txn, res, from, to, &w);
+}
+
+//  One read txn over the rollups of `res` in from_us .. to_us, to w's visitor.
+static int
+s_rollups_read(
+    analytics_store_t *self, analytics_res_t res, int64_t from_us, int64_t to_us, s_walk_t *w)
+{
+    int64_t from = s_clamp_ts(from_us), to = s_clamp_ts(to_us);
+    if (from > to)
+        return TG_OK;
+    tg_lmdb_txn_t *txn;
+    if (tg_lmdb_begin(self->db, false, &txn) != TG_OK)
+        return TG_ERR;
+    int rc = s_rollups_each(txn, res, from, to, w);
+    tg_lmdb_abort(&txn);
+    return rc;
 }
 
 int
@@ -630,19 +654,8 @@ analytics_store_rollups_raw(analytics_store_t *self,
                             analytics_rollup_raw_fn *fn,
                             void *arg)
 {
-    int64_t from = s_clamp_ts(from_us), to = s_clamp_ts(to_us);
-    if (from > to)
-        return TG_OK;
-    tg_lmdb_txn_t *txn;
-    if (tg_lmdb_begin(self->db, false, &txn) != TG_OK)
-        return TG_ERR;
-    uint8_t lo[9], hi[9];
-    s_rollup_prefix(res, from, lo);
-    s_rollup_prefix(res, to + 1, hi);
     s_walk_t w = {NULL, arg, fn};
-    int rc = tg_lmdb_each(txn, DB_ROLLUPS, lo, 9, hi, 9, false, s_on_rollups, &w);
-    tg_lmdb_abort(&txn);
-    return rc;
+    return s_rollups_read(self, res, from_us, to_us, &w);
 }
 
 int
@@ -653,15 +666,8 @@ analytics_store_rollups(analytics_store_t *self,
                         analytics_rollup_fn *fn,
                         void *arg)
 {
-    int64_t from = s_clamp_ts(from_us), to = s_clamp_ts(to_us);
-    if (from > to)
-        return TG_OK;
-    tg_lmdb_txn_t *txn;
-    if (tg_lmdb_begin(self->db, false, &txn) != TG_OK)
-        return TG_ERR;
-    int rc = s_rollups_walk(txn, res, from, to, fn, arg);
-    tg_lmdb_abort(&txn);
-    return rc;
+    s_walk_t w = {fn, arg, NULL};
+    return s_rollups_read(self, res, from_us, to_us, &w);
 }
 
 //  Keys collected by a walk, to be deleted after it (a cursor walk must not delete).
