@@ -1,7 +1,7 @@
 //  analytics_store.h - the accounting book in LMDB: usage events, time index, running totals,
 //  minute/hour/day rollups.
 //
-//  Layout (schema version 4), all in <data_dir>/analytics:
+//  Layout (schema version 5), all in <data_dir>/analytics:
 //    events   eid -> record: [u8 3][u8 flags: 1 = unknown price][i64 BE cost in µUSD]
 //                             [i64 BE savings in µUSD][i64 BE saved by the cache, µUSD]
 //                             [msgpack map of the USAGE frame]
@@ -40,7 +40,9 @@
 //  Version 5 adds the org, env and user dims to rollup keys (a v4 key simply ends after
 //  agent: read as empty), the user and error families ('D', 'E'), a 14th rollup
 //  counter word (input cost) and the "users" db. Nothing is rewritten: those start at the
-//  upgrade, and v4 rollups count as organization "" (= "default").
+//  upgrade, and v4 rollups count as organization "" (= "default"). The "traces" db and the
+//  trace id as the time key's value came with version 5 too (a v4 time value is "": no
+//  trace); events stored before have no trace index.
 #ifndef ANALYTICS_STORE_H
 #define ANALYTICS_STORE_H
 
