@@ -908,8 +908,6 @@ router_attach(router_t *self, struct event_base *base)
     event_add(self->jobs_ev, NULL);
     event_active(self->jobs_ev, EV_READ, 0);
     tg_outbox_attach(self->outbox, base, self->metrics);
-    self->tick = event_new(base, -1, EV_PERSIST, s_on_tick, self);
-    struct timeval tv = {0, S_TICK_MS * 1000};
-    event_add(self->tick, &tv);
+    self->tick = tg_evzmq_timer(base, S_TICK_MS, s_on_tick, self);
     s_on_tick(-1, 0, self);
 }

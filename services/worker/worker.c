@@ -791,12 +791,8 @@ worker_attach(worker_t *self, struct event_base *base)
         return TG_ERR;
     self->done_ev = evtimer_new(base, s_on_done_flush, self);
     self->kick_ev = event_new(base, -1, 0, s_on_kick, self);
-    self->tick = event_new(base, -1, EV_PERSIST, s_on_tick, self);
     int64_t ms = tg_config_int(self->cfg, "stats.interval_ms");
-    if (ms > S_TICK_MS)
-        ms = S_TICK_MS;
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-    event_add(self->tick, &tv);
+    self->tick = tg_evzmq_timer(base, ms < S_TICK_MS ? ms : S_TICK_MS, s_on_tick, self);
     tg_outbox_attach(self->outbox, base, self->metrics);
     self->inbox_rd = tg_evzmq_new(base, self->inbox, s_on_inbox, self);
     self->jobs_rd = tg_evzmq_new(base, self->jobs, s_on_job, self);
