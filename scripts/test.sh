@@ -24,7 +24,8 @@ cmake -S . -B build-debug -DCMAKE_BUILD_TYPE=Debug -DTG_WERROR=ON
 cmake --build build-debug -j "$jobs"
 ctest --test-dir build-debug --output-on-failure "$@"
 
-#  compose.yml on a real Docker engine (tests/docker/compose.sh), when every test ran, within
+#  compose.yml on a real Docker engine (tests/docker/compose.sh; each docker script starts and
+#  stops its own dockerd when none runs: tests/docker/engine.sh), when every test ran, within
 #  TG_DOCKER_TIMEOUT seconds (900: a first build makes the base image and compiles in the
 #  image; a second run on the machine reuses both). TG_DOCKER=0 skips it.
 if [[ $# -eq 0 && "${TG_DOCKER:-1}" != 0 ]]; then

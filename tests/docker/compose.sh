@@ -43,7 +43,8 @@ fail() {
 }
 t0=$SECONDS
 work=$(mktemp -d /tmp/tg-docker.XXXXXX)
-started_dockerd=
+# shellcheck source=tests/docker/engine.sh
+source "$root/tests/docker/engine.sh"
 alerts_pid=
 cleanup() {
     local rc=$?
@@ -54,9 +55,7 @@ cleanup() {
     fi
     [[ -n $alerts_pid ]] && kill "$alerts_pid" 2>/dev/null
     [[ -n ${project_up:-} ]] && dc down -v --remove-orphans -t 5 >/dev/null 2>&1
-    if [[ -n $started_dockerd ]]; then
-        kill "$started_dockerd" 2>/dev/null && wait "$started_dockerd" 2>/dev/null
-    fi
+    engine_down
     rm -rf "$work"
     exit $rc
 }
@@ -68,22 +67,7 @@ done
 [[ -x $BIN/tollgate ]] || fail "$BIN/tollgate is missing: build first (TG_BIN_DIR)"
 
 step "engine"
-if ! docker info >/dev/null 2>&1; then
-    [[ $(id -u) -eq 0 ]] || fail "no Docker engine answers and starting dockerd needs root"
-    command -v dockerd >/dev/null || fail "dockerd is missing (apt-get install docker.io)"
-    echo "no engine answers: starting dockerd (log $work/dockerd.log)"
-    dockerd >"$work/dockerd.log" 2>&1 &
-    started_dockerd=$!
-    for _ in $(seq 60); do
-        docker info >/dev/null 2>&1 && break
-        kill -0 "$started_dockerd" 2>/dev/null || break
-        sleep 0.5
-    done
-    if ! docker info >/dev/null 2>&1; then
-        tail -30 "$work/dockerd.log" >&2
-        fail "dockerd did not start (above: the end of its log)"
-    fi
-fi
+engine_up "$work"
 docker version --format 'engine {{.Server.Version}}, client {{.Client.Version}}'
 docker-compose version --short | sed 's/^/docker-compose /'
 

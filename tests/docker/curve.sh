@@ -42,13 +42,18 @@ cleanup() {
         dc --profile rogue logs --no-color --tail=30 >&2 || true
     fi
     [[ -n ${project_up:-} ]] && dc --profile rogue --profile setup down -v --remove-orphans -t 5 >/dev/null 2>&1
+    engine_down
+    rm -rf "$work"
     exit $rc
 }
+work=$(mktemp -d /tmp/tg-curve.XXXXXX)
+# shellcheck source=tests/docker/engine.sh
+source "$root/tests/docker/engine.sh"
 trap cleanup EXIT
 for c in docker docker-compose curl python3; do
     command -v $c >/dev/null || fail "$c is not installed"
 done
-docker info >/dev/null 2>&1 || fail "no Docker engine answers (tests/docker/compose.sh starts one)"
+engine_up "$work"
 if ! docker image inspect "$TOLLGATE_IMAGE" >/dev/null 2>&1; then
     step "building $TOLLGATE_IMAGE"
     docker build --network host -t "$TOLLGATE_IMAGE" "$root"
