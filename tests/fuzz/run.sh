@@ -42,7 +42,7 @@ run_one() {
     [ "$runs" -eq 0 ] || limit=(-runs="$runs")
     if build-fuzz/bin/"$name" "$scratch" "$seeds" "${limit[@]}" -timeout=10 \
         -rss_limit_mb=2048 -max_len=65536 -artifact_prefix=build-fuzz/artifacts/"$name"- \
-        -print_final_stats=1 >build-fuzz/"$name".log 2>&1; then
+        -print_final_stats=1 -close_fd_mask=2 >build-fuzz/"$name".log 2>&1; then
         echo "$name: ok ($(awk '/stat::number_of_executed_units/ { print $2 }' build-fuzz/"$name".log) inputs in $((SECONDS - t0))s)"
     else
         echo "$name: FAILED, see build-fuzz/$name.log and build-fuzz/artifacts/" >&2
