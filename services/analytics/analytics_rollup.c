@@ -22,19 +22,19 @@ static const char s_res_tag[ANALYTICS_RESOLUTIONS] = {'m', 'h', 'd', 'D', 'E'};
 void
 analytics_totals_add(analytics_totals_t *a, const analytics_totals_t *b)
 {
-    a->requests += b->requests;
-    a->errors += b->errors;
-    a->tok_in += b->tok_in;
-    a->tok_out += b->tok_out;
-    a->tok_cached += b->tok_cached;
-    a->cost_micro += b->cost_micro;
-    a->unknown += b->unknown;
-    a->savings_micro += b->savings_micro;
+    analytics_add_u64(&a->requests, b->requests);
+    analytics_add_u64(&a->errors, b->errors);
+    analytics_add_u64(&a->tok_in, b->tok_in);
+    analytics_add_u64(&a->tok_out, b->tok_out);
+    analytics_add_u64(&a->tok_cached, b->tok_cached);
+    analytics_add_i64(&a->cost_micro, b->cost_micro);
+    analytics_add_u64(&a->unknown, b->unknown);
+    analytics_add_i64(&a->savings_micro, b->savings_micro);
     for (int i = 0; i < 3; i++)
-        a->auto_cls[i] += b->auto_cls[i];
-    a->cache_hits += b->cache_hits;
-    a->cache_saved_micro += b->cache_saved_micro;
-    a->cost_in_micro += b->cost_in_micro;
+        analytics_add_u64(&a->auto_cls[i], b->auto_cls[i]);
+    analytics_add_u64(&a->cache_hits, b->cache_hits);
+    analytics_add_i64(&a->cache_saved_micro, b->cache_saved_micro);
+    analytics_add_i64(&a->cost_in_micro, b->cost_in_micro);
 }
 
 void
@@ -110,8 +110,8 @@ s_fold(uint64_t *n,
         return;
     *min = *n == 0 || bmin < *min ? bmin : *min;
     *max = *n == 0 || bmax > *max ? bmax : *max;
-    *n += bn;
-    *sum += bsum;
+    analytics_add_u64(n, bn);
+    analytics_add_u64(sum, bsum);
 }
 
 void

@@ -96,7 +96,23 @@ typedef struct {
     analytics_sketch_t *ttft;   //  TTFTs, µs
 } analytics_rollup_t;
 
-//  Adds b into a.
+//  Sums that stop at the type's limit instead of wrapping: counts and costs come from clients
+//  (the events API takes up to 10^12 tokens and $10^6 an event), and a sum of them must not
+//  turn negative or small.
+static inline void
+analytics_add_u64(uint64_t *a, uint64_t b)
+{
+    if (__builtin_add_overflow(*a, b, a))
+        *a = UINT64_MAX;
+}
+static inline void
+analytics_add_i64(int64_t *a, int64_t b)
+{
+    if (__builtin_add_overflow(*a, b, a))
+        *a = b > 0 ? INT64_MAX : INT64_MIN;
+}
+
+//  Adds b into a (each counter saturating).
 void analytics_totals_add(analytics_totals_t *a, const analytics_totals_t *b);
 //  Writes the 13 counter words (ANALYTICS_TOTALS_LEN bytes) at out.
 void analytics_totals_encode(const analytics_totals_t *t, uint8_t *out);

@@ -106,10 +106,10 @@ s_sum(const s_trace_t *t)
         int64_t end = sp->ts + (int64_t)sp->u.latency_us;
         s.start = sp->ts < s.start ? sp->ts : s.start;
         s.end = end > s.end ? end : s.end;
-        s.tok_in += sp->u.tok_in;
-        s.tok_out += sp->u.tok_out;
-        s.tok_cached += sp->u.tok_cached;
-        s.cost_micro += sp->cost_micro;
+        analytics_add_u64(&s.tok_in, sp->u.tok_in);
+        analytics_add_u64(&s.tok_out, sp->u.tok_out);
+        analytics_add_u64(&s.tok_cached, sp->u.tok_cached);
+        analytics_add_i64(&s.cost_micro, sp->cost_micro);
         s.errors += s_failed(&sp->u);
     }
     if (t->n == 0)

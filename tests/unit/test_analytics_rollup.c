@@ -404,6 +404,26 @@ test_retention_cuts_a_day(void)
     test_rmdir(&dir);
 }
 
+//  Sums of client-given counts stop at the type's limit: no wrap to small or negative values.
+static void
+test_totals_saturate(void)
+{
+    analytics_totals_t a = {.requests = UINT64_MAX - 1,
+                            .tok_in = UINT64_MAX - 5,
+                            .cost_micro = INT64_MAX - 10,
+                            .savings_micro = INT64_MIN + 3};
+    analytics_totals_t b = {
+        .requests = 5, .tok_in = 3, .cost_micro = 1000000000000, .savings_micro = -1000000000000};
+    analytics_totals_add(&a, &b);
+    CU_ASSERT_EQUAL(a.requests, UINT64_MAX);
+    CU_ASSERT_EQUAL(a.tok_in, UINT64_MAX - 2);  //  below the limit: exact
+    CU_ASSERT_EQUAL(a.cost_micro, INT64_MAX);
+    CU_ASSERT_EQUAL(a.savings_micro, INT64_MIN);
+    analytics_totals_t c = {.cost_micro = -5};
+    analytics_totals_add(&a, &c);
+    CU_ASSERT_EQUAL(a.cost_micro, INT64_MAX - 5);  //  later sums count from the limit
+}
+
 void
 test_analytics_rollup_register(void)
 {
@@ -413,4 +433,5 @@ test_analytics_rollup_register(void)
     CU_add_test(s, "store_rollups", test_store_rollups);
     CU_add_test(s, "retention", test_retention);
     CU_add_test(s, "retention_cuts_a_day", test_retention_cuts_a_day);
+    CU_add_test(s, "totals_saturate", test_totals_saturate);
 }
