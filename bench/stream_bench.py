@@ -172,7 +172,7 @@ def main():
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--conc", type=int, default=1000)
     a = ap.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     procs = children(a.sup)
     hz = os.sysconf("SC_CLK_TCK")
